@@ -1,0 +1,60 @@
+"""The ``nmes`` command.
+
+Each command group lives in its own module in this package and exposes ``register(app)``;
+modules are discovered here, so adding a group never edits this file. The CLI only parses,
+calls the library and renders.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import typer
+
+from opennmes.errors import NmesError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="nmes",
+    help="OpenNMES: design, check, deliver, simulate and record neuromuscular stimulation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _load_groups() -> None:
+    for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if mod.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{mod.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(app)
+
+
+_load_groups()
+
+
+def main() -> None:
+    """Entry point of the ``nmes`` command: library errors become one clear line, exit 2."""
+    try:
+        app(standalone_mode=False)
+    except NmesError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -71,6 +71,7 @@ class SafetyLimitError(NmesError, ValueError):
         where: str = "",
         hint: str = "",
         comparison: str = "<=",
+        message: str | None = None,
     ):
         self.parameter = parameter
         self.value = value
@@ -88,7 +89,7 @@ class SafetyLimitError(NmesError, ValueError):
             msg = f"{where}: {msg}"
         if hint:
             msg += f"; {hint}"
-        super().__init__(msg)
+        super().__init__(message or msg)
 
 
 class ContraindicationError(NmesError, ValueError):

@@ -1,6 +1,46 @@
 """Stimulation programs: pulse shapes, trains, envelopes, channels, and their expansion into a
 :class:`PulseSchedule`."""
 
+from opennmes.stim._expand import expand_program
+from opennmes.stim._files import (
+    load_program,
+    load_program_bytes,
+    load_program_text,
+    program_from_dict,
+    program_schema,
+    save_program,
+)
+from opennmes.stim._program import (
+    MAX_CHANNELS,
+    Acknowledgement,
+    Channel,
+    Electrode,
+    Modulation,
+    Phase,
+    Program,
+    Timing,
+    Train,
+)
 from opennmes.stim._schedule import WAVEFORM_NAMES, PulseSchedule, Waveform
 
-__all__ = ["PulseSchedule", "Waveform", "WAVEFORM_NAMES"]
+__all__ = [
+    "PulseSchedule",
+    "Waveform",
+    "WAVEFORM_NAMES",
+    "Program",
+    "Channel",
+    "Electrode",
+    "Train",
+    "Modulation",
+    "Phase",
+    "Timing",
+    "Acknowledgement",
+    "MAX_CHANNELS",
+    "expand_program",
+    "load_program",
+    "load_program_text",
+    "load_program_bytes",
+    "program_from_dict",
+    "save_program",
+    "program_schema",
+]

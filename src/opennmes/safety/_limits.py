@@ -1,0 +1,186 @@
+"""Limit profiles with their sources.
+
+Three severities:
+
+``hard``
+    No setting lifts it (e.g. 300 mJ per pulse into 500 ohm, amplitude beyond any supported
+    device, charge imbalance of a waveform that promises balance).
+``advisory``
+    Blocks unless the program carries an explicit acknowledgement with a reason (rms current
+    density above 2 mA/cm^2, average power density above 0.25 W/cm^2, monophasic / net-DC
+    waveforms).
+``warning``
+    Reported, never blocks (ranges outside typical NMES practice).
+
+Device profiles narrow the hard limits to what the device can deliver. Values are SI; each
+limit carries its display unit and the factor from SI to it. Sources refer to
+``shared/reference/clinical-protocols-and-safety.md`` (CPS) and ``stimulator-protocols.md``
+(SP) with the original documents they cite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from opennmes.errors import NmesError
+from opennmes.stim._schedule import Waveform
+
+__all__ = ["Limit", "LimitProfile", "BASE_PROFILE", "device_profile", "DEVICE_PROFILES",
+           "LOAD_OHM"]
+
+Severity = Literal["hard", "advisory", "warning"]
+
+LOAD_OHM = 500.0
+"""Reference load for energy and power limits, in ohms (IEC 60601-2-10; FDA PMS guidance)."""
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One limit on a per-pulse quantity.
+
+    Parameters
+    ----------
+    key : str
+        Identifier, also used by acknowledgements (e.g. ``rms_current_density``).
+    parameter : str
+        Human name used in messages.
+    maximum : float or None
+        Upper bound in SI units (inclusive).
+    minimum : float or None
+        Lower bound in SI units (inclusive).
+    unit : str
+        Display unit.
+    scale : float
+        Factor from SI to the display unit.
+    severity : {"hard", "advisory", "warning"}
+    source : str
+        Where the value comes from.
+    hint : str
+        What to change when the limit is broken.
+    """
+
+    key: str
+    parameter: str
+    maximum: float | None
+    unit: str
+    scale: float
+    severity: Severity
+    source: str
+    minimum: float | None = None
+    hint: str = ""
+
+
+_IEC_ENERGY = ("IEC 60601-2-10:1987 cl. 51.104, as quoted by BIOPAC; CPS §4.1")
+_DEVICES = "largest range of the supported devices: P24 (ScienceMode4) +-150 mA, 0-4095 us; SP §1"
+
+_BASE_LIMITS: tuple[Limit, ...] = (
+    Limit("amplitude", "pulse amplitude", 0.150, "mA", 1e3, "hard", _DEVICES,
+          hint="lower the amplitude"),
+    Limit("phase_width", "phase width", 4095e-6, "us", 1e6, "hard", _DEVICES,
+          hint="shorten the pulse"),
+    Limit("energy_per_pulse", "energy per pulse into 500 ohm", 0.300, "mJ", 1e3, "hard",
+          _IEC_ENERGY, hint="lower the amplitude or the pulse width"),
+    Limit("charge_imbalance", "net charge of a charge-balanced pulse (share of phase charge)",
+          0.01, "%", 1e2, "hard",
+          "charge balance of biphasic waveforms, CPS §4.6 item 5; 1 % is the OpenNMES "
+          "tolerance for rounding", hint="make both phases carry the same charge"),
+    Limit("pulse_rate", "instantaneous pulse rate on a channel", 10_000.0, "Hz", 1.0, "hard",
+          "medium-frequency carriers studied up to 10 kHz, CPS §2.6",
+          hint="lengthen the interval between pulses"),
+    Limit("pulse_overlap", "pulse duration / interval to the next pulse", 1.0, "", 1.0, "hard",
+          "a channel cannot deliver two pulses at once",
+          hint="shorten the pulses or lengthen the interval"),
+    Limit("net_dc", "net charge per pulse of a monophasic waveform", 0.0, "uC", 1e6,
+          "advisory", "monophasic or DC modes need an explicit clinician unlock, CPS §4.6 item 5",
+          hint="use a biphasic waveform, or acknowledge 'net_dc' with a reason"),
+    Limit("rms_current_density", "rms current density (1 s window)", 20.0, "mA/cm2", 0.1,
+          "advisory",
+          "IEC 60601-2-10 IFU: electrodes above 2 mA/cm2 need the operator's special "
+          "attention; CPS §4.1-4.2",
+          hint="use a larger electrode or lower the amplitude, or acknowledge "
+               "'rms_current_density' with a reason"),
+    Limit("power_density", "average power density into 500 ohm (1 s window)", 2500.0, "W/cm2",
+          1e-4, "advisory", "FDA powered muscle stimulator 510(k) guidance (1999): < 0.25 W/cm2;"
+          " CPS §4.3", hint="use a larger electrode or lower the amplitude, or acknowledge "
+                           "'power_density' with a reason"),
+)
+
+
+@dataclass(frozen=True)
+class LimitProfile:
+    """A named set of limits plus the waveforms a device can deliver.
+
+    Parameters
+    ----------
+    name : str
+    limits : tuple of Limit
+    waveforms : frozenset of int
+        :class:`~opennmes.stim.Waveform` ids allowed.
+    source : str
+        Where the device ranges come from.
+    """
+
+    name: str
+    limits: tuple[Limit, ...]
+    waveforms: frozenset[int] = field(default_factory=lambda: frozenset(int(w) for w in Waveform))
+    source: str = ""
+
+    def get(self, key: str) -> Limit:
+        """The limit with this key."""
+        for lim in self.limits:
+            if lim.key == key:
+                return lim
+        raise KeyError(f"no limit {key!r} in profile {self.name!r}; "
+                       f"keys: {[x.key for x in self.limits]}")
+
+    def narrowed(self, name: str, source: str, *, waveforms: frozenset[int] | None = None,
+                 **bounds: tuple[float | None, float | None]) -> LimitProfile:
+        """A stricter profile: ``key=(minimum, maximum)`` replaces a hard limit's bounds only
+        where it is stricter."""
+        new = []
+        for lim in self.limits:
+            if lim.key in bounds:
+                lo, hi = bounds[lim.key]
+                mx = lim.maximum if hi is None or (lim.maximum is not None and lim.maximum < hi) \
+                    else hi
+                mn = lim.minimum if lo is None or (lim.minimum is not None and lim.minimum > lo) \
+                    else lo
+                lim = replace(lim, maximum=mx, minimum=mn, source=f"{name}: {source}")
+            new.append(lim)
+        unknown = set(bounds) - {x.key for x in self.limits}
+        if unknown:
+            raise KeyError(f"unknown limit keys {sorted(unknown)}")
+        wf = self.waveforms if waveforms is None else self.waveforms & waveforms
+        return LimitProfile(name, tuple(new), wf, source)
+
+
+BASE_PROFILE = LimitProfile("base", _BASE_LIMITS, source="hard limits of OpenNMES")
+
+_RS2 = ("Hasomed ScienceMode2 protocol v1.24: 0-130 mA, 20-500 us, biphasic charge-balanced "
+        "pulses, doublet interval t2 >= 1.5 ms; SP §1-2")
+_P24 = ("ScienceMode4 (P24): +-150 mA in 0.5 mA steps, 0-4095 us per point, 0.5-2000 Hz; SP §1, §3")
+
+DEVICE_PROFILES: dict[str, LimitProfile] = {
+    "sim": BASE_PROFILE.narrowed("sim", "simulated stimulator: the hard limits of OpenNMES"),
+    "rehastim2": BASE_PROFILE.narrowed(
+        "rehastim2", _RS2,
+        waveforms=frozenset({int(Waveform.SYMMETRIC_BIPHASIC)}),
+        amplitude=(None, 0.130), phase_width=(20e-6, 500e-6), pulse_rate=(None, 1 / 1.5e-3),
+    ),
+    "p24": BASE_PROFILE.narrowed(
+        "p24", _P24,
+        waveforms=frozenset({int(Waveform.MONOPHASIC), int(Waveform.SYMMETRIC_BIPHASIC),
+                             int(Waveform.ASYMMETRIC_BIPHASIC)}),
+        amplitude=(None, 0.150), phase_width=(None, 4095e-6), pulse_rate=(None, 2000.0),
+    ),
+}
+
+
+def device_profile(name: str) -> LimitProfile:
+    """The limit profile of a device: ``sim``, ``rehastim2`` or ``p24``."""
+    try:
+        return DEVICE_PROFILES[name]
+    except KeyError:
+        raise NmesError(f"unknown device profile {name!r}; known: {sorted(DEVICE_PROFILES)}") \
+            from None

@@ -1,0 +1,236 @@
+"""Expansion of a Program into its PulseSchedule.
+
+Times are built on a whole-microsecond grid: each pulse onset is ``round(t * 1e6)`` of its exact
+value, computed from its index (never by summing periods), so a 60-minute program is still
+exact to the microsecond at its end.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from opennmes.stim._schedule import PulseSchedule
+
+if TYPE_CHECKING:  # pragma: no cover
+    from opennmes.stim._program import Channel, Modulation, Program
+
+__all__ = ["expand_program", "phase_lengths", "train_offsets"]
+
+_US = 1_000_000
+
+
+def _grid(freq: float, window_us: int) -> np.ndarray:
+    """Whole-microsecond onsets k/freq in [0, window)."""
+    n = int(math.ceil(window_us * freq / _US)) + 1
+    t = np.rint(np.arange(n, dtype=np.float64) * (_US / freq)).astype(np.int64)
+    return t[t < window_us]
+
+
+def _modulated(ch: Channel, window_us: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pulse onsets, amplitude factors and widths of a modulated train over one window."""
+    mods: dict[str, Modulation] = {m.parameter: m for m in ch.train.modulation or []}
+    period = min(m.period for m in mods.values())
+    longest = max(m.period for m in mods.values())
+    if abs(longest - period) > 1e-12:
+        # different periods: generate the whole window pulse by pulse
+        period = window_us / _US
+
+    def value(m_key: str, base: float, t: float) -> float:
+        m = mods.get(m_key)
+        if m is None:
+            return base
+        x = (t % m.period) / m.period
+        tri = 2 * x if x < 0.5 else 2 * (1 - x)
+        lo, hi = float(m.low), float(m.high)
+        return lo + (hi - lo) * tri
+
+    times: list[float] = []
+    amps: list[float] = []
+    pws: list[float] = []
+    t = 0.0
+    span = min(period, window_us / _US)
+    while t < span:
+        times.append(t)
+        amps.append(value("amplitude", 1.0, t))
+        pws.append(value("pulse_width", ch.pulse_width_s, t))
+        t += 1.0 / value("frequency", ch.frequency, t)
+    t_us = np.rint(np.asarray(times) * _US).astype(np.int64)
+    a = np.asarray(amps)
+    w = np.asarray(pws)
+    per_us = int(round(span * _US))
+    if per_us < window_us:  # repeat the modulation period
+        reps = int(math.ceil(window_us / per_us))
+        t_us = (t_us[None, :] + per_us * np.arange(reps)[:, None]).ravel()
+        a, w = np.tile(a, reps), np.tile(w, reps)
+        keep = t_us < window_us
+        t_us, a, w = t_us[keep], a[keep], w[keep]
+    return t_us, a, w
+
+
+def train_offsets(ch: Channel, window_us: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Onsets (int64 us), amplitude factors and first-phase widths (s) of a channel's train
+    over ``[0, window_us)``, before the envelope is applied."""
+    tr = ch.train
+    f = ch.frequency
+    if tr.kind == "constant":
+        t = _grid(f, window_us)
+    elif tr.kind == "doublet":
+        assert tr.doublet_interval is not None
+        d = int(round(tr.doublet_interval * _US))
+        base = _grid(f, window_us)
+        if tr.doublets == "all":
+            t = np.sort(np.concatenate([base, base + d]))
+        else:
+            t = np.concatenate([[0], base + d])
+        t = t[t < window_us]
+    elif tr.kind == "variable":
+        assert tr.intervals is not None
+        iv = np.asarray(tr.intervals, dtype=np.float64)
+        n_rep = int(math.ceil(window_us / (iv.sum() * _US))) + 1
+        cum = np.concatenate([[0.0], np.cumsum(np.tile(iv, n_rep))])
+        t = np.rint(cum * _US).astype(np.int64)
+        t = t[t < window_us]
+    elif tr.kind == "burst":
+        assert tr.burst_frequency is not None
+        fb = tr.burst_frequency
+        if tr.pulses_per_burst is not None:
+            n_in = tr.pulses_per_burst
+        else:
+            assert tr.burst_duty is not None
+            n_in = max(1, int(math.floor(tr.burst_duty * f / fb + 1e-9)))
+        n_b = int(math.ceil(window_us * fb / _US)) + 1
+        start = np.arange(n_b, dtype=np.float64)[:, None] / fb
+        inner = np.arange(n_in, dtype=np.float64)[None, :] / f
+        t = np.rint((start + inner).ravel() * _US).astype(np.int64)
+        t = t[t < window_us]
+    else:  # modulated
+        return _modulated(ch, window_us)
+    return t, np.ones(t.shape[0]), np.full(t.shape[0], ch.pulse_width_s)
+
+
+def _envelope(ch: Channel, t_us: np.ndarray) -> np.ndarray:
+    """Amplitude factor of the on/off envelope at offsets within one contraction."""
+    t = t_us / _US
+    up, on, down = ch.ramp_up, ch.on or 0.0, ch.ramp_down
+    f = np.ones(t.shape[0])
+    if up > 0:
+        f = np.minimum(f, t / up)
+    if down > 0:
+        f = np.minimum(f, (up + on + down - t) / down)
+    return np.clip(f, 0.0, 1.0)
+
+
+def _channel_starts(program: Program, channels: list[Channel]) -> list[float]:
+    """Offset of each channel from the phase start, in s (timing mode plus own delay)."""
+    mode = program.timing.mode
+    out = []
+    acc = 0.0
+    for k, ch in enumerate(channels):
+        if mode == "alternating":
+            base = acc
+            acc += ch.active_time
+        elif mode == "sequenced":
+            assert program.timing.offset is not None
+            base = k * program.timing.offset
+        else:
+            base = 0.0
+        out.append(base + ch.delay)
+    return out
+
+
+def phase_lengths(program: Program) -> list[float]:
+    """Length of each phase in s: its duration, or the time its repetitions take (including
+    the rest after the last contraction)."""
+    out = []
+    for ph, chans in zip(program.phase_list(), program.phase_channels(), strict=True):
+        if ph.duration is not None:
+            out.append(ph.duration)
+            continue
+        assert ph.repetitions is not None
+        starts = _channel_starts(program, chans)
+        out.append(max(s + ph.repetitions * (c.cycle_time or 0.0)
+                       for s, c in zip(starts, chans, strict=True)))
+    return out
+
+
+def _expand_channel(
+    ch: Channel, start_s: float, length_s: float, repetitions: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Onsets (us, from the channel start), amplitudes (A) and widths (s) within one phase."""
+    length_us = int(round((length_s - start_s) * _US))
+    if length_us <= 0:
+        empty = np.empty(0)
+        return empty.astype(np.int64), empty, empty
+    if ch.on is None:  # continuous
+        t, a, w = train_offsets(ch, length_us)
+        return t, a * ch.amplitude, w
+    active_us = int(round(ch.active_time * _US))
+    cycle = ch.cycle_time
+    assert cycle is not None
+    t, a, w = train_offsets(ch, active_us)
+    env = _envelope(ch, t)
+    keep = env > 0
+    t, a, w = t[keep], a[keep] * env[keep], w[keep]
+    if repetitions is None:  # only whole contractions that fit in the phase
+        n = int(math.floor((length_us - active_us) / (cycle * _US) + 1e-9)) + 1
+        n = max(n, 0)
+    else:
+        n = repetitions
+    starts = np.rint(np.arange(n) * cycle * _US).astype(np.int64)
+    tt = (starts[:, None] + t[None, :]).ravel()
+    return tt, np.tile(a, n) * ch.amplitude, np.tile(w, n)
+
+
+def expand_program(program: Program) -> PulseSchedule:
+    """Every pulse of ``program``, sorted by time then channel.
+
+    Parameters
+    ----------
+    program : Program
+
+    Returns
+    -------
+    PulseSchedule
+        One row per pulse; onsets on whole microseconds.
+    """
+    names = program.channel_names
+    index = {n: i for i, n in enumerate(names)}
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in (
+        "t_us", "channel", "amplitude", "phase_width", "interphase_gap", "amplitude2",
+        "phase_width2", "waveform")}
+    phase_start = 0.0
+    for ph, chans, length in zip(program.phase_list(), program.phase_channels(),
+                                 phase_lengths(program), strict=True):
+        starts = _channel_starts(program, chans)
+        for ch, start in zip(chans, starts, strict=True):
+            t, a, w = _expand_channel(ch, start, length, ph.repetitions)
+            n = t.shape[0]
+            r_amp, r_w = ch.second_phase
+            cols["t_us"].append(t + int(round((phase_start + start) * _US)))
+            cols["channel"].append(np.full(n, index[ch.name], dtype=np.int16))
+            cols["amplitude"].append(a)
+            cols["phase_width"].append(w)
+            cols["interphase_gap"].append(np.full(n, ch.interphase_gap))
+            cols["amplitude2"].append(a * r_amp)
+            cols["phase_width2"].append(w * (r_w / ch.pulse_width_s))
+            cols["waveform"].append(np.full(n, ch.waveform_id, dtype=np.int8))
+        phase_start += length
+    if not cols["t_us"]:
+        return PulseSchedule.empty(names)
+    cat = {k: np.concatenate(v) for k, v in cols.items()}
+    key = cat["t_us"] * 32 + cat["channel"]
+    order = np.argsort(key, kind="stable")
+    return PulseSchedule(
+        t=cat["t_us"][order] / _US,
+        channel=cat["channel"][order],
+        amplitude=cat["amplitude"][order],
+        phase_width=cat["phase_width"][order],
+        interphase_gap=cat["interphase_gap"][order],
+        amplitude2=cat["amplitude2"][order],
+        phase_width2=cat["phase_width2"][order],
+        waveform=cat["waveform"][order],
+        channel_names=names,
+    )

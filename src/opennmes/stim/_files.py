@@ -1,0 +1,139 @@
+"""Program files: YAML or JSON with unit-bearing values (see docs/program-format.md).
+
+Whatever bytes are fed to the loader, the result is a :class:`Program` or a
+:class:`~opennmes.errors.ProgramError` that names the file, the field and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from opennmes.errors import ProgramError
+from opennmes.stim._program import Program
+
+__all__ = ["load_program", "load_program_text", "load_program_bytes", "program_from_dict",
+           "save_program", "program_schema"]
+
+_MAX_BYTES = 1_000_000
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2-style booleans: only true/false. YAML 1.1 would read the envelope keys
+    ``on:`` and ``off:`` (and yes/no) as booleans."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _explain(exc: ValidationError, source: str | None) -> ProgramError:
+    lines = []
+    first_field = None
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+        field = _field_path(loc) or "(program)"
+        first_field = first_field or field
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field; check its spelling (see docs/program-format.md)"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        lines.append(f"{field}: {msg}")
+    text = lines[0] if len(lines) == 1 else f"{len(lines)} errors:\n  " + "\n  ".join(lines)
+    return ProgramError(text, source=source, field=None if len(lines) > 1 else None)
+
+
+def program_from_dict(data: Any, *, source: str | None = None, from_file: bool = True
+                      ) -> Program:
+    """Validate a mapping (as read from a file) into a Program.
+
+    With ``from_file`` (the default) physical values must carry units.
+    """
+    if not isinstance(data, dict):
+        raise ProgramError(
+            f"a program file must hold a mapping with name and channels, got "
+            f"{type(data).__name__}", source=source)
+    try:
+        return Program.model_validate(data, context={"from_file": from_file})
+    except ValidationError as exc:
+        raise _explain(exc, source) from exc
+    except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:
+        raise ProgramError(f"invalid program: {exc}", source=source) from exc
+
+
+def load_program_bytes(data: bytes, *, source: str | None = None) -> Program:
+    """Parse YAML or JSON bytes (JSON is YAML) into a Program."""
+    if len(data) > _MAX_BYTES:
+        raise ProgramError(f"file is {len(data)} bytes; a program file must be under "
+                           f"{_MAX_BYTES} bytes", source=source)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProgramError(f"not UTF-8 text (byte {exc.start})", source=source) from exc
+    return load_program_text(text, source=source)
+
+
+def load_program_text(text: str, *, source: str | None = None) -> Program:
+    """Parse YAML or JSON text into a Program."""
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (safe loader subclass)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ProgramError(f"not valid YAML/JSON{where}: {problem}", source=source) from exc
+    except (ValueError, TypeError, RecursionError, ArithmeticError) as exc:
+        raise ProgramError(f"cannot read the file: {exc}", source=source) from exc
+    return program_from_dict(data, source=source)
+
+
+def load_program(path: str | Path) -> Program:
+    """Load a program file (``.yaml``, ``.yml`` or ``.json``)."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ProgramError(f"cannot open: {exc.strerror}", source=str(p)) from exc
+    return load_program_bytes(data, source=str(p))
+
+
+def save_program(program: Program, path: str | Path) -> None:
+    """Write a program as YAML (``.yaml``/``.yml``) or JSON (``.json``) with units."""
+    p = Path(path)
+    data = program.to_file_dict()
+    if p.suffix == ".json":
+        p.write_text(json.dumps(data, indent=2) + "\n")
+    elif p.suffix in (".yaml", ".yml"):
+        p.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    else:
+        raise ProgramError("unknown program file type; use .yaml, .yml or .json", source=str(p))
+
+
+def program_schema() -> dict[str, Any]:
+    """JSON Schema of the program file format."""
+    return Program.model_json_schema(mode="serialization")

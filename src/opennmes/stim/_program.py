@@ -1,0 +1,524 @@
+"""The stimulation program: channels, electrodes, pulse shapes, trains, envelopes and phases.
+
+A :class:`Program` is an immutable, validated value object. Values are SI floats inside; program
+files carry units (see :mod:`opennmes.stim._files`). ``program.expand()`` gives the
+:class:`~opennmes.stim.PulseSchedule` that is delivered.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from opennmes.stim._quantities import Amperes, Fraction, Hertz, Metres, Seconds, SquareMetres
+from opennmes.stim._schedule import WAVEFORM_NAMES, PulseSchedule
+
+__all__ = [
+    "Electrode",
+    "Modulation",
+    "Train",
+    "Channel",
+    "Phase",
+    "Timing",
+    "Acknowledgement",
+    "Program",
+    "MAX_CHANNELS",
+]
+
+MAX_CHANNELS = 16
+
+WaveformName = Literal["monophasic", "symmetric-biphasic", "asymmetric-biphasic", "sine"]
+Side = Literal["left", "right", "bilateral", "midline"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Electrode(_Frozen):
+    """An electrode (or electrode pair) of a channel.
+
+    Parameters
+    ----------
+    area : float, optional
+        Conductive area of the smaller electrode of the pair, in m^2 (files: ``80 cm2``).
+        Current density is computed on it. Give ``area`` or both ``width`` and ``height``.
+    width, height : float, optional
+        Size of a rectangular electrode, in m (files: ``5 cm``).
+    site : str
+        Body site, e.g. ``quadriceps``, ``tibialis anterior``, ``anterior neck``; used by the
+        contraindication screening (see ``opennmes.safety.SITES``).
+    side : {"left", "right", "bilateral", "midline"}, optional
+    muscle : str, optional
+        Target muscle when it differs from the site.
+    placement : str, optional
+        Placement id or picture reference, e.g. ``vm-motor-point``.
+    """
+
+    area: SquareMetres | None = None
+    width: Metres | None = None
+    height: Metres | None = None
+    site: str
+    side: Side | None = None
+    muscle: str | None = None
+    placement: str | None = None
+
+    @model_validator(mode="after")
+    def _area(self) -> Electrode:
+        if self.area is None:
+            if self.width is None or self.height is None:
+                raise ValueError("give the electrode area (e.g. '45 cm2') or width and height")
+            object.__setattr__(self, "area", self.width * self.height)
+        if not (self.area and self.area > 0):
+            raise ValueError(f"electrode area must be > 0, got {self.area} m2")
+        if not self.site.strip():
+            raise ValueError("electrode site must not be empty")
+        return self
+
+    @property
+    def area_m2(self) -> float:
+        """Electrode area in m^2 (always set after validation)."""
+        assert self.area is not None
+        return self.area
+
+
+class Modulation(_Frozen):
+    """Periodic modulation of one pulse parameter (TENS modulated modes, against habituation).
+
+    The parameter sweeps linearly from ``low`` to ``high`` in the first half of each ``period``
+    and back in the second half (triangle). ``low``/``high`` are in the parameter's own
+    dimension: hertz for ``frequency``, seconds for ``pulse_width``, a fraction of the channel
+    amplitude for ``amplitude`` (files: ``50 %``).
+    """
+
+    parameter: Literal["frequency", "amplitude", "pulse_width"]
+    low: str | float
+    high: str | float
+    period: Seconds
+
+    @model_validator(mode="after")
+    def _values(self) -> Modulation:
+        from opennmes.units import parse_quantity
+
+        dim = {"frequency": "frequency", "pulse_width": "time", "amplitude": "ratio"}[
+            self.parameter
+        ]
+        for name in ("low", "high"):
+            v = getattr(self, name)
+            val = parse_quantity(v, dim, name=name) if isinstance(v, str) else float(v)
+            if not (math.isfinite(val) and val > 0):
+                raise ValueError(f"{name} must be > 0, got {v!r}")
+            object.__setattr__(self, name, val)
+        if self.period <= 0:
+            raise ValueError(f"period must be > 0 s, got {self.period}")
+        if self.parameter == "amplitude" and max(float(self.low), float(self.high)) > 1.0:
+            raise ValueError("amplitude modulation is a fraction of the amplitude: <= 100 %")
+        return self
+
+
+class Train(_Frozen):
+    """How pulses follow each other within a contraction.
+
+    kind
+        ``constant``: one pulse every ``1/frequency``.
+        ``doublet``: ``doublets: initial`` starts the train with two pulses ``doublet_interval``
+        apart, then continues at ``frequency`` (variable-frequency train); ``doublets: all``
+        puts a doublet at every period (doublet-frequency train).
+        ``variable``: the inter-pulse ``intervals`` repeat in order.
+        ``burst``: bursts at ``burst_frequency``; inside a burst, pulses (or sine cycles) at the
+        channel ``frequency`` for ``burst_duty`` of the burst period or ``pulses_per_burst``
+        pulses (Russian current: 2500 Hz sine carrier, 50 Hz bursts, duty 50 %).
+        ``modulated``: the ``modulation`` list sweeps frequency, amplitude and/or pulse width.
+    """
+
+    kind: Literal["constant", "doublet", "variable", "burst", "modulated"] = "constant"
+    doublet_interval: Seconds | None = None
+    doublets: Literal["initial", "all"] = "initial"
+    intervals: list[Seconds] | None = None
+    burst_frequency: Hertz | None = None
+    burst_duty: Fraction | None = None
+    pulses_per_burst: int | None = None
+    modulation: list[Modulation] | None = None
+
+    @model_validator(mode="after")
+    def _kind(self) -> Train:
+        k = self.kind
+        if k == "doublet":
+            if self.doublet_interval is None or self.doublet_interval <= 0:
+                raise ValueError("a doublet train needs doublet_interval > 0 (e.g. '5 ms')")
+        if k == "variable" and not self.intervals:
+            raise ValueError("a variable train needs a list of intervals (e.g. ['5 ms', '50 ms'])")
+        if k == "variable" and self.intervals and min(self.intervals) <= 0:
+            raise ValueError("every interval must be > 0 s")
+        if k == "burst":
+            if self.burst_frequency is None or self.burst_frequency <= 0:
+                raise ValueError("a burst train needs burst_frequency > 0 (e.g. '50 Hz')")
+            if (self.burst_duty is None) == (self.pulses_per_burst is None):
+                raise ValueError("a burst train needs exactly one of burst_duty or "
+                                 "pulses_per_burst")
+            if self.burst_duty is not None and not 0 < self.burst_duty <= 1:
+                raise ValueError(f"burst_duty must be in (0, 100 %], got {self.burst_duty}")
+            if self.pulses_per_burst is not None and self.pulses_per_burst < 1:
+                raise ValueError("pulses_per_burst must be >= 1")
+        if k == "modulated" and not self.modulation:
+            raise ValueError("a modulated train needs a modulation list")
+        return self
+
+
+class Channel(_Frozen):
+    """One stimulation channel: electrode, pulse shape, train and on/off envelope.
+
+    Parameters
+    ----------
+    name : str
+        Unique name, e.g. ``right quadriceps``.
+    electrode : Electrode
+    waveform : {"symmetric-biphasic", "asymmetric-biphasic", "monophasic", "sine"}
+        ``sine`` is a medium-frequency sinusoidal carrier (use it with a burst train); its
+        phase width is half the carrier period and is derived.
+    frequency : float
+        Pulse rate in Hz (for ``sine``, the carrier frequency).
+    pulse_width : float, optional
+        Width of the first phase, in s (files: ``300 us``). Required except for ``sine``.
+    interphase_gap : float
+        Gap between the two phases, in s. 0 unless given (``sine``: always 0).
+    asymmetry : float, optional
+        For ``asymmetric-biphasic``: second-phase width / first-phase width (> 1); the second
+        phase's amplitude is divided by it, so the pulse stays charge-balanced.
+    amplitude : float
+        Peak current of the first phase at full intensity, in A (files: ``40 mA``).
+    train : Train
+    ramp_up, on, ramp_down, off : float
+        Envelope of each contraction, in s: linear ramp from zero, plateau, linear ramp down,
+        rest. ``on`` unset means continuous stimulation (no contractions, e.g. TENS).
+    delay : float
+        Start of this channel after the start of each phase, in s.
+    """
+
+    name: str = Field(min_length=1)
+    electrode: Electrode
+    waveform: WaveformName = "symmetric-biphasic"
+    frequency: Hertz
+    pulse_width: Seconds | None = None
+    interphase_gap: Seconds = 0.0
+    asymmetry: float | None = None
+    amplitude: Amperes
+    train: Train = Train()
+    ramp_up: Seconds = 0.0
+    on: Seconds | None = None
+    ramp_down: Seconds = 0.0
+    off: Seconds = 0.0
+    delay: Seconds = 0.0
+
+    @field_validator("frequency")
+    @classmethod
+    def _freq(cls, v: float) -> float:
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"frequency must be > 0 Hz, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _shape(self) -> Channel:
+        if self.waveform == "sine":
+            object.__setattr__(self, "pulse_width", 0.5 / self.frequency)
+            object.__setattr__(self, "interphase_gap", 0.0)
+        elif self.pulse_width is None:
+            raise ValueError("pulse_width is required (e.g. '300 us')")
+        assert self.pulse_width is not None
+        if not self.pulse_width > 0:
+            raise ValueError(f"pulse_width must be > 0 s, got {self.pulse_width}")
+        for name in ("interphase_gap", "ramp_up", "ramp_down", "off", "delay"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 s, got {getattr(self, name)}")
+        if not self.amplitude >= 0:
+            raise ValueError(f"amplitude must be >= 0 A, got {self.amplitude}")
+        if self.on is not None and self.on < 0:
+            raise ValueError(f"on must be >= 0 s, got {self.on}")
+        if self.on is None and (self.ramp_up or self.ramp_down or self.off):
+            raise ValueError("ramps and off time need an 'on' time; leave all four unset for "
+                             "continuous stimulation")
+        if self.on is not None and self.active_time <= 0:
+            raise ValueError("ramp_up + on + ramp_down must be > 0 s")
+        if self.waveform == "asymmetric-biphasic":
+            if self.asymmetry is None or not self.asymmetry > 1:
+                raise ValueError("asymmetric-biphasic needs asymmetry > 1 (second phase width / "
+                                 "first phase width)")
+        elif self.asymmetry is not None:
+            raise ValueError("asymmetry is only for the asymmetric-biphasic waveform")
+        period = 1.0 / self.frequency
+        if self.waveform != "sine" and self.pulse_duration >= period:
+            raise ValueError(
+                f"a pulse lasts {self.pulse_duration * 1e6:.0f} us, not shorter than the period "
+                f"{period * 1e6:.0f} us at {self.frequency:g} Hz; lower the frequency or the "
+                f"pulse width"
+            )
+        if self.train.kind == "doublet" and self.train.doublet_interval is not None:
+            if self.train.doublet_interval <= self.pulse_duration:
+                raise ValueError("doublet_interval must be longer than one pulse")
+        if self.train.kind == "modulated" and self.train.modulation:
+            f_max, pw_max = self.frequency, self.pulse_width_s
+            for m in self.train.modulation:
+                if m.parameter == "frequency":
+                    f_max = max(float(m.low), float(m.high))
+                if m.parameter == "pulse_width":
+                    pw_max = max(float(m.low), float(m.high))
+            ratio = self.second_phase[1] / self.pulse_width_s
+            if pw_max * (1 + ratio) + self.interphase_gap >= 1.0 / f_max:
+                raise ValueError("the modulated pulse width does not fit the modulated period")
+        if self.train.kind == "burst" and self.train.burst_frequency is not None:
+            if self.train.burst_frequency >= self.frequency:
+                raise ValueError("burst_frequency must be below the pulse (carrier) frequency")
+        return self
+
+    @property
+    def waveform_id(self) -> int:
+        """The :class:`~opennmes.stim.Waveform` id of this channel's pulses."""
+        return int(WAVEFORM_NAMES[self.waveform])
+
+    @property
+    def pulse_width_s(self) -> float:
+        """First-phase width in s (always set after validation)."""
+        assert self.pulse_width is not None
+        return self.pulse_width
+
+    @property
+    def second_phase(self) -> tuple[float, float]:
+        """(amplitude factor, width) of the second phase relative to the first."""
+        pw = self.pulse_width_s
+        if self.waveform == "monophasic":
+            return 0.0, 0.0
+        if self.waveform == "asymmetric-biphasic":
+            assert self.asymmetry is not None
+            return 1.0 / self.asymmetry, pw * self.asymmetry
+        return 1.0, pw
+
+    @property
+    def pulse_duration(self) -> float:
+        """Onset of the first phase to the end of the second, in s."""
+        return self.pulse_width_s + self.interphase_gap + self.second_phase[1]
+
+    @property
+    def active_time(self) -> float:
+        """ramp_up + on + ramp_down, in s (0 for continuous stimulation)."""
+        return self.ramp_up + (self.on or 0.0) + self.ramp_down
+
+    @property
+    def cycle_time(self) -> float | None:
+        """One contraction cycle (active + off), in s; None when continuous."""
+        if self.on is None:
+            return None
+        return self.active_time + self.off
+
+
+class Phase(_Frozen):
+    """A phase of a program (warm-up, work, cool-down), run one after another.
+
+    Parameters
+    ----------
+    name : str
+    repetitions : int, optional
+        Contraction cycles in this phase.
+    duration : float, optional
+        Length of this phase in s (files: ``5 min``). Give one of the two.
+    frequency, pulse_width, ramp_up, on, ramp_down, off : optional
+        Replace the channels' values during this phase.
+    amplitude_scale : float
+        Fraction of each channel's amplitude (files: ``60 %``), default 1.
+    channels : list of str, optional
+        Channels active in this phase (default: all).
+    """
+
+    name: str = Field(min_length=1)
+    repetitions: int | None = None
+    duration: Seconds | None = None
+    frequency: Hertz | None = None
+    pulse_width: Seconds | None = None
+    ramp_up: Seconds | None = None
+    on: Seconds | None = None
+    ramp_down: Seconds | None = None
+    off: Seconds | None = None
+    amplitude_scale: Fraction = 1.0
+    channels: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _length(self) -> Phase:
+        if (self.repetitions is None) == (self.duration is None):
+            raise ValueError(f"phase {self.name!r}: give exactly one of repetitions or duration")
+        if self.repetitions is not None and self.repetitions < 1:
+            raise ValueError(f"phase {self.name!r}: repetitions must be >= 1")
+        if self.duration is not None and not self.duration > 0:
+            raise ValueError(f"phase {self.name!r}: duration must be > 0 s")
+        if not 0 < self.amplitude_scale <= 1:
+            raise ValueError(f"phase {self.name!r}: amplitude_scale must be in (0, 100 %]")
+        return self
+
+    def apply(self, channel: Channel) -> Channel:
+        """The channel as it runs during this phase (validated again)."""
+        update = {
+            k: getattr(self, k)
+            for k in ("frequency", "pulse_width", "ramp_up", "on", "ramp_down", "off")
+            if getattr(self, k) is not None
+        }
+        update["amplitude"] = channel.amplitude * self.amplitude_scale
+        data = channel.model_dump()
+        data.update(update)
+        return Channel.model_validate(data)
+
+
+class Timing(_Frozen):
+    """How channels are placed in time relative to each other.
+
+    ``synchronous``: all channels contract together (each may still have a ``delay``).
+    ``alternating``: reciprocal, channel k starts when channel k-1's contraction ends (e.g.
+    agonist then antagonist); the off time of each channel must leave room for the others.
+    ``sequenced``: channel k starts ``offset`` seconds after channel k-1; an offset shorter than
+    the contraction gives overlapping ramps (e.g. the two-channel shoulder-subluxation pattern).
+    """
+
+    mode: Literal["synchronous", "alternating", "sequenced"] = "synchronous"
+    offset: Seconds | None = None
+
+    @model_validator(mode="after")
+    def _offset(self) -> Timing:
+        if self.mode == "sequenced" and (self.offset is None or self.offset < 0):
+            raise ValueError("sequenced timing needs an offset >= 0 s (e.g. '4 s')")
+        if self.mode != "sequenced" and self.offset is not None:
+            raise ValueError("offset is only used with sequenced timing")
+        return self
+
+
+class Acknowledgement(_Frozen):
+    """A recorded decision to exceed an advisory limit.
+
+    ``limit`` is the advisory's key (e.g. ``rms_current_density``); ``reason`` says why.
+    """
+
+    limit: str = Field(min_length=1)
+    reason: str = Field(min_length=3)
+    by: str | None = None
+
+
+class Program(_Frozen):
+    """A multi-channel stimulation program.
+
+    Give exactly one of ``repetitions`` (contraction cycles), ``duration`` (s) or ``phases``.
+
+    Examples
+    --------
+    >>> from opennmes.stim import load_program_text
+    >>> p = load_program_text('''
+    ... name: Quadriceps strengthening
+    ... channels:
+    ...   - name: right quadriceps
+    ...     electrode: {area: 80 cm2, site: quadriceps, side: right}
+    ...     waveform: symmetric-biphasic
+    ...     frequency: 35 Hz
+    ...     pulse_width: 300 us
+    ...     amplitude: 40 mA
+    ...     ramp_up: 2 s
+    ...     on: 10 s
+    ...     ramp_down: 1 s
+    ...     off: 30 s
+    ... repetitions: 15
+    ... ''')
+    >>> round(p.duration_s)
+    645
+    """
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    indication: str | None = None
+    evidence: str | None = None
+    channels: list[Channel] = Field(min_length=1, max_length=MAX_CHANNELS)
+    repetitions: int | None = None
+    duration: Seconds | None = None
+    phases: list[Phase] | None = None
+    timing: Timing = Timing()
+    acknowledgements: list[Acknowledgement] = []
+
+    @model_validator(mode="after")
+    def _program(self) -> Program:
+        names = [c.name for c in self.channels]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"channel names must be unique; repeated: {sorted(dup)}")
+        given = sum(x is not None for x in (self.repetitions, self.duration, self.phases))
+        if given != 1:
+            raise ValueError("give exactly one of repetitions, duration or phases")
+        if self.repetitions is not None and self.repetitions < 1:
+            raise ValueError("repetitions must be >= 1")
+        if self.duration is not None and not self.duration > 0:
+            raise ValueError("duration must be > 0 s")
+        if self.phases is not None:
+            if not self.phases:
+                raise ValueError("phases must not be empty")
+            for ph in self.phases:
+                for cn in ph.channels or []:
+                    if cn not in names:
+                        raise ValueError(f"phase {ph.name!r} names unknown channel {cn!r}; "
+                                         f"channels: {names}")
+                for ch in self.channels:
+                    pc = ph.apply(ch)
+                    if ph.repetitions is not None and pc.on is None:
+                        raise ValueError(f"phase {ph.name!r} counts repetitions but channel "
+                                         f"{ch.name!r} is continuous; give a duration")
+        elif self.repetitions is not None:
+            cont = [c.name for c in self.channels if c.on is None]
+            if cont:
+                raise ValueError(f"repetitions need contraction cycles but {cont} are "
+                                 f"continuous (no 'on'); give a duration instead")
+        if self.timing.mode == "alternating":
+            for ph_channels in self.phase_channels():
+                active = sum(c.active_time for c in ph_channels)
+                for c in ph_channels:
+                    if c.on is None or c.off + 1e-9 < active - c.active_time:
+                        raise ValueError(
+                            f"alternating timing: channel {c.name!r} rests {c.off:g} s but the "
+                            f"other channels need {active - c.active_time:g} s; lengthen 'off'"
+                        )
+        return self
+
+    def phase_list(self) -> list[Phase]:
+        """The phases this program runs (one implicit ``main`` phase when none are given)."""
+        if self.phases is not None:
+            return list(self.phases)
+        return [Phase(name="main", repetitions=self.repetitions, duration=self.duration)]
+
+    def phase_channels(self) -> list[list[Channel]]:
+        """For each phase, its active channels with the phase's overrides applied."""
+        out = []
+        for ph in self.phase_list():
+            active = ph.channels or [c.name for c in self.channels]
+            out.append([ph.apply(c) for c in self.channels if c.name in active])
+        return out
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        """Names of the channels, in order."""
+        return tuple(c.name for c in self.channels)
+
+    @property
+    def duration_s(self) -> float:
+        """Planned length of the whole program, in s."""
+        from opennmes.stim._expand import phase_lengths
+
+        return float(sum(phase_lengths(self)))
+
+    def expand(self) -> PulseSchedule:
+        """Every pulse of the program, exact to the microsecond (see ``expand_program``)."""
+        from opennmes.stim._expand import expand_program
+
+        return expand_program(self)
+
+    def acknowledged(self, limit: str) -> Acknowledgement | None:
+        """The acknowledgement recorded for an advisory limit, if any."""
+        for a in self.acknowledgements:
+            if a.limit == limit:
+                return a
+        return None
+
+    def to_file_dict(self) -> dict[str, object]:
+        """A JSON-able dict with unit-bearing strings that loads back to an equal Program."""
+        return self.model_dump(mode="json", exclude_defaults=True)

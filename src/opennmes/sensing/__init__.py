@@ -1,0 +1,82 @@
+"""Sensing: recordings and live streams of EMG and gait sensors, the EMG pipeline, onsets,
+stimulation-artefact suppression, gait events and biofeedback assessment."""
+
+from opennmes.sensing._artefact import (
+    ARTEFACT_METHODS,
+    ArtefactSuppressor,
+    contaminate,
+    locked_residual,
+    pulse_times,
+    suppress_artefacts,
+    suppression_quality,
+)
+from opennmes.sensing._filters import (
+    EmgPipeline,
+    MovingRms,
+    SosFilter,
+    check_cutoff,
+    envelope,
+    mvc_reference,
+    normalize_mvc,
+)
+from opennmes.sensing._gait import (
+    GaitEvent,
+    GaitEventDetector,
+    GaitEvents,
+    HeelSwitchDetector,
+    detect_gait_events,
+    swing_windows,
+)
+from opennmes.sensing._onset import (
+    ONSET_METHODS,
+    OnsetDetector,
+    OnsetEvent,
+    detect_onsets,
+    events_to_pandas,
+)
+from opennmes.sensing._readers import (
+    emg_channels,
+    read_c3d,
+    read_csv,
+    read_edf,
+    read_emg,
+    read_signals,
+    read_text,
+    to_si,
+)
+
+__all__ = [
+    "ARTEFACT_METHODS",
+    "ArtefactSuppressor",
+    "contaminate",
+    "locked_residual",
+    "pulse_times",
+    "suppress_artefacts",
+    "suppression_quality",
+    "GaitEvent",
+    "GaitEventDetector",
+    "GaitEvents",
+    "HeelSwitchDetector",
+    "detect_gait_events",
+    "swing_windows",
+    "EmgPipeline",
+    "MovingRms",
+    "SosFilter",
+    "check_cutoff",
+    "envelope",
+    "mvc_reference",
+    "normalize_mvc",
+    "ONSET_METHODS",
+    "OnsetDetector",
+    "OnsetEvent",
+    "detect_onsets",
+    "events_to_pandas",
+    "emg_channels",
+    "read_c3d",
+    "read_csv",
+    "read_edf",
+    "read_emg",
+    "read_signals",
+    "read_text",
+    "to_si",
+]

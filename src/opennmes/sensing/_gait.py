@@ -14,7 +14,7 @@ footswitches (Aminian et al. 2002; Catalfamo et al. 2010); real-time systems add
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -200,8 +200,9 @@ def detect_gait_events(signals: Signals, channel: str, *, ms_threshold: float = 
                       g[ms_arr])
 
 
-def _check_axis(signals: Signals, channel: str, g: np.ndarray, ms: np.ndarray, prepared,  # type: ignore[no-untyped-def]
-                fs: float, ms_threshold: float, min_interval: float) -> None:
+def _check_axis(signals: Signals, channel: str, g: np.ndarray, ms: np.ndarray,
+                prepared: Callable[[str], tuple[np.ndarray, int]], fs: float,
+                ms_threshold: float, min_interval: float) -> None:
     others = [n for n, u in zip(signals.names, signals.units, strict=True)
               if u == "rad/s" and n != channel]
     mine = float(np.median(g[ms])) if ms.size else float(np.max(g))
@@ -239,8 +240,7 @@ class GaitEventDetector:
       minimum so far.
     * STANCE (from ``stance_refractory`` after IC): FO is confirmed when g rises through
       ``fo_level`` after a trough below ``-fo_depth`` (dated at the trough); swing starts.
-      A swing with no MS within
-      ``swing_timeout`` emits ``swing_timeout`` and returns to STANCE.
+      A swing with no MS within ``swing_timeout`` emits ``swing_timeout`` and returns to STANCE.
 
     Parameters
     ----------

@@ -1,0 +1,42 @@
+"""The record: patients, programs, sessions, events, dose and streams in SQL.
+
+SQLite in the user's data directory by default (no server), PostgreSQL by URL. The schema is
+migrated automatically on open (Alembic revisions ship inside the package). High-rate streams
+are written in compressed chunks committed at least every second; a session left running by a
+crashed process is marked ``interrupted`` on the next open, with what was recorded kept.
+Sessions export to a documented folder of Parquet and JSON files and import back losslessly.
+"""
+
+from opennmes.store._engine import ENV_VAR, default_url
+from opennmes.store._export import FORMAT_NAME, FORMAT_VERSION, export_session, import_session
+from opennmes.store._records import (
+    SESSION_STATUSES,
+    Event,
+    Patient,
+    ProgramVersion,
+    SessionInfo,
+    SessionRecord,
+    StreamInfo,
+)
+from opennmes.store._store import STALE_AFTER, Store, open_store
+from opennmes.store._writer import SessionWriter
+
+__all__ = [
+    "open_store",
+    "Store",
+    "SessionWriter",
+    "Patient",
+    "ProgramVersion",
+    "SessionInfo",
+    "SessionRecord",
+    "StreamInfo",
+    "Event",
+    "SESSION_STATUSES",
+    "STALE_AFTER",
+    "ENV_VAR",
+    "default_url",
+    "export_session",
+    "import_session",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+]

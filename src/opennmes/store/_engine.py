@@ -1,0 +1,198 @@
+"""Database URLs, engines and schema migrations.
+
+SQLite (one file, no server) is the default; PostgreSQL is chosen by URL. Every engine is
+checked on open (a clear :class:`StoreError` when it cannot be reached) and brought to the
+newest schema with the Alembic revisions shipped inside the package.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
+from opennmes.errors import StoreError
+
+__all__ = [
+    "ENV_VAR",
+    "default_url",
+    "resolve_url",
+    "make_engine",
+    "mask_url",
+    "upgrade_schema",
+    "current_revision",
+    "head_revision",
+]
+
+log = logging.getLogger(__name__)
+
+ENV_VAR = "NMES_DB_URL"
+_MIGRATIONS = "opennmes.store:migrations"
+
+
+def default_url() -> str:
+    """The SQLite file in the user's data directory (``platformdirs.user_data_dir``)."""
+    import platformdirs
+
+    return f"sqlite:///{Path(platformdirs.user_data_dir('opennmes')) / 'opennmes.db'}"
+
+
+def resolve_url(url: str | None) -> tuple[str, str]:
+    """The URL to use and where it came from (``"argument"``, ``ENV_VAR`` or ``"default"``)."""
+    if url:
+        return url, "argument"
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        return env, ENV_VAR
+    return default_url(), "default"
+
+
+def mask_url(url: str | URL) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    try:
+        parsed = url if isinstance(url, URL) else sa.make_url(url)
+    except ArgumentError:
+        return "<unparsable URL>"
+    return parsed.render_as_string(hide_password=True)
+
+
+def _parse(url: str) -> URL:
+    try:
+        parsed = sa.make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(
+            f"cannot parse the database URL {url!r}; use sqlite:///path/to/file.db or "
+            "postgresql://user:password@host:port/database"
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        if parsed.get_driver_name() in ("psycopg2", "") or "+" not in parsed.drivername:
+            parsed = parsed.set(drivername="postgresql+psycopg")
+    elif backend != "sqlite":
+        raise StoreError(
+            f"unsupported database {backend!r} in {mask_url(parsed)}; OpenNMES stores sessions "
+            "in SQLite (sqlite:///path/file.db) or PostgreSQL (postgresql://...)"
+        )
+    return parsed
+
+
+def make_engine(url: str, *, source: str = "argument") -> Engine:
+    """An engine for ``url``, checked by connecting once.
+
+    Raises
+    ------
+    StoreError
+        The URL is malformed, names an unsupported database, or the database cannot be
+        reached; the message names the (masked) URL and where it came from.
+    """
+    parsed = _parse(url)
+    where = f"{mask_url(parsed)} (from {source})"
+    kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database or ""
+        if db in ("", ":memory:") or db.startswith("file::memory:"):
+            raise StoreError(
+                f"in-memory SQLite ({where}) cannot hold a session record shared by several "
+                "connections; give a file, e.g. sqlite:///sessions.db"
+            )
+        folder = Path(db).expanduser().resolve().parent
+        if source == "default":
+            folder.mkdir(parents=True, exist_ok=True)
+        elif not folder.is_dir():
+            raise StoreError(f"cannot open the database {where}: folder {folder} does not "
+                             "exist; create it or choose another path")
+        kwargs["connect_args"] = {"timeout": 30.0, "check_same_thread": False}
+    else:
+        kwargs["connect_args"] = {"connect_timeout": 5}
+        kwargs["pool_pre_ping"] = True
+    try:
+        engine = sa.create_engine(parsed, **kwargs)
+    except (NoSuchModuleError, ImportError) as exc:
+        raise StoreError(f"no database driver for {where}: {exc}; install psycopg "
+                         "(pip install 'opennmes[postgres]')") from exc
+    if parsed.get_backend_name() == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except DBAPIError as exc:
+        engine.dispose()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise StoreError(
+            f"cannot reach the database {where}: {reason}; check the URL (--db or "
+            f"{ENV_VAR}) and that the database server is running"
+        ) from exc
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """WAL journal (readers never block the writer; a crash keeps every committed chunk),
+    full sync at commit, enforced foreign keys."""
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _alembic_config(connection: sa.Connection | None = None) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", _MIGRATIONS)
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest schema revision shipped with this package."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision of the database (None when it has no OpenNMES tables yet)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade_schema(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
+    """Migrate the database to ``revision``; returns (revision before, revision after)."""
+    from alembic import command
+
+    before = current_revision(engine)
+    target = head_revision() if revision == "head" else revision
+    if before == target:
+        return before, target
+    known = _known_revisions()
+    if before is not None and before not in known:
+        raise StoreError(
+            f"the database is at schema revision {before!r}, unknown to this OpenNMES "
+            f"(newest known {target!r}); it was written by a newer version: upgrade OpenNMES"
+        )
+    log.info("migrating %s from %s to %s", mask_url(engine.url), before, target)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(_alembic_config(conn), revision)
+    except DBAPIError as exc:
+        raise StoreError(f"migrating {mask_url(engine.url)} to revision {target} failed: "
+                         f"{exc.orig}; nothing was changed") from exc
+    return before, target
+
+
+def _known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    return {s.revision for s in ScriptDirectory.from_config(_alembic_config()).walk_revisions()}

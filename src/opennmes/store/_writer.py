@@ -1,0 +1,393 @@
+"""SessionWriter: the live record of one session, committed at least every second.
+
+Everything written is buffered in memory and committed in one transaction per flush: when
+``flush_interval`` seconds have passed since the last commit (checked at every write and by a
+background thread, so a pause in writing does not delay the commit), or when enough data is
+waiting. A crash (even ``kill -9``) therefore loses at most the last ``flush_interval`` plus
+one thread tick, below one second; the next :func:`open_store` marks the session interrupted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from opennmes.errors import StoreError
+from opennmes.signals import Signals
+from opennmes.stim import PulseSchedule
+from opennmes.store import _codec
+from opennmes.store._models import (
+    DoseRow,
+    EventRow,
+    PulseChunkRow,
+    SessionRow,
+    StreamChunkRow,
+    StreamRow,
+    utcnow,
+)
+from opennmes.store._records import check_finite, plain
+
+if TYPE_CHECKING:  # pragma: no cover
+    from opennmes.store._store import Store
+
+__all__ = ["SessionWriter"]
+
+log = logging.getLogger(__name__)
+
+_DTYPES = {"float64": "<f8", "float32": "<f4"}
+_MAX_PENDING_BYTES = 16 * 1024 * 1024
+_PULSE_CHUNK = 20_000  # pulses per stored chunk at most
+
+
+@dataclass
+class _Stream:
+    id: int
+    name: str
+    sfreq: float
+    t0: float
+    names: tuple[str, ...]
+    units: tuple[str, ...]
+    dtype: str
+    chunk_samples: int
+    n_committed: int = 0
+    n_chunks_committed: int = 0
+    n_total: int = 0  # committed + pending + buffered
+    n_chunks_total: int = 0
+    buffer: list[np.ndarray] = field(default_factory=list)
+    n_buffered: int = 0
+
+
+class SessionWriter:
+    """Records one session; made by :meth:`Store.begin_session`.
+
+    Times ``t`` are session times in seconds (0 = start of the session). Use it as a context
+    manager: leaving the block by an exception finishes the session as ``aborted`` with the
+    exception as reason.
+
+    Attributes
+    ----------
+    id : int
+        Session id in the store.
+    uid : str
+        Globally unique id (kept by export and import).
+    started_at : datetime
+        UTC wall-clock time of the start.
+    """
+
+    def __init__(self, store: Store, session_id: int, uid: str, started_at: dt.datetime, *,
+                 flush_interval: float, chunk_duration: float):
+        self._store = store
+        self.id = session_id
+        self.uid = uid
+        self.started_at = started_at
+        self._flush_interval = flush_interval
+        self._chunk_duration = chunk_duration
+        self._lock = threading.RLock()
+        self._streams: dict[str, _Stream] = {}
+        self._pulse_names: tuple[str, ...] | None = None
+        self._pulse_names_dirty = False
+        self._pulse_buffer: list[PulseSchedule] = []
+        self._pulse_seq = 0
+        self._last_pulse_t = -math.inf
+        self._pending_chunks: list[dict[str, Any]] = []
+        self._pending_pulses: list[dict[str, Any]] = []
+        self._pending_events: list[dict[str, Any]] = []
+        self._pending_bytes = 0
+        self._event_seq = 0
+        self._dose: dict[str, Any] | None = None
+        self._dose_stored = False
+        self._last_commit = time.monotonic()
+        self._closed = False
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._tick, name=f"nmes-store-{session_id}",
+                                        daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def finished(self) -> bool:
+        """True once :meth:`finish` ran."""
+        return self._closed
+
+    def log_event(self, kind: str, t: float, data: Mapping[str, Any] | None = None) -> None:
+        """Record an event (``kind`` e.g. "start", "intensity", "pause", "fault") at ``t`` s."""
+        if not kind or len(kind) > 64:
+            raise StoreError(f"event kind {kind!r} must be 1 to 64 characters")
+        tt = check_finite("event t", t, "s")
+        doc = plain(data, f"data of event {kind!r}")
+        with self._lock:
+            self._check_open()
+            self._pending_events.append({"session_id": self.id, "seq": self._event_seq,
+                                         "t": tt, "kind": kind, "data": doc})
+            self._event_seq += 1
+            self._maybe_commit()
+
+    def write_pulses(self, schedule: PulseSchedule) -> None:
+        """Record delivered pulses (onsets in session seconds, not before earlier ones)."""
+        if len(schedule) == 0:
+            return
+        with self._lock:
+            self._check_open()
+            if self._pulse_names is None:
+                self._pulse_names = schedule.channel_names
+                self._pulse_names_dirty = True
+            elif schedule.channel_names != self._pulse_names:
+                raise StoreError(f"pulse channels {schedule.channel_names} differ from the "
+                                 f"session's {self._pulse_names}; keep one channel list")
+            if schedule.t[0] < self._last_pulse_t:
+                raise StoreError(f"pulses at t = {schedule.t[0]!r} s come before the last "
+                                 f"recorded pulse at {self._last_pulse_t!r} s; write pulses "
+                                 "in time order")
+            self._last_pulse_t = float(schedule.t[-1])
+            self._pulse_buffer.append(schedule)
+            span = self._last_pulse_t - float(self._pulse_buffer[0].t[0])
+            if span >= self._chunk_duration or sum(map(len, self._pulse_buffer)) >= _PULSE_CHUNK:
+                self._cut_pulses()
+            self._maybe_commit()
+
+    def write_signals(self, signals: Signals, stream: str | None = None, *,
+                      dtype: Literal["float64", "float32"] = "float64") -> None:
+        """Append samples to a stream.
+
+        Parameters
+        ----------
+        signals : Signals
+            The next samples; ``signals.t0`` (s, session time) must continue the stream
+            (within half a sample).
+        stream : str, optional
+            Stream name; by default the channel names joined with ``+``.
+        dtype : {"float64", "float32"}
+            Storage precision, fixed by the first write (float64 is lossless).
+        """
+        name = stream or "+".join(signals.names)
+        if dtype not in _DTYPES:
+            raise StoreError(f"dtype = {dtype!r} must be one of {sorted(_DTYPES)}")
+        with self._lock:
+            self._check_open()
+            st = self._streams.get(name)
+            if st is None:
+                st = self._new_stream(name, signals, _DTYPES[dtype])
+            else:
+                self._check_continues(st, signals, _DTYPES[dtype])
+            if signals.n_samples:
+                st.buffer.append(signals.data)
+                st.n_buffered += signals.n_samples
+                st.n_total += signals.n_samples
+                if st.n_buffered >= st.chunk_samples:
+                    self._cut_stream(st, whole_chunks_only=True)
+            self._maybe_commit()
+
+    def set_dose(self, summary: Mapping[str, Any]) -> None:
+        """Set (or replace) the session's dose summary, a plain JSON mapping."""
+        doc = plain(summary, "dose summary")
+        with self._lock:
+            self._check_open()
+            self._dose = doc
+            self._maybe_commit()
+
+    def flush(self) -> None:
+        """Commit everything written so far."""
+        with self._lock:
+            self._raise_background_error()
+            if not self._closed:
+                self._commit()
+
+    def finish(self, reason: str = "completed", *,
+               status: Literal["finished", "aborted"] = "finished") -> None:
+        """Commit what is left and close the session with ``status`` and ``reason``."""
+        if status not in ("finished", "aborted"):
+            raise StoreError(f"status = {status!r} must be 'finished' or 'aborted'")
+        with self._lock:
+            self._check_open()
+            self._stop.set()
+            self._commit(final=(status, reason))
+            self._closed = True
+        self._thread.join(timeout=5.0)
+        log.info("session %d %s: %s", self.id, status, reason)
+
+    def __enter__(self) -> SessionWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        if self._closed:
+            return
+        if exc is None:
+            self.finish("completed")
+        else:
+            self.finish(f"error: {type(exc).__name__}: {exc}", status="aborted")
+
+    def __repr__(self) -> str:
+        state = "finished" if self._closed else "running"
+        return f"SessionWriter(id={self.id}, {state})"
+
+    # ------------------------------------------------------------------ internals
+    def _check_open(self) -> None:
+        self._raise_background_error()
+        if self._closed:
+            raise StoreError(f"session {self.id} is finished; begin a new session to record")
+
+    def _raise_background_error(self) -> None:
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise StoreError(f"recording session {self.id} failed: {err}") from err
+
+    def _new_stream(self, name: str, signals: Signals, dtype: str) -> _Stream:
+        if len(name) > 128:
+            raise StoreError(f"stream name {name[:40]!r}... is longer than 128 characters; "
+                             "pass a short stream= name")
+        row = StreamRow(session_id=self.id, name=name, sfreq=signals.sfreq,
+                        t0=check_finite("signals t0", signals.t0, "s"),
+                        channel_names=list(signals.names), units=list(signals.units),
+                        dtype=dtype, n_samples=0, n_chunks=0)
+        try:
+            with self._store._orm() as s:
+                s.add(row)
+                s.commit()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not create stream {name!r}: {exc}") from exc
+        st = _Stream(id=row.id, name=name, sfreq=signals.sfreq, t0=signals.t0,
+                     names=signals.names, units=signals.units, dtype=dtype,
+                     chunk_samples=max(1, int(round(self._chunk_duration * signals.sfreq))))
+        self._streams[name] = st
+        return st
+
+    def _check_continues(self, st: _Stream, signals: Signals, dtype: str) -> None:
+        if signals.names != st.names or signals.units != st.units:
+            raise StoreError(f"stream {st.name!r} has channels {st.names} in {st.units}; got "
+                             f"{signals.names} in {signals.units}")
+        if signals.sfreq != st.sfreq:
+            raise StoreError(f"stream {st.name!r} is sampled at {st.sfreq:g} Hz; got "
+                             f"{signals.sfreq:g} Hz")
+        if dtype != st.dtype:
+            raise StoreError(f"stream {st.name!r} is stored as {st.dtype}; got dtype {dtype}")
+        expected = st.t0 + st.n_total / st.sfreq
+        if abs(signals.t0 - expected) > 0.5 / st.sfreq:
+            raise StoreError(f"stream {st.name!r}: samples start at t0 = {signals.t0!r} s but "
+                             f"the stream continues at {expected!r} s; streams must be "
+                             "gap-free (fill missing samples, e.g. with NaN)")
+
+    def _cut_stream(self, st: _Stream, whole_chunks_only: bool) -> None:
+        """Encode buffered samples into pending chunks of at most ``chunk_samples``."""
+        if not st.n_buffered:
+            return
+        data = st.buffer[0] if len(st.buffer) == 1 else np.hstack(st.buffer)
+        n_cut = (st.n_buffered // st.chunk_samples) * st.chunk_samples if whole_chunks_only \
+            else st.n_buffered
+        i0 = st.n_total - st.n_buffered
+        for a in range(0, n_cut, st.chunk_samples):
+            b = min(a + st.chunk_samples, n_cut)
+            blob = _codec.encode_samples(data[:, a:b], st.dtype)
+            self._pending_chunks.append({"stream_id": st.id, "seq": st.n_chunks_total,
+                                         "i0": i0 + a, "n": b - a,
+                                         "codec": _codec.SIGNAL_CODEC, "data": blob})
+            st.n_chunks_total += 1
+            self._pending_bytes += len(blob)
+        rest = data[:, n_cut:]
+        st.buffer = [rest] if rest.shape[1] else []
+        st.n_buffered = int(rest.shape[1])
+
+    def _cut_pulses(self) -> None:
+        if not self._pulse_buffer:
+            return
+        names = self._pulse_names or ()
+        parts = self._pulse_buffer
+        joined = parts[0] if len(parts) == 1 else PulseSchedule(
+            **{k: np.concatenate([getattr(p, k) for p in parts])
+               for k in ("t", "channel", "amplitude", "phase_width", "interphase_gap",
+                         "amplitude2", "phase_width2", "waveform")},
+            channel_names=names)
+        for a in range(0, len(joined), _PULSE_CHUNK):
+            part = joined.take(slice(a, a + _PULSE_CHUNK))
+            blob = _codec.encode_pulses(part)
+            self._pending_pulses.append({"session_id": self.id, "seq": self._pulse_seq,
+                                         "t_first": float(part.t[0]),
+                                         "t_last": float(part.t[-1]), "n": len(part),
+                                         "codec": _codec.PULSE_CODEC, "data": blob})
+            self._pulse_seq += 1
+            self._pending_bytes += len(blob)
+        self._pulse_buffer = []
+
+    def _maybe_commit(self) -> None:
+        if (time.monotonic() - self._last_commit >= self._flush_interval
+                or self._pending_bytes >= _MAX_PENDING_BYTES):
+            self._commit()
+
+    def _commit(self, final: tuple[str, str] | None = None) -> None:
+        """Cut every buffer and commit all pending rows in one transaction."""
+        for st in self._streams.values():
+            self._cut_stream(st, whole_chunks_only=False)
+        self._cut_pulses()
+        now = utcnow()
+        values: dict[str, Any] = {"heartbeat_at": now}
+        if self._pulse_names_dirty:
+            values["pulse_channels"] = list(self._pulse_names or ())
+        if final is not None:
+            values.update(status=final[0], end_reason=final[1], ended_at=now)
+        try:
+            with self._store.engine.begin() as conn:
+                if self._pending_chunks:
+                    conn.execute(sa.insert(StreamChunkRow), self._pending_chunks)
+                if self._pending_pulses:
+                    conn.execute(sa.insert(PulseChunkRow), self._pending_pulses)
+                if self._pending_events:
+                    conn.execute(sa.insert(EventRow), self._pending_events)
+                for st in self._streams.values():
+                    if st.n_chunks_total != st.n_chunks_committed:
+                        conn.execute(sa.update(StreamRow).where(StreamRow.id == st.id).values(
+                            n_samples=st.n_total, n_chunks=st.n_chunks_total))
+                if self._dose is not None:
+                    if self._dose_stored:
+                        conn.execute(sa.update(DoseRow).where(DoseRow.session_id == self.id)
+                                     .values(summary=self._dose, updated_at=now))
+                    else:
+                        conn.execute(sa.insert(DoseRow).values(
+                            session_id=self.id, summary=self._dose, updated_at=now))
+                status = conn.execute(sa.select(SessionRow.status)
+                                      .where(SessionRow.id == self.id)).scalar()
+                if status != "running" and final is None:
+                    log.warning("session %d was marked %s while still recording; it is "
+                                "running again", self.id, status)
+                    values.update(status="running", ended_at=None, end_reason=None)
+                conn.execute(sa.update(SessionRow).where(SessionRow.id == self.id)
+                             .values(**values))
+        except SQLAlchemyError as exc:
+            raise StoreError(f"committing session {self.id} to {self._store.url} failed: "
+                             f"{getattr(exc, 'orig', exc)}; the record up to the previous "
+                             "commit is kept") from exc
+        for st in self._streams.values():
+            st.n_committed = st.n_total
+            st.n_chunks_committed = st.n_chunks_total
+        if self._dose is not None:
+            self._dose_stored = True
+            self._dose = None
+        self._pulse_names_dirty = False
+        self._pending_chunks, self._pending_pulses, self._pending_events = [], [], []
+        self._pending_bytes = 0
+        self._last_commit = time.monotonic()
+
+    def _tick(self) -> None:
+        """Background thread: commit (and beat the heartbeat) when a write has not."""
+        period = self._flush_interval / 4
+        while not self._stop.wait(period):
+            with self._lock:
+                if self._closed or self._error is not None:
+                    return
+                if time.monotonic() - self._last_commit >= self._flush_interval:
+                    try:
+                        self._commit()
+                    except BaseException as exc:  # handed to the next caller
+                        log.error("background commit of session %d failed: %s", self.id, exc)
+                        self._error = exc
+                        return

@@ -1,0 +1,1 @@
+"""Alembic environment and revisions of the session store (run by ``open_store``)."""

@@ -1,0 +1,96 @@
+"""Opening a store: URLs, defaults, clear errors, WAL, and migrations that match the models."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from opennmes.errors import StoreError
+from opennmes.store import ENV_VAR, default_url, open_store
+from opennmes.store._engine import current_revision, head_revision, resolve_url
+from opennmes.store._models import Base
+
+
+def test_default_is_sqlite_in_user_data_dir(tmp_path: Path) -> None:
+    """The conftest points XDG_DATA_HOME at a tmp folder: the default lands there."""
+    url = default_url()
+    assert url == f"sqlite:///{tmp_path / 'xdg-data' / 'opennmes' / 'opennmes.db'}"
+    assert resolve_url(None) == (url, "default")
+    with open_store() as store:
+        assert store.backend == "sqlite"
+    assert (tmp_path / "xdg-data" / "opennmes" / "opennmes.db").is_file()
+
+
+def test_env_var_chooses_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'env.db'}"
+    monkeypatch.setenv(ENV_VAR, url)
+    assert resolve_url(None) == (url, ENV_VAR)
+    assert resolve_url("sqlite:///x.db") == ("sqlite:///x.db", "argument")
+    with open_store() as store:
+        assert store.url == url
+    assert (tmp_path / "env.db").is_file()
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path / 'w.db'}") as store:
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    con = sqlite3.connect(tmp_path / "w.db")
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # persistent
+    con.close()
+
+
+def test_unreachable_postgres_is_a_clear_error_with_password_hidden() -> None:
+    url = "postgresql://someone:secret@127.0.0.1:1/nmes"
+    with pytest.raises(StoreError, match=r"cannot reach the database "
+                       r"postgresql\+psycopg://someone:\*\*\*@127.0.0.1:1/nmes \(from "
+                       r"argument\).*check the URL \(--db or NMES_DB_URL\)") as info:
+        open_store(url)
+    assert "secret" not in str(info.value)
+
+
+def test_bad_urls_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="unsupported database 'mysql'"):
+        open_store("mysql://u@localhost/db")
+    with pytest.raises(StoreError, match="cannot parse the database URL"):
+        open_store("not a url")
+    with pytest.raises(StoreError, match="in-memory SQLite"):
+        open_store("sqlite://")
+    missing = tmp_path / "no" / "such" / "folder"
+    with pytest.raises(StoreError, match=f"folder {missing} does not exist"):
+        open_store(f"sqlite:///{missing / 'x.db'}")
+    assert not missing.exists()  # nothing written
+
+
+def test_fresh_database_is_at_head_and_models_match_migrations(db_url: str) -> None:
+    """Alembic's autogenerate comparison finds no difference between models and revisions."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    with open_store(db_url) as store:
+        assert current_revision(store.engine) == head_revision() == "0001"
+        with store.engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            diff = compare_metadata(ctx, Base.metadata)
+        assert diff == []
+        assert store.info()["revision"] == "0001"
+        assert store.info()["sessions"] == 0
+
+
+def test_reopening_does_not_migrate_again(db_url: str) -> None:
+    open_store(db_url).close()
+    with open_store(db_url) as store:
+        assert store.info()["revision"] == head_revision()
+
+
+def test_newer_schema_is_refused(db_url: str) -> None:
+    with open_store(db_url) as store:
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(StoreError, match="revision '9999', unknown to this OpenNMES.*upgrade "
+                       "OpenNMES"):
+        open_store(db_url)

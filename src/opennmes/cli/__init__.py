@@ -42,7 +42,9 @@ _load_groups()
 def main() -> None:
     """Entry point of the ``nmes`` command: library errors become one clear line, exit 2."""
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
     except NmesError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -179,32 +179,6 @@ class SafetyGuard:
                 "the guard judges pulses in time order",
                 where="chunk", hint="send chunks in time order", comparison=">=")
         limits = {lim.key: lim for lim in self._active()}
-        values: dict[str, np.ndarray] = {}
-        amp = np.maximum(chunk.amplitude, chunk.amplitude2)
-        values["amplitude"] = amp
-        values["phase_width"] = np.where(chunk.phase_width2 > 0,
-                                         np.maximum(chunk.phase_width, chunk.phase_width2),
-                                         chunk.phase_width)
-        values["energy_per_pulse"] = energy_per_pulse(chunk, LOAD_OHM)
-        q1, q2 = phase_charges(chunk)
-        mono = chunk.waveform == Waveform.MONOPHASIC
-        with np.errstate(divide="ignore", invalid="ignore"):
-            imb = np.where(mono | (q1 == 0), 0.0, np.abs(q1 - q2) / np.where(q1 > 0, q1, 1.0))
-        values["charge_imbalance"] = imb
-        values["net_dc"] = np.where(mono, q1, 0.0)
-        interval, prev_dur = self._intervals(chunk)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            values["pulse_rate"] = np.where(interval > 0, 1.0 / interval,
-                                            np.where(np.isnan(interval), 0.0, np.inf))
-            values["pulse_overlap"] = np.where(
-                np.isnan(interval), 0.0,
-                np.where(interval > 0, (prev_dur - 1e-9) / interval, np.inf))
-        if "rms_current_density" in limits or "power_density" in limits:
-            area = channel_areas(chunk, self.electrode_areas)
-            rms = sliding_rms_current(chunk, RMS_WINDOW, history=self._history)
-            values["rms_current_density"] = rms / area
-            values["power_density"] = rms**2 * LOAD_OHM / area
-
         found: list[Violation] = []
         bad_wf = ~np.isin(chunk.waveform, np.fromiter(self.profile.waveforms, dtype=np.int8))
         if bad_wf.any():
@@ -216,9 +190,45 @@ class SafetyGuard:
             found.append(Violation(wf_lim, i, float(chunk.t[i]),
                                    chunk.channel_names[chunk.channel[i]], float("nan"),
                                    float("nan"), int(bad_wf.sum())))
+        # each quantity is computed, judged and dropped in turn, to keep memory low
+        rms: np.ndarray | None = None
+        area: np.ndarray | None = None
+        intervals: tuple[np.ndarray, np.ndarray] | None = None
         for key, lim in limits.items():
-            v = values.get(key)
-            if v is None:
+            if key == "amplitude":
+                v = np.maximum(chunk.amplitude, chunk.amplitude2)
+            elif key == "phase_width":
+                v = np.maximum(chunk.phase_width, chunk.phase_width2)
+            elif key == "energy_per_pulse":
+                v = energy_per_pulse(chunk, LOAD_OHM)
+            elif key in ("charge_imbalance", "net_dc"):
+                q1, q2 = phase_charges(chunk)
+                mono = chunk.waveform == Waveform.MONOPHASIC
+                if key == "net_dc":
+                    v = np.where(mono, q1, 0.0)
+                else:
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        v = np.where(mono | (q1 == 0), 0.0, np.abs(q1 - q2) / q1)
+                del q1, q2
+            elif key in ("pulse_rate", "pulse_overlap"):
+                if intervals is None:
+                    intervals = self._intervals(chunk)
+                interval, prev_dur = intervals
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    if key == "pulse_rate":
+                        v = np.where(interval > 0, 1.0 / interval,
+                                     np.where(np.isnan(interval), 0.0, np.inf))
+                    else:
+                        v = np.where(np.isnan(interval), 0.0,
+                                     np.where(interval > 0, (prev_dur - 1e-9) / interval,
+                                              np.inf))
+            elif key in ("rms_current_density", "power_density"):
+                if rms is None:
+                    area = channel_areas(chunk, self.electrode_areas)
+                    rms = sliding_rms_current(chunk, RMS_WINDOW, history=self._history)
+                assert area is not None
+                v = rms / area if key == "rms_current_density" else rms**2 * LOAD_OHM / area
+            else:
                 continue
             bad = np.zeros(n, dtype=bool)
             if lim.maximum is not None:
@@ -232,6 +242,7 @@ class SafetyGuard:
                 found.append(Violation(lim, i, float(chunk.t[i]),
                                        chunk.channel_names[chunk.channel[i]], float(v[i]),
                                        worst, int(bad.sum())))
+            del v, bad
         found.sort(key=lambda x: x.index)
         if commit and not found:
             self._remember(chunk)

@@ -116,11 +116,17 @@ def _envelope(ch: Channel, t_us: np.ndarray) -> np.ndarray:
     t = t_us / _US
     up, on, down = ch.ramp_up, ch.on or 0.0, ch.ramp_down
     f = np.ones(t.shape[0])
+    with np.errstate(over="ignore", divide="ignore"):
+        f = _ramps(f, t, up, on, down)
+    return np.clip(f, 0.0, 1.0)
+
+
+def _ramps(f: np.ndarray, t: np.ndarray, up: float, on: float, down: float) -> np.ndarray:
     if up > 0:
         f = np.minimum(f, t / up)
     if down > 0:
         f = np.minimum(f, (up + on + down - t) / down)
-    return np.clip(f, 0.0, 1.0)
+    return f
 
 
 def _channel_starts(program: Program, channels: list[Channel]) -> list[float]:
@@ -220,17 +226,23 @@ def expand_program(program: Program) -> PulseSchedule:
         phase_start += length
     if not cols["t_us"]:
         return PulseSchedule.empty(names)
-    cat = {k: np.concatenate(v) for k, v in cols.items()}
-    key = cat["t_us"] * 32 + cat["channel"]
-    order = np.argsort(key, kind="stable")
+    t_us = np.concatenate(cols.pop("t_us"))
+    channel = np.concatenate(cols.pop("channel"))
+    order = np.argsort(t_us * 32 + channel, kind="stable")
+    t = t_us[order] / _US
+    del t_us
+    out = {"channel": channel[order]}
+    del channel
+    for k in list(cols):  # one column at a time, to keep memory low
+        out[k] = np.concatenate(cols.pop(k))[order]
     return PulseSchedule(
-        t=cat["t_us"][order] / _US,
-        channel=cat["channel"][order],
-        amplitude=cat["amplitude"][order],
-        phase_width=cat["phase_width"][order],
-        interphase_gap=cat["interphase_gap"][order],
-        amplitude2=cat["amplitude2"][order],
-        phase_width2=cat["phase_width2"][order],
-        waveform=cat["waveform"][order],
+        t=t,
+        channel=out["channel"],
+        amplitude=out["amplitude"],
+        phase_width=out["phase_width"],
+        interphase_gap=out["interphase_gap"],
+        amplitude2=out["amplitude2"],
+        phase_width2=out["phase_width2"],
+        waveform=out["waveform"],
         channel_names=names,
     )

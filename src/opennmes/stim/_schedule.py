@@ -127,7 +127,7 @@ class PulseSchedule:
                 if bad.any():
                     i = int(np.argmax(bad))
                     raise ProgramError(
-                        f"pulse {i}: {name} = {arr[i]!r} must be finite and >= 0"
+                        f"pulse {i}: {name} = {float(arr[i])!r} must be finite and >= 0"
                     )
             if (np.diff(self.t) < 0).any():
                 i = int(np.argmax(np.diff(self.t) < 0)) + 1
@@ -236,9 +236,9 @@ class PulseSchedule:
         """Duration of each pulse from onset to the end of its last phase, in seconds."""
         return self.phase_width + self.interphase_gap + self.phase_width2
 
-    def take(self, index: npt.ArrayLike) -> PulseSchedule:
-        """Rows selected by a boolean mask or sorted integer index (a new schedule)."""
-        idx = np.asarray(index)
+    def take(self, index: npt.ArrayLike | slice) -> PulseSchedule:
+        """Rows selected by a slice, a boolean mask or a sorted integer index."""
+        idx = index if isinstance(index, slice) else np.asarray(index)
         return PulseSchedule(
             **{k: getattr(self, k)[idx] for k in _COLUMNS}, channel_names=self.channel_names
         )
@@ -246,7 +246,7 @@ class PulseSchedule:
     def window(self, start: float, stop: float) -> PulseSchedule:
         """Pulses with onset in ``[start, stop)`` seconds."""
         lo, hi = np.searchsorted(self.t, [start, stop], side="left")
-        return self.take(slice(int(lo), int(hi)))  # type: ignore[arg-type]
+        return self.take(slice(int(lo), int(hi)))
 
     def chunks(self, length: float) -> list[PulseSchedule]:
         """Split into consecutive windows of ``length`` seconds (for streaming to a device)."""

@@ -10,6 +10,15 @@ from opennmes.sensing._artefact import (
     suppress_artefacts,
     suppression_quality,
 )
+from opennmes.sensing._assess import (
+    Assessment,
+    activation_timing,
+    assess,
+    cocontraction_index,
+    fatigue_trend,
+    median_frequency,
+    symmetry_index,
+)
 from opennmes.sensing._filters import (
     EmgPipeline,
     MovingRms,
@@ -44,8 +53,27 @@ from opennmes.sensing._readers import (
     read_text,
     to_si,
 )
+from opennmes.sensing._stream import (
+    PlaybackSource,
+    PullSource,
+    PushSource,
+    SignalSource,
+    iter_chunks,
+)
 
 __all__ = [
+    "Assessment",
+    "activation_timing",
+    "assess",
+    "cocontraction_index",
+    "fatigue_trend",
+    "median_frequency",
+    "symmetry_index",
+    "PlaybackSource",
+    "PullSource",
+    "PushSource",
+    "SignalSource",
+    "iter_chunks",
     "ARTEFACT_METHODS",
     "ArtefactSuppressor",
     "contaminate",

@@ -374,8 +374,8 @@ def read_emg(path: str | Path, channels: Sequence[str] | None = None, *,
         found = ", ".join(f"{n} [{u}]" for n, u in zip(sig.names, sig.units, strict=True))
         raise SignalError(
             f"{path}: no EMG channels found (labels containing 'EMG'); the file has "
-            f"{len(sig.names)} channels at {sig.sfreq:g} Hz: {found}. Pass channels=[...] to "
-            "choose some explicitly"
+            f"{len(sig.names)} channels at {sig.sfreq:g} Hz: {found}. Choose channels explicitly "
+            "(channels=[...] in Python, --channel on the command line)"
         )
     if drop_flat:
         flat = [n for n in names if np.ptp(sig[n]) == 0.0]

@@ -146,7 +146,7 @@ class SessionWriter:
                 raise StoreError(f"pulse channels {schedule.channel_names} differ from the "
                                  f"session's {self._pulse_names}; keep one channel list")
             if schedule.t[0] < self._last_pulse_t:
-                raise StoreError(f"pulses at t = {schedule.t[0]!r} s come before the last "
+                raise StoreError(f"pulses at t = {float(schedule.t[0])!r} s come before the last "
                                  f"recorded pulse at {self._last_pulse_t!r} s; write pulses "
                                  "in time order")
             self._last_pulse_t = float(schedule.t[-1])

@@ -1,0 +1,127 @@
+"""Readers return the right channels, units and rates; bad input gives clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from opennmes.errors import SignalError
+from opennmes.sensing import read_c3d, read_csv, read_edf, read_emg, read_signals, read_text
+from opennmes.signals import Signals
+
+from .conftest import DELSYS, SHANK, THIGH
+
+DELSYS_EMG = ["Delt_ant", "Delt_med", "Delt_post", "Biceps", "Triceps", "Trap_sup", "Trap_inf",
+              "Gd_dent", "Supra", "Infra", "Subscap", "Pec", "Gd_dors"]
+
+
+def test_c3d_all_analog_channels_rate_and_units() -> None:
+    """data/README: 38 analog channels at 2000 Hz, 11600 samples (5.8 s), EMG in volts."""
+    sig = read_c3d(DELSYS)
+    assert len(sig.names) == 38
+    assert sig.sfreq == 2000.0
+    assert sig.n_samples == 11600
+    assert sig.duration == pytest.approx(5.8)
+    assert set(sig.units) == {"V"}
+    assert "Voltage.1" in sig.names and "Delt_ant" in sig.names
+
+
+def test_c3d_emg_channels(delsys: Signals) -> None:
+    """The 11 surface + 2 intramuscular named muscles; unconnected sensors are left out."""
+    assert sorted(delsys.names) == sorted(DELSYS_EMG)
+    assert delsys.units == ("V",) * 13
+    # data/README: surface EMG RMS between about 26 and 525 uV (band-passed); raw is similar
+    rms = np.sqrt(np.mean((delsys["Delt_ant"] - delsys["Delt_ant"].mean()) ** 2))
+    assert 50e-6 < rms < 600e-6
+
+
+def test_bitalino_text(bitalino: Signals) -> None:
+    """BITalino: 1000 Hz, one EMG column of 12-bit counts, baseline about 2050, 63.9 s."""
+    assert bitalino.names == ("EMG",)
+    assert bitalino.units == ("count",)
+    assert bitalino.sfreq == 1000.0
+    assert bitalino.duration == pytest.approx(63.9, abs=0.1)
+    assert 2000 < np.median(bitalino["EMG"]) < 2100
+
+
+@pytest.mark.parametrize("path", [SHANK, THIGH])
+def test_xsens_text(path: Path) -> None:
+    """Xsens MTx export: 120 Hz, 3511 samples (29.3 s), Acc m/s^2, Gyr rad/s."""
+    sig = read_text(path)
+    assert sig.sfreq == 120.0
+    assert sig.n_samples == 3511
+    assert sig.unit("Gyr_Z") == "rad/s" and sig.unit("Acc_X") == "m/s^2"
+    assert "Counter" not in sig.names
+    # gravity on the shank sensor: |acc| about 9.8 m/s^2 at rest (first sample)
+    acc = np.array([sig[f"Acc_{a}"][0] for a in "XYZ"])
+    assert np.linalg.norm(acc) == pytest.approx(9.81, abs=0.5)
+
+
+def test_edf_and_bdf_roundtrip_units(tmp_path: Path) -> None:
+    """EDF/BDF in uV come back in V, with the file's rate and labels."""
+    from pyedflib import highlevel
+
+    fs = 512
+    x = np.sin(2 * np.pi * 10 * np.arange(2 * fs) / fs) * 100.0  # uV
+    for ext, ftype in ((".edf", 1), (".bdf", 3)):
+        hdrs = [highlevel.make_signal_header("EMG Biceps", "uV", fs, -200, 200),
+                highlevel.make_signal_header("Force", "N", fs, -200, 200)]
+        if ext == ".bdf":
+            for h in hdrs:
+                h["digital_min"], h["digital_max"] = -8388608, 8388607
+        p = tmp_path / f"rec{ext}"
+        highlevel.write_edf(str(p), [x, x], hdrs, file_type=ftype)
+        sig = read_signals(p)
+        assert sig.names == ("EMG Biceps", "Force")
+        assert sig.units == ("V", "N")
+        assert sig.sfreq == fs
+        assert np.max(sig["EMG Biceps"]) == pytest.approx(100e-6, rel=1e-3)
+        emg = read_emg(p)
+        assert emg.names == ("EMG Biceps",)
+    assert read_edf(tmp_path / "rec.edf", ["Force"]).names == ("Force",)
+
+
+def test_csv_units_and_rate(tmp_path: Path) -> None:
+    p = tmp_path / "r.csv"
+    p.write_text("t [s],EMG_bic [mV],gyro [deg/s]\n0,1,180\n0.001,2,90\n0.002,3,0\n")
+    sig = read_csv(p)
+    assert sig.sfreq == pytest.approx(1000.0)
+    assert sig.units == ("V", "rad/s")
+    assert sig["EMG_bic"].tolist() == pytest.approx([1e-3, 2e-3, 3e-3])
+    assert sig["gyro"][0] == pytest.approx(np.pi)
+    p2 = tmp_path / "noT.csv"
+    p2.write_text("a,b\n1,2\n3,4\n")
+    sig2 = read_csv(p2, sfreq=100.0, units={"a": "V", "b": "N"})
+    assert sig2.units == ("V", "N") and sig2.sfreq == 100.0
+
+
+def test_csv_without_unit_or_rate_is_refused(tmp_path: Path) -> None:
+    p = tmp_path / "r.csv"
+    p.write_text("a,b\n1,2\n3,4\n")
+    with pytest.raises(SignalError, match="channel 'a' has no unit"):
+        read_csv(p, sfreq=100.0)
+    with pytest.raises(SignalError, match="no sampling rate"):
+        read_csv(p, units={"a": "V", "b": "V"})
+
+
+def test_file_with_no_emg_channels() -> None:
+    """The shank IMU file has no EMG: the error lists what was found."""
+    with pytest.raises(SignalError, match=r"no EMG channels found.*9 channels at 120 Hz: "
+                                          r"Acc_X \[m/s\^2\].*Gyr_Z \[rad/s\]"):
+        read_emg(SHANK)
+
+
+def test_unknown_channel_name() -> None:
+    with pytest.raises(SignalError, match=r"no channel named \['Quadriceps'\].*Delt_ant"):
+        read_emg(DELSYS, ["Quadriceps"])
+
+
+def test_unknown_file_type(tmp_path: Path) -> None:
+    p = tmp_path / "x.wav"
+    p.write_bytes(b"RIFF")
+    with pytest.raises(SignalError, match="unknown file type '.wav'"):
+        read_signals(p)
+    with pytest.raises(SignalError, match="no such file"):
+        read_signals(tmp_path / "missing.c3d")

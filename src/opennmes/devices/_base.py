@@ -1,0 +1,418 @@
+"""The Stimulator base class: one lifecycle for every backend.
+
+``open -> configure(program) -> start -> deliver(chunk)... -> stop -> close``. ``stop`` and
+``close`` are idempotent and always leave every channel at zero; a stimulator left open warns
+(``ResourceWarning``). Every chunk passes the safety guard with the device's own limit profile
+before it reaches the backend; a refused chunk stops the output and raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import numpy as np
+
+from opennmes.devices._clock import Clock, RealClock
+from opennmes.devices._events import DeviceEvent, DeviceFault, Disconnected, Stopped
+from opennmes.errors import DeviceError, NmesError, ProgramError
+from opennmes.stim._schedule import PulseSchedule, Waveform
+
+if TYPE_CHECKING:  # pragma: no cover
+    from opennmes.safety import SafetyGuard
+    from opennmes.stim import Program
+
+__all__ = ["Stimulator", "GuardLike", "STATES"]
+
+log = logging.getLogger(__name__)
+
+STATES = ("closed", "open", "configured", "running", "stopped")
+
+
+class GuardLike(Protocol):
+    """What the base class needs from a guard (``opennmes.safety.SafetyGuard``)."""
+
+    def check(self, chunk: PulseSchedule) -> None: ...
+
+
+class Stimulator:
+    """Base of every stimulator backend.
+
+    Parameters
+    ----------
+    url : str
+        The URL the stimulator was opened with (kept for messages and logs).
+    clock : Clock, optional
+        Time source; :class:`RealClock` unless given. Only ``sim://`` accepts a
+        :class:`VirtualClock`.
+
+    Notes
+    -----
+    Subclasses implement ``_open``, ``_configure``, ``_start``, ``_deliver``, ``_stop``,
+    ``_close``, ``_single_pulse`` and ``_delivered``. Faults found by background threads are
+    posted with :meth:`_post`; the next call of the host raises :class:`DeviceError`.
+    """
+
+    kind: ClassVar[str] = ""
+    profile_name: ClassVar[str] = "sim"
+    n_channels: ClassVar[int] = 8
+    accepts_virtual_clock: ClassVar[bool] = False
+    amplitude_step: ClassVar[float] = 0.0
+    """Current resolution of the device in A (0: continuous)."""
+
+    def __init__(self, url: str, *, clock: Clock | None = None) -> None:
+        self.url = url
+        self.clock: Clock = clock if clock is not None else RealClock()
+        if self.clock.virtual and not self.accepts_virtual_clock:
+            raise DeviceError(f"{self.kind}: a real device runs in real time; a virtual clock "
+                              "is only for sim://")
+        self._state = "closed"
+        self._lock = threading.RLock()
+        self._events: list[DeviceEvent] = []
+        self._listeners: list[Callable[[DeviceEvent], None]] = []
+        self._fault: DeviceEvent | None = None
+        self._guard: GuardLike | None = None
+        self._program: Program | Any = None
+        self._areas: dict[str, float] = {}
+        self._channel_names: tuple[str, ...] = ()
+        self._device_channel: dict[str, int] = {}
+        self._t0: float | None = None
+        self._t_open: float = 0.0
+        self._singles: list[tuple[float, int, float, float]] = []
+        self._opened_once = False
+
+    # ------------------------------------------------------------------ state
+    @property
+    def state(self) -> str:
+        """One of ``closed``, ``open``, ``configured``, ``running``, ``stopped``."""
+        return self._state
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        """Program channel names, in schedule order (set by :meth:`configure`)."""
+        return self._channel_names
+
+    @property
+    def t0(self) -> float | None:
+        """Clock time at which the schedule's t = 0 started (first chunk sent), in s."""
+        return self._t0
+
+    def now_rel(self) -> float:
+        """Clock time relative to the schedule start (0 before the start), in s."""
+        return 0.0 if self._t0 is None else self.clock.now() - self._t0
+
+    def _require(self, *states: str, action: str) -> None:
+        if self._state not in states:
+            raise DeviceError(f"{self.url}: cannot {action} while {self._state}; "
+                              f"allowed in: {', '.join(states)}")
+
+    # ------------------------------------------------------------------ events
+    def add_listener(self, callback: Callable[[DeviceEvent], None]) -> None:
+        """Call ``callback(event)`` for every event (from the device's reader thread)."""
+        self._listeners.append(callback)
+
+    def events(self) -> list[DeviceEvent]:
+        """Events since the last call (oldest first); the queue is emptied."""
+        with self._lock:
+            out, self._events = self._events, []
+        return out
+
+    def _post(self, event: DeviceEvent) -> None:
+        with self._lock:
+            self._events.append(event)
+            if isinstance(event, Disconnected) or (isinstance(event, DeviceFault) and event.fatal):
+                if self._fault is None:
+                    self._fault = event
+        for cb in list(self._listeners):
+            try:
+                cb(event)
+            except Exception:  # a listener must not break the device thread
+                log.exception("device event listener failed")
+        if isinstance(event, DeviceFault):
+            log.warning("%s: %s fault: %s", self.url, event.kind, event.message)
+
+    def _raise_if_faulted(self) -> None:
+        f = self._fault
+        if f is None:
+            return
+        self.stop(reason="device fault")
+        if isinstance(f, Disconnected):
+            raise DeviceError(f"{self.url}: device disconnected ({f.reason}); output is off")
+        assert isinstance(f, DeviceFault)
+        raise DeviceError(f"{self.url}: {f.kind} fault: {f.message}; stimulation stopped")
+
+    @property
+    def fault(self) -> DeviceEvent | None:
+        """The fatal fault that stopped the device, if any (cleared by :meth:`start`)."""
+        return self._fault
+
+    # ------------------------------------------------------------------ lifecycle
+    def open(self) -> Stimulator:
+        """Connect to the device (idempotent); returns ``self``."""
+        if self._state != "closed":
+            return self
+        self._open()
+        self._t_open = self.clock.now()
+        self._opened_once = True
+        self._state = "open"
+        return self
+
+    def configure(self, program: Program | Any, *, channel_map: Mapping[str, int] | None = None,
+                  guard: GuardLike | None = None) -> None:
+        """Map a program onto the device channels and arm the safety guard.
+
+        Parameters
+        ----------
+        program : opennmes.stim.Program
+            Its channels set names, rates, pulse shapes and electrode areas.
+        channel_map : mapping of str to int, optional
+            Device channel (0-based) of each program channel; in program order otherwise.
+        guard : SafetyGuard, optional
+            Replaces the default ``SafetyGuard.for_program(program, device_profile(kind))``.
+
+        Raises
+        ------
+        ProgramError
+            The device cannot represent the program; the message says why and what to change.
+        """
+        self._require("open", "configured", "stopped", action="configure")
+        channels = list(program.channels)
+        if len(channels) > self.n_channels:
+            raise ProgramError(f"{len(channels)} channels; {self.kind} has {self.n_channels}")
+        names = tuple(c.name for c in channels)
+        cmap = dict(channel_map) if channel_map else {n: i for i, n in enumerate(names)}
+        missing = [n for n in names if n not in cmap]
+        if missing:
+            raise ProgramError(f"channel_map lacks program channels {missing}")
+        used = [cmap[n] for n in names]
+        if len(set(used)) != len(used) or not all(0 <= u < self.n_channels for u in used):
+            raise ProgramError(f"channel_map {cmap} must give distinct device channels "
+                               f"0..{self.n_channels - 1}")
+        self._configure(program, names, cmap)
+        if guard is None:
+            from opennmes.safety import SafetyGuard, device_profile
+
+            guard = SafetyGuard.for_program(program, device_profile(self.profile_name))
+        self._guard = guard
+        self._program = program
+        self._channel_names = names
+        self._device_channel = {n: cmap[n] for n in names}
+        self._areas = {c.name: float(getattr(c.electrode, "area_m2", 0.0) or 0.0)
+                       for c in channels}
+        self._state = "configured"
+
+    def start(self) -> None:
+        """Arm the device; the schedule's t = 0 is when the first chunk reaches it."""
+        self._require("configured", "stopped", action="start")
+        self._fault = None
+        self._t0 = None
+        reset = getattr(self._guard, "reset", None)
+        if callable(reset):
+            reset()
+        self._start()
+        self._state = "running"
+
+    def deliver(self, chunk: PulseSchedule, *, until: float | None = None) -> None:
+        """Play one chunk (times relative to the start, in s) on the device.
+
+        Blocks until the chunk's commands are sent, and (real time) until shortly before the
+        end of its window, so calling it in a loop paces the host.
+
+        Parameters
+        ----------
+        chunk : PulseSchedule
+            Pulses with onset in ``[end of previous chunk, until)``; same channels as the
+            program.
+        until : float, optional
+            End of the window this chunk covers, in s; pulses missing in the window mean zero
+            output. Defaults to the end of the period that holds the last pulse.
+        """
+        self._require("running", action="deliver")
+        self._raise_if_faulted()
+        if chunk.channel_names != self._channel_names:
+            raise ProgramError(f"chunk channels {chunk.channel_names} differ from the "
+                               f"configured channels {self._channel_names}")
+        assert self._guard is not None
+        try:
+            self._guard.check(chunk)
+            self._check_chunk(chunk)
+            self._deliver(chunk, until)
+        except NmesError:
+            self.stop(reason="chunk refused or delivery failed")
+            raise
+        self._raise_if_faulted()
+
+    def set_intensity(self, channel: str, amplitude: float) -> None:
+        """Change one channel's first-phase amplitude now (A); the second phase scales along.
+
+        The next chunks override it. The new pulse passes the guard's per-pulse limits first.
+        """
+        self._require("running", action="set the intensity")
+        self._raise_if_faulted()
+        if channel not in self._channel_names:
+            raise ProgramError(f"unknown channel {channel!r}; channels: {self._channel_names}")
+        self._set_intensity(channel, float(amplitude))
+
+    def single_pulse(self, channel: str, amplitude: float, phase_width: float) -> None:
+        """One symmetric biphasic pulse now: ``amplitude`` in A, ``phase_width`` in s.
+
+        Allowed when open, configured or stopped (not while a schedule runs). The pulse passes
+        a fresh guard with the device profile; it is kept in :meth:`single_pulses`.
+        """
+        self._require("open", "configured", "stopped", action="send a single pulse")
+        if channel in self._device_channel:
+            dev = self._device_channel[channel]
+        elif channel.startswith("ch") and channel[2:].isdigit():
+            dev = int(channel[2:]) - 1
+        else:
+            raise ProgramError(f"unknown channel {channel!r}: use a configured channel name or "
+                               f"ch1..ch{self.n_channels}")
+        if not 0 <= dev < self.n_channels:
+            raise ProgramError(f"{channel}: device channel must be 1..{self.n_channels}")
+        gap = self._single_pulse_gap()
+        pulse = PulseSchedule.from_arrays([0.0], [amplitude], [phase_width],
+                                          interphase_gap=gap, channel_names=(channel,))
+        from opennmes.safety import SafetyGuard, device_profile
+
+        area = self._areas.get(channel, 0.0)
+        SafetyGuard(device_profile(self.profile_name),
+                    {channel: area} if area > 0 else {}).check(pulse) if area > 0 else \
+            self._check_single_without_area(pulse)
+        self._check_chunk(pulse)
+        self._single_pulse(dev, float(amplitude), float(phase_width))
+        self._singles.append((self.clock.now() - self._t_open, dev, float(amplitude),
+                              float(phase_width)))
+
+    def _check_single_without_area(self, pulse: PulseSchedule) -> None:
+        from opennmes.safety import device_profile
+
+        prof = device_profile(self.profile_name)
+        for lim in prof.limits:
+            if lim.key in ("amplitude", "phase_width") and lim.maximum is not None:
+                v = pulse.amplitude[0] if lim.key == "amplitude" else pulse.phase_width[0]
+                if v > lim.maximum * (1 + 1e-9) and lim.severity == "hard":
+                    from opennmes.errors import SafetyLimitError
+
+                    raise SafetyLimitError(lim.parameter, v * lim.scale, lim.maximum * lim.scale,
+                                           lim.unit, lim.source, where="single pulse")
+
+    def stop(self, *, reason: str = "stop requested") -> None:
+        """Zero output on every channel (idempotent, never raises for a lost device)."""
+        with self._lock:
+            if self._state not in ("running", "configured"):
+                return
+            was_running = self._state == "running"
+            self._state = "stopped"
+        try:
+            self._stop()
+        except Exception as exc:  # the device may be gone; output is zero either way
+            log.warning("%s: stop command failed (%s); the device stops by its watchdog",
+                        self.url, exc)
+        if was_running:
+            self._post(Stopped(self.clock.now(), self.kind, self.now_rel(), reason=reason))
+
+    def close(self) -> None:
+        """Stop, then release the device (idempotent)."""
+        if self._state == "closed":
+            return
+        self.stop(reason="close")
+        try:
+            self._close()
+        finally:
+            self._state = "closed"
+
+    def __enter__(self) -> Stimulator:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_state", "closed") != "closed":
+            warnings.warn(f"stimulator {self.url} was left open; use it as a context manager "
+                          "or call close()", ResourceWarning, stacklevel=2)
+            try:
+                self.close()
+            except Exception:
+                pass
+
+    def quantize(self, chunk: PulseSchedule) -> PulseSchedule:
+        """A copy with amplitudes rounded to the device's current step (explicit, never silent).
+
+        Use it when a program's ramps produce amplitudes between the device's steps; the
+        rounded chunk is what the guard checks and the device plays.
+        """
+        step = self.amplitude_step
+        if step <= 0:
+            return chunk
+        return PulseSchedule(
+            t=chunk.t, channel=chunk.channel,
+            amplitude=np.round(chunk.amplitude / step) * step,
+            phase_width=chunk.phase_width, interphase_gap=chunk.interphase_gap,
+            amplitude2=np.round(chunk.amplitude2 / step) * step,
+            phase_width2=chunk.phase_width2, waveform=chunk.waveform,
+            channel_names=chunk.channel_names)
+
+    # ------------------------------------------------------------------ results
+    def delivered(self) -> PulseSchedule:
+        """Pulses delivered since :meth:`start` (times relative to the start, in s).
+
+        Hardware backends rebuild them from the acknowledged commands and the device's timing;
+        after a device-side stop they end at the moment the host learnt of it.
+        """
+        if not self._channel_names:
+            raise DeviceError("nothing delivered: the stimulator is not configured")
+        return self._delivered()
+
+    def single_pulses(self) -> PulseSchedule:
+        """Single pulses sent, times relative to :meth:`open`, channels ``ch1..ch8``."""
+        names = tuple(f"ch{i + 1}" for i in range(self.n_channels))
+        if not self._singles:
+            return PulseSchedule.empty(names)
+        a = np.array(self._singles)
+        return PulseSchedule.from_arrays(a[:, 0], a[:, 2], a[:, 3],
+                                         channel=a[:, 1].astype(int),
+                                         interphase_gap=self._single_pulse_gap(),
+                                         waveform=Waveform.SYMMETRIC_BIPHASIC,
+                                         channel_names=names)
+
+    # ------------------------------------------------------------------ backend hooks
+    def _open(self) -> None:
+        raise NotImplementedError
+
+    def _configure(self, program: Any, names: tuple[str, ...], cmap: dict[str, int]) -> None:
+        raise NotImplementedError
+
+    def _start(self) -> None:
+        raise NotImplementedError
+
+    def _check_chunk(self, chunk: PulseSchedule) -> None:
+        """Raise ProgramError if the device cannot play these pulses exactly."""
+
+    def _deliver(self, chunk: PulseSchedule, until: float | None) -> None:
+        raise NotImplementedError
+
+    def _set_intensity(self, channel: str, amplitude: float) -> None:
+        raise NotImplementedError
+
+    def _single_pulse(self, device_channel: int, amplitude: float, phase_width: float) -> None:
+        raise NotImplementedError
+
+    def _single_pulse_gap(self) -> float:
+        return 0.0
+
+    def _stop(self) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        raise NotImplementedError
+
+    def _delivered(self) -> PulseSchedule:
+        raise NotImplementedError
+
+    def guard(self) -> SafetyGuard | GuardLike | None:
+        """The guard that checks every chunk (set by :meth:`configure`)."""
+        return self._guard

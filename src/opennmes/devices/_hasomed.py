@@ -1,0 +1,334 @@
+"""Shared driver machinery of the Hasomed stimulators: grid playback over a serial link.
+
+A backend supplies its codec (encode/decode, acknowledgement matching), its handshake, its
+keep-alive and the wire commands for start/update/stop/single pulse; this class supplies the
+request/acknowledgement loop with retries, the real-time update schedule, fault bookkeeping and
+the delivered-pulse record.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from typing import Any, ClassVar
+
+import numpy as np
+
+from opennmes.devices._base import Stimulator
+from opennmes.devices._clock import Clock
+from opennmes.devices._events import (
+    Acknowledged,
+    DeviceEvent,
+    DeviceFault,
+    Disconnected,
+    LateCommand,
+)
+from opennmes.devices._plan import GridChannel, GridPlan, Pattern, Pulse
+from opennmes.devices._serial import SerialLink, Waiter, timeout_error
+from opennmes.errors import DeviceError, ProgramError, ProtocolError
+from opennmes.stim._schedule import PulseSchedule
+
+__all__ = ["HasomedStimulator"]
+
+log = logging.getLogger(__name__)
+
+
+class HasomedStimulator(Stimulator):
+    """Base of the RehaStim 2 and P24 drivers (see :class:`Stimulator` for the lifecycle).
+
+    Parameters
+    ----------
+    url : str
+    port : str
+        Serial port path.
+    clock : Clock, optional
+    ack_timeout : float
+        Seconds to wait for an acknowledgement before a retry.
+    retries : int
+        Extra tries after a timeout or a transfer error (protocol rule: resend).
+    """
+
+    serial_settings: ClassVar[dict[str, Any]] = {}
+    packet_modulo: ClassVar[int] = 256
+    keepalive_interval: ClassVar[float] = 0.5
+    late_threshold: ClassVar[float] = 0.005
+
+    def __init__(self, url: str, port: str, *, clock: Clock | None = None,
+                 ack_timeout: float = 0.25, retries: int = 2) -> None:
+        super().__init__(url, clock=clock)
+        self.port = port
+        self.ack_timeout = float(ack_timeout)
+        self.retries = int(retries)
+        self._link: SerialLink | None = None
+        self._waiters: dict[tuple[int, int], Waiter] = {}
+        self._req_lock = threading.Lock()
+        self._pn = 0
+        self._last_write = 0.0
+        self._ka_thread: threading.Thread | None = None
+        self._ka_stop = threading.Event()
+        self._grid: list[GridChannel] = []
+        self._plan: GridPlan | None = None
+        self._end_rel: float | None = None
+        self.round_trips: deque[float] = deque(maxlen=100_000)
+        self.lateness: deque[float] = deque(maxlen=100_000)
+        self.late_commands = 0
+        self.retried = 0
+        self.protocol_errors = 0
+
+    # ------------------------------------------------------------------ codec hooks
+    def _new_decoder(self) -> Any:
+        raise NotImplementedError
+
+    def _encode(self, message: Any, packet_number: int) -> bytes:
+        raise NotImplementedError
+
+    def _decode(self, frame: Any) -> Any:
+        raise NotImplementedError
+
+    def _ack_key(self, message: Any, frame: Any) -> tuple[int, int] | None:
+        """(command, packet number) if ``message`` acknowledges a request, else None."""
+        raise NotImplementedError
+
+    def _result_of(self, ack: Any) -> tuple[bool, bool, str]:
+        """(ok, retry, text) of an acknowledgement."""
+        raise NotImplementedError
+
+    def _unsolicited(self, message: Any, frame: Any, t: float) -> None:
+        raise NotImplementedError
+
+    def _handshake(self) -> None:
+        """Run right after the port opens (e.g. the Init/InitAck exchange)."""
+
+    def _keepalive(self) -> None:
+        """Called every ``keepalive_interval`` s by the keep-alive thread."""
+
+    # ------------------------------------------------------------------ link
+    def _post(self, event: DeviceEvent) -> None:
+        fatal = isinstance(event, Disconnected) or (isinstance(event, DeviceFault)
+                                                     and event.fatal)
+        if fatal and self._t0 is not None and self._end_rel is None and self._state == "running":
+            self._end_rel = self.clock.now() - self._t0
+        if isinstance(event, Acknowledged):
+            with self._lock:
+                if len(self._events) > 10_000:
+                    del self._events[:5_000]
+        super()._post(event)
+
+    def _on_frame(self, frame: Any, t: float) -> None:
+        try:
+            msg = self._decode(frame)
+        except ProtocolError as exc:
+            self._on_protocol_error(exc)
+            return
+        key = self._ack_key(msg, frame)
+        if key is not None:
+            w = self._waiters.pop(key, None)
+            if w is not None:
+                w.message, w.t = msg, t
+                w.event.set()
+                return
+        self._unsolicited(msg, frame, t)
+
+    def _on_protocol_error(self, exc: ProtocolError) -> None:
+        self.protocol_errors += 1
+        log.info("%s: bad frame from the device: %s", self.port, exc)
+
+    def _on_disconnect(self, reason: str) -> None:
+        self._post(Disconnected(self.clock.now(), self.kind, self._rel(), reason=reason))
+        for w in list(self._waiters.values()):
+            w.event.set()
+
+    def _rel(self) -> float | None:
+        return None if self._t0 is None else self.clock.now() - self._t0
+
+    def _write(self, data: bytes) -> None:
+        assert self._link is not None
+        self._link.write(data)
+        self._last_write = time.monotonic()
+
+    def _next_pn(self) -> int:
+        pn = self._pn
+        self._pn = (self._pn + 1) % self.packet_modulo
+        return pn
+
+    def request(self, message: Any, ack_command: int, what: str) -> Any:
+        """Send ``message``, wait for its acknowledgement; retry on timeout or transfer error.
+
+        Raises DeviceTimeoutError after the last try and DeviceError for a refusal.
+        """
+        if self._link is None or not self._link.alive:
+            raise DeviceError(f"{self.url}: the device is disconnected")
+        with self._req_lock:
+            tries = self.retries + 1
+            text = ""
+            for attempt in range(tries):
+                pn = self._next_pn()
+                w = Waiter()
+                self._waiters[(ack_command, pn)] = w
+                t_send = time.monotonic()
+                self._write(self._encode(message, pn))
+                if not w.wait(self.ack_timeout):
+                    self._waiters.pop((ack_command, pn), None)
+                    self.retried += attempt + 1 < tries
+                    log.info("%s: %s not acknowledged (try %d/%d)", self.port, what,
+                             attempt + 1, tries)
+                    continue
+                if w.message is None:  # woken by a disconnect
+                    raise DeviceError(f"{self.url}: device disconnected during {what}")
+                ok, retry, text = self._result_of(w.message)
+                rt = w.t - t_send
+                if ok:
+                    self.round_trips.append(rt)
+                    self._post(Acknowledged(self.clock.now(), self.kind, self._rel(),
+                                            command=what, packet_number=pn, round_trip=rt))
+                    return w.message
+                if retry and attempt + 1 < tries:
+                    self.retried += 1
+                    continue
+                raise DeviceError(f"{self.url}: the device refused {what}: {text}")
+            if text:
+                raise DeviceError(f"{self.url}: the device refused {what}: {text}")
+            err = timeout_error(self.url, what, self.ack_timeout, tries)
+        self._post(DeviceFault(self.clock.now(), self.kind, self._rel(), kind="timeout",
+                               message=str(err)))
+        raise err
+
+    def _ka_loop(self) -> None:
+        while not self._ka_stop.wait(self.keepalive_interval / 4):
+            if self._link is None or not self._link.alive:
+                return
+            try:
+                self._keepalive()
+            except DeviceError as exc:
+                log.warning("%s: keep-alive failed: %s", self.port, exc)
+
+    # ------------------------------------------------------------------ lifecycle hooks
+    def _open(self) -> None:
+        self._link = SerialLink(self.port, dict(self.serial_settings), self._new_decoder(),
+                                self._on_frame, self._on_protocol_error, self._on_disconnect)
+        self._link.open()
+        try:
+            self._handshake()
+        except Exception:
+            self._link.close()
+            self._link = None
+            raise
+        self._ka_stop.clear()
+        self._ka_thread = threading.Thread(target=self._ka_loop, daemon=True,
+                                           name=f"keep-alive {self.port}")
+        self._ka_thread.start()
+
+    def _close(self) -> None:
+        self._ka_stop.set()
+        if self._ka_thread is not None:
+            self._ka_thread.join(timeout=2.0)
+        if self._link is not None:
+            self._link.close()
+            self._link = None
+
+    def _start(self) -> None:
+        self._plan = GridPlan(self._grid, self._channel_names, self._validate)
+        self._end_rel = None
+        self._wire_arm()
+
+    def _deliver(self, chunk: PulseSchedule, until: float | None) -> None:
+        plan = self._plan
+        assert plan is not None
+        updates = plan.plan(chunk, until)
+        for u in updates:
+            if u.first:
+                self._t0 = self.clock.now()
+                self._wire_update(u.patterns, first=True)
+                plan.acknowledge(0.0, u.patterns)
+                continue
+            assert self._t0 is not None
+            target = self._t0 + u.t
+            self.clock.sleep_until(target)
+            self._raise_if_faulted()
+            now = self.clock.now()
+            late = now - target
+            self.lateness.append(late)
+            if late > self.late_threshold:
+                self.late_commands += 1
+                self._post(LateCommand(now, self.kind, now - self._t0, command="update",
+                                       lateness=late))
+            self._wire_update(u.patterns, first=False)
+            plan.acknowledge(now - self._t0, u.patterns)
+        if self._t0 is not None:
+            self.clock.sleep_until(self._t0 + plan.window_end - plan.max_period / 2)
+
+    def _set_intensity(self, channel: str, amplitude: float) -> None:
+        plan = self._plan
+        assert plan is not None
+        gi = [g.name for g in self._grid].index(channel)
+        cur = plan.current[gi]
+        if cur:
+            a0 = cur[0].amplitude or 1.0
+            pat: Pattern = tuple(p._replace(amplitude=amplitude,
+                                            amplitude2=p.amplitude2 * amplitude / a0)
+                                 for p in cur)
+        else:
+            ch = self._program.channels[self._channel_names.index(channel)]
+            f2, w2 = ch.second_phase
+            pat = (Pulse(0.0, amplitude, ch.pulse_width_s, ch.interphase_gap, amplitude * f2,
+                         w2, ch.waveform_id),)
+        q = pat[0]
+        one = PulseSchedule(t=np.zeros(1),
+                            channel=np.array([self._channel_names.index(channel)]),
+                            amplitude=np.array([q.amplitude]),
+                            phase_width=np.array([q.phase_width]),
+                            interphase_gap=np.array([q.interphase_gap]),
+                            amplitude2=np.array([q.amplitude2]),
+                            phase_width2=np.array([q.phase_width2]),
+                            waveform=np.array([q.waveform]), channel_names=self._channel_names)
+        from opennmes.safety import SafetyGuard, device_profile
+
+        SafetyGuard(device_profile(self.profile_name), self._areas).check(one)
+        self._validate(self._grid[gi], 0.0, pat)
+        vec = list(plan.current)
+        vec[gi] = pat
+        if self._t0 is None:
+            raise DeviceError("set_intensity needs a running schedule: deliver a chunk first")
+        self._wire_update(tuple(vec), first=False)
+        plan.current[gi] = pat
+        plan.acknowledge(self.clock.now() - self._t0, tuple(vec))
+
+    def _stop(self) -> None:
+        # the record ends when the stop is acknowledged (or has failed): a pulse between the
+        # command and its arrival counts as delivered, so the dose is never under-counted
+        try:
+            if self._link is not None and self._link.alive:
+                self._wire_stop()
+        finally:
+            if self._t0 is not None and self._end_rel is None:
+                self._end_rel = self.clock.now() - self._t0
+
+    def _delivered(self) -> PulseSchedule:
+        if self._plan is None:
+            return PulseSchedule.empty(self._channel_names)
+        end = self._end_rel if self._end_rel is not None else self.now_rel()
+        return self._plan.delivered(end)
+
+    # ------------------------------------------------------------------ wire hooks
+    def _validate(self, channel: GridChannel, t_k: float, pattern: Pattern) -> None:
+        raise NotImplementedError
+
+    def _wire_arm(self) -> None:
+        raise NotImplementedError
+
+    def _wire_update(self, patterns: tuple[Pattern, ...], *, first: bool) -> None:
+        raise NotImplementedError
+
+    def _wire_stop(self) -> None:
+        raise NotImplementedError
+
+    def _check_chunk(self, chunk: PulseSchedule) -> None:
+        if self._plan is None:  # single pulses: checked by _single_pulse
+            return
+
+
+def refuse(channel: str, t: float, what: str, fix: str) -> ProgramError:
+    """A ProgramError in the common format: where, why, what to change."""
+    return ProgramError(f"channel {channel!r}, period at {t:.6f} s: {what}; {fix}")

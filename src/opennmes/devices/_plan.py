@@ -1,0 +1,247 @@
+"""Mapping schedule chunks onto a device that generates pulses on its own period grid.
+
+Hasomed devices run each channel on a fixed period once started; the host changes amplitude,
+pulse width (and, where the device allows it, the pulse pattern inside a period) by sending
+updates. This module turns chunks of a :class:`PulseSchedule` into the updates to send and when,
+and rebuilds, from the updates the device acknowledged, the pulses it delivered. It is pure: no
+I/O, no clock.
+
+Rules (checked, never approximated):
+
+* every pulse of a channel falls in one period ``[k * period, (k + 1) * period)`` of that
+  channel's grid; the pulses of one period form its *pattern* (onsets relative to the period
+  start and shapes), which the backend accepts or refuses with an explanation;
+* updates leave half a period before the period they change, so an update never races the
+  pulse before it, and at most one update is needed per period.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from opennmes.errors import ProgramError
+from opennmes.stim._schedule import PulseSchedule
+
+__all__ = ["GridChannel", "Pulse", "Pattern", "GridPlan", "Update", "TOL"]
+
+TOL = 20e-6
+"""Timing tolerance in s: programs put onsets on whole microseconds, device grids are exact."""
+
+_FIELDS = ("dt", "amplitude", "phase_width", "interphase_gap", "amplitude2", "phase_width2",
+           "waveform")
+
+
+class Pulse(NamedTuple):
+    """One pulse of a period pattern: onset ``dt`` after the period start (s), shape in SI."""
+
+    dt: float
+    amplitude: float
+    phase_width: float
+    interphase_gap: float
+    amplitude2: float
+    phase_width2: float
+    waveform: int
+
+
+Pattern = tuple[Pulse, ...]
+"""The pulses of one period of one channel (empty tuple = no output)."""
+
+
+@dataclass(frozen=True)
+class GridChannel:
+    """A program channel as the device plays it.
+
+    Attributes
+    ----------
+    name : str
+        Program channel name.
+    device_channel : int
+        Device channel index (0-based).
+    period : float
+        Period of this channel on the device, in s.
+    offset : float
+        Delay the device adds to every onset of this channel (e.g. its time slot), in s.
+    """
+
+    name: str
+    device_channel: int
+    period: float
+    offset: float = 0.0
+
+
+@dataclass(frozen=True)
+class Update:
+    """Patterns to send at ``t`` (s, relative to the start), one per grid channel."""
+
+    t: float
+    patterns: tuple[Pattern, ...]
+    first: bool = False
+
+
+Validator = Callable[[GridChannel, float, Pattern], None]
+
+
+class GridPlan:
+    """Plans updates for a stream of chunks and keeps what the device acknowledged.
+
+    Parameters
+    ----------
+    channels : sequence of GridChannel
+    channel_names : sequence of str
+        Channel names of the schedule chunks.
+    validate : callable
+        ``validate(channel, period_start, pattern)`` raises ProgramError if the device cannot
+        play the pattern exactly.
+    """
+
+    def __init__(self, channels: Sequence[GridChannel], channel_names: Sequence[str],
+                 validate: Validator) -> None:
+        self.channels = tuple(channels)
+        self.channel_names = tuple(channel_names)
+        self.validate = validate
+        self._sched_index = [self.channel_names.index(c.name) for c in self.channels]
+        self.current: list[Pattern] = [() for _ in self.channels]
+        self.window_end = 0.0
+        self.started = False
+        self._cmd_t: list[float] = []
+        self._cmd_p: list[tuple[Pattern, ...]] = []
+
+    @property
+    def max_period(self) -> float:
+        return max(c.period for c in self.channels)
+
+    # ------------------------------------------------------------------ planning
+    def _timeline(self, chunk: PulseSchedule, gi: int, start: float, until: float
+                  ) -> tuple[int, list[Pattern]]:
+        gc = self.channels[gi]
+        p = gc.period
+        k0 = math.ceil((start - TOL) / p)
+        k1 = max(math.ceil((until - TOL) / p), k0)
+        pats: list[Pattern] = [() for _ in range(k1 - k0)]
+        idx = np.flatnonzero(chunk.channel == self._sched_index[gi])
+        if idx.size == 0:
+            return k0, pats
+        t = chunk.t[idx]
+        ks = np.floor((t + TOL) / p).astype(np.int64)
+        bad = (ks < k0) | (ks >= k1)
+        if bad.any():
+            j = int(idx[np.argmax(bad)])
+            raise ProgramError(
+                f"channel {gc.name!r}: pulse at t = {chunk.t[j]:.6f} s lies outside the chunk "
+                f"window [{start:.6f}, {until:.6f}) s; send chunks in time order and give "
+                f"'until' after the last pulse")
+        bounds = np.flatnonzero(np.diff(ks)) + 1
+        for seg in np.split(np.arange(idx.size), bounds):
+            rows = idx[seg]
+            k = int(ks[seg[0]])
+            t_k = k * p
+            pat = tuple(
+                Pulse(round(max(float(chunk.t[r]) - t_k, 0.0), 7), float(chunk.amplitude[r]),
+                      float(chunk.phase_width[r]), float(chunk.interphase_gap[r]),
+                      float(chunk.amplitude2[r]), float(chunk.phase_width2[r]),
+                      int(chunk.waveform[r]))
+                for r in rows if chunk.amplitude[r] > 0 or chunk.amplitude2[r] > 0)
+            if pat:
+                self.validate(gc, t_k, pat)
+            pats[k - k0] = pat
+        return k0, pats
+
+    def plan(self, chunk: PulseSchedule, until: float | None) -> list[Update]:
+        """Updates for one chunk covering ``[window_end, until)`` s (relative to the start).
+
+        ``until`` defaults to the end of the period that holds the chunk's last pulse.
+        """
+        start = self.window_end
+        if until is None:
+            ends = [start]
+            for gi, gc in enumerate(self.channels):
+                idx = np.flatnonzero(chunk.channel == self._sched_index[gi])
+                if idx.size:
+                    k = math.floor((chunk.t[idx[-1]] + TOL) / gc.period)
+                    ends.append((k + 1) * gc.period)
+            until = max(ends)
+        if until < start - 1e-12:
+            raise ProgramError(f"until = {until} s is before the end of the previous chunk "
+                               f"({start} s)")
+        lines = [self._timeline(chunk, gi, start, until) for gi in range(len(self.channels))]
+        periods = [gc.period for gc in self.channels]
+        sends: set[float] = set()
+        for gi, (k0, pats) in enumerate(lines):
+            prev = self.current[gi]
+            for j, v in enumerate(pats):
+                if v != prev:
+                    sends.add(round(max((k0 + j) * periods[gi] - periods[gi] / 2, 0.0), 9))
+                prev = v
+        if not self.started:
+            sends.add(0.0)
+
+        def pattern_at(gi: int, s: float) -> Pattern:
+            k0, pats = lines[gi]
+            k = math.ceil((s + 1e-9) / periods[gi]) if s > 0 else 0
+            if not pats or k < k0:
+                return self.current[gi]
+            return pats[min(k - k0, len(pats) - 1)]
+
+        out: list[Update] = []
+        last = tuple(self.current)
+        for s in sorted(sends):
+            vec = tuple(pattern_at(gi, s) for gi in range(len(self.channels)))
+            first = not self.started and not out
+            if vec != last or first:
+                out.append(Update(s, vec, first))
+                last = vec
+        for gi, (_, pats) in enumerate(lines):
+            if pats:
+                self.current[gi] = pats[-1]
+        self.started = True
+        self.window_end = until
+        return out
+
+    # ------------------------------------------------------------------ the record
+    def acknowledge(self, t: float, patterns: tuple[Pattern, ...]) -> None:
+        """The device took ``patterns`` at ``t`` (s, relative to the start)."""
+        self._cmd_t.append(float(t))
+        self._cmd_p.append(patterns)
+
+    @property
+    def commands(self) -> int:
+        return len(self._cmd_t)
+
+    def delivered(self, end: float) -> PulseSchedule:
+        """Pulses delivered from the start until ``end`` s, rebuilt from acknowledged updates."""
+        cols: dict[str, list[np.ndarray]] = {k: [] for k in _FIELDS}
+        cols["channel"] = []
+        if self._cmd_t:
+            s = np.asarray(self._cmd_t)
+            for gi, gc in enumerate(self.channels):
+                n = int(math.ceil(end / gc.period)) + 1
+                tk = np.arange(n) * gc.period
+                tk = tk[tk < end]
+                ci = np.searchsorted(s, tk + 1e-9, side="right") - 1
+                keep = ci >= 0
+                tk, ci = tk[keep], ci[keep]
+                jmax = max((len(p[gi]) for p in self._cmd_p), default=0)
+                for j in range(jmax):
+                    table = np.array([list(p[gi][j]) if len(p[gi]) > j else [math.nan] * 7
+                                      for p in self._cmd_p])
+                    rows = table[ci]
+                    live = ~np.isnan(rows[:, 0])
+                    t = tk[live] + gc.offset + rows[live, 0]
+                    m = t < end
+                    cols["dt"].append(t[m])
+                    cols["channel"].append(np.full(int(m.sum()), self._sched_index[gi]))
+                    for f_i, f in enumerate(_FIELDS[1:], start=1):
+                        cols[f].append(rows[live][m, f_i])
+        a = {k: np.concatenate(v) if v else np.empty(0) for k, v in cols.items()}
+        order = np.lexsort((a["channel"], a["dt"]))
+        return PulseSchedule(
+            t=a["dt"][order], channel=a["channel"][order].astype(np.int16),
+            amplitude=a["amplitude"][order], phase_width=a["phase_width"][order],
+            interphase_gap=a["interphase_gap"][order], amplitude2=a["amplitude2"][order],
+            phase_width2=a["phase_width2"][order], waveform=a["waveform"][order].astype(np.int8),
+            channel_names=self.channel_names)

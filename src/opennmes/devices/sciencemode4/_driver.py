@@ -1,0 +1,197 @@
+"""P24 driver: ScienceMode4 mid level over a serial port (USB CDC).
+
+Start: MlInit (stop all channels on an error). The first MlUpdate enables every configured
+channel with its own period and starts the period clocks; later updates change each channel's
+point pattern (amplitude, widths, gap, doublets, onset inside the period) and keep the phase,
+because the period is unchanged. A keep-alive thread sends MlGetCurrentData every 0.25 s (the
+device stops after 1.5 s without it) and turns channel errors into events. Stop: MlStop.
+Single pulses use the low level (LlInit, LlChannelConfig) while no schedule runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, ClassVar
+
+from opennmes.devices._events import DeviceFault
+from opennmes.devices._hasomed import HasomedStimulator, refuse
+from opennmes.devices._plan import GridChannel, Pattern, Pulse
+from opennmes.devices.sciencemode4 import _protocol as p
+from opennmes.devices.sciencemode4._shapes import pattern_to_points
+from opennmes.errors import DeviceError, ProgramError, ProtocolError
+from opennmes.stim._schedule import Waveform
+
+__all__ = ["P24"]
+
+log = logging.getLogger(__name__)
+
+_ACKS = {int(c) for c in (p.Command.ML_INIT_ACK, p.Command.ML_UPDATE_ACK, p.Command.ML_STOP_ACK,
+                          p.Command.ML_GET_CURRENT_DATA_ACK, p.Command.LL_INIT_ACK,
+                          p.Command.LL_CHANNEL_CONFIG_ACK, p.Command.LL_STOP_ACK)}
+_STATE_KIND = {1: "electrode", 2: "timeout", 3: "other"}
+
+
+class P24(HasomedStimulator):
+    """Hasomed P24 (ScienceMode4 mid level). Open with ``open_stimulator("p24:///dev/ttyACM0")``.
+
+    Parameters
+    ----------
+    url : str
+    port : str
+    poll_interval : float
+        Seconds between MlGetCurrentData keep-alive queries (device limit 1.5 s).
+    """
+
+    kind = "p24"
+    profile_name = "p24"
+    serial_settings: ClassVar[dict[str, Any]] = dict(baudrate=115200, bytesize=8, parity="N",
+                                                     stopbits=1)
+    packet_modulo = 64
+    keepalive_interval = 0.25
+    amplitude_step = 0.5e-3
+
+    def __init__(self, url: str, port: str, *, poll_interval: float = 0.25,
+                 **kwargs: Any) -> None:
+        super().__init__(url, port, **kwargs)
+        self.poll_interval = poll_interval
+        self._ml = False
+        self._ll = False
+        self._last_poll = 0.0
+        self.last_status: p.MlGetCurrentDataAck | None = None
+
+    # ------------------------------------------------------------------ codec
+    def _new_decoder(self) -> Any:
+        return p.FrameDecoder()
+
+    def _encode(self, message: Any, packet_number: int) -> bytes:
+        return p.encode(message, packet_number)
+
+    def _decode(self, frame: Any) -> Any:
+        return p.decode(frame)
+
+    def _ack_key(self, message: Any, frame: Any) -> tuple[int, int] | None:
+        if frame.command in _ACKS:
+            return frame.command, frame.packet_number
+        return None
+
+    def _result_of(self, ack: Any) -> tuple[bool, bool, str]:
+        r = int(ack.result)
+        return r == 0, r == int(p.Result.TRANSFER_ERROR), \
+            f"{r} ({p.RESULT_TEXT.get(r, 'unknown')})"
+
+    def _unsolicited(self, message: Any, frame: Any, t: float) -> None:
+        if isinstance(message, p.UnknownCommand):
+            self._post(DeviceFault(self.clock.now(), self.kind, self._rel(), kind="protocol",
+                                   fatal=False, message="the device did not know a command"))
+
+    def _handshake(self) -> None:
+        # no greeting on ScienceMode4: a harmless LlStop proves the device answers
+        try:
+            self.request(p.LlStop(), int(p.Command.LL_STOP_ACK), "LlStop (probe)")
+        except DeviceError as exc:
+            raise DeviceError(f"{self.url}: no answer from a ScienceMode4 device ({exc}); is it "
+                              "a P24, switched on and not held by another program?") from exc
+
+    def _keepalive(self) -> None:
+        if not self._ml or time.monotonic() - self._last_poll < self.poll_interval:
+            return
+        self._last_poll = time.monotonic()
+        ack = self.request(p.MlGetCurrentData(4), int(p.Command.ML_GET_CURRENT_DATA_ACK),
+                           "MlGetCurrentData")
+        self.last_status = ack
+        for i, s in enumerate(ack.states):
+            if s:
+                name = next((g.name for g in self._grid if g.device_channel == i), f"ch{i + 1}")
+                self._post(DeviceFault(self.clock.now(), self.kind, self._rel(),
+                                       kind=_STATE_KIND.get(s, "other"), code=s, channel=name,
+                                       message=f"channel {name!r}: "
+                                               f"{p.CHANNEL_STATE_TEXT.get(s, s)}"))
+                return
+        if self._state == "running" and self._t0 is not None and self._end_rel is None and \
+                not any(ack.running):
+            self._post(DeviceFault(self.clock.now(), self.kind, self._rel(),
+                                   kind="device_stopped",
+                                   message="the P24 stopped stimulating by itself (emergency "
+                                           "stop, keep-alive timeout or power)"))
+
+    # ------------------------------------------------------------------ program mapping
+    def _configure(self, program: Any, names: tuple[str, ...], cmap: dict[str, int]) -> None:
+        grid = []
+        for c in program.channels:
+            if c.waveform == "sine":
+                raise ProgramError(f"channel {c.name!r}: sine cycles are not rectangular; the "
+                                   "P24 plays rectangular points only (use sim://)")
+            kind = c.train.kind
+            if kind in ("variable", "burst") or (kind == "modulated" and any(
+                    m.parameter == "frequency" for m in c.train.modulation or [])):
+                raise ProgramError(
+                    f"channel {c.name!r}: a {kind!r} train changes the interval between pulses;"
+                    " a P24 mid-level channel repeats one pattern per fixed period (changing "
+                    "the period restarts the channel). Use a constant or doublet train, or "
+                    "sim://")
+            per = 1.0 / c.frequency
+            try:
+                p.period_code(per)
+            except ProtocolError:
+                ms = per * 1e3
+                lo, hi = int(ms * 4) / 4, int(ms * 4) / 4 + 0.25
+                raise ProgramError(
+                    f"channel {c.name!r}: {c.frequency:.6g} Hz needs a period of {ms:.6g} ms; "
+                    f"P24 periods are multiples of 0.25 ms (ScienceMode4 mid level). Nearest: "
+                    f"{1e3 / hi:.6g} Hz ({hi:g} ms) or {1e3 / lo:.6g} Hz ({lo:g} ms)") from None
+            grid.append(GridChannel(c.name, cmap[c.name], per))
+        self._grid = grid
+
+    def _validate(self, channel: GridChannel, t_k: float, pattern: Pattern) -> None:
+        try:
+            pts = pattern_to_points(pattern)
+        except ProgramError as exc:
+            raise refuse(channel.name, t_k, str(exc), "change the program or use sim://") \
+                from None
+        dur = sum(q.duration_us for q in pts) * 1e-6
+        if dur >= channel.period:
+            raise refuse(channel.name, t_k, f"the pattern lasts {dur * 1e3:.4g} ms",
+                         f"it must end within the period of {channel.period * 1e3:.4g} ms")
+
+    # ------------------------------------------------------------------ wire
+    def _wire_arm(self) -> None:
+        if self._ll:
+            self.request(p.LlStop(), int(p.Command.LL_STOP_ACK), "LlStop")
+            self._ll = False
+        self.request(p.MlInit(True), int(p.Command.ML_INIT_ACK), "MlInit")
+        self._ml = True
+        self._last_poll = time.monotonic()
+
+    def _wire_update(self, patterns: tuple[Pattern, ...], *, first: bool) -> None:
+        chans = []
+        for g, pat in zip(self._grid, patterns, strict=True):
+            code, acc = p.period_code(g.period)
+            chans.append((g.device_channel,
+                          p.MlChannelConfig(0, code, acc, pattern_to_points(pat))))
+        self.request(p.MlUpdate(tuple(chans)), int(p.Command.ML_UPDATE_ACK),
+                     "MlUpdate (start)" if first else "MlUpdate")
+
+    def _wire_stop(self) -> None:
+        if self._ml:
+            self._ml = False
+            self.request(p.MlStop(), int(p.Command.ML_STOP_ACK), "MlStop")
+
+    def _single_pulse(self, device_channel: int, amplitude: float, phase_width: float) -> None:
+        pts = pattern_to_points((Pulse(0.0, amplitude, phase_width, 0.0, amplitude,
+                                       phase_width, int(Waveform.SYMMETRIC_BIPHASIC)),))
+        if self._ml:
+            self._wire_stop()
+        if not self._ll:
+            self.request(p.LlInit(0, 0), int(p.Command.LL_INIT_ACK), "LlInit")
+            self._ll = True
+        self.request(p.LlChannelConfig(True, device_channel % 4, device_channel // 4, pts),
+                     int(p.Command.LL_CHANNEL_CONFIG_ACK), "LlChannelConfig")
+
+    def _close(self) -> None:
+        if self._ll and self._link is not None and self._link.alive:
+            try:
+                self.request(p.LlStop(), int(p.Command.LL_STOP_ACK), "LlStop")
+            except DeviceError:
+                pass
+        super()._close()

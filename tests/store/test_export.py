@@ -11,8 +11,14 @@ import pytest
 
 from opennmes.errors import StoreError
 from opennmes.signals import Signals
-from opennmes.store import FORMAT_NAME, Store, SessionRecord, export_session, import_session, \
-    open_store
+from opennmes.store import (
+    FORMAT_NAME,
+    SessionRecord,
+    Store,
+    export_session,
+    import_session,
+    open_store,
+)
 
 from .conftest import emg_block, pulse_block
 

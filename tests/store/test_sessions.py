@@ -4,7 +4,6 @@ happen at least every second."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
 import sys
 import time

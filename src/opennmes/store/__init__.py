@@ -18,11 +18,12 @@ from opennmes.store._records import (
     SessionRecord,
     StreamInfo,
 )
-from opennmes.store._store import STALE_AFTER, Store, open_store
+from opennmes.store._store import STALE_AFTER, Store, migrate, open_store
 from opennmes.store._writer import SessionWriter
 
 __all__ = [
     "open_store",
+    "migrate",
     "Store",
     "SessionWriter",
     "Patient",

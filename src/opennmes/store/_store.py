@@ -59,7 +59,7 @@ from opennmes.store._records import (
 if TYPE_CHECKING:  # pragma: no cover
     from opennmes.store._writer import SessionWriter
 
-__all__ = ["Store", "open_store", "STALE_AFTER"]
+__all__ = ["Store", "open_store", "migrate", "STALE_AFTER"]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,19 @@ def open_store(url: str | None = None, *, recover: bool = True) -> Store:
         engine.dispose()
         raise
     return store
+
+
+def migrate(url: str | None = None) -> tuple[str | None, str]:
+    """Create or migrate the database at ``url`` (resolved as in :func:`open_store`).
+
+    Returns the schema revision before (None: empty database) and after.
+    """
+    chosen, source = resolve_url(url)
+    engine = make_engine(chosen, source=source)
+    try:
+        return upgrade_schema(engine)
+    finally:
+        engine.dispose()
 
 
 def _content_hash(document: Mapping[str, Any]) -> str:

@@ -1,0 +1,123 @@
+"""``nmes db ...``: the session store (info, upgrade, patients, sessions, export, import)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from opennmes.store import ENV_VAR, migrate, open_store
+
+__all__ = ["register"]
+
+group = typer.Typer(help="The session record: database info and migrations, patients, "
+                         "sessions, export and import.", no_args_is_help=True)
+
+DbOption = Annotated[str | None, typer.Option(
+    "--db", help=f"Database URL (sqlite:///file.db or postgresql://user:pw@host/db); default "
+                 f"${ENV_VAR}, else opennmes.db in the user data folder.")]
+
+
+@group.command()
+def info(db: DbOption = None) -> None:
+    """Where the database is, its schema revision, and how many rows it holds."""
+    with open_store(db) as store:
+        for key, value in store.info().items():
+            typer.echo(f"{key:18s} {value}")
+
+
+@group.command()
+def upgrade(db: DbOption = None) -> None:
+    """Create or migrate the database to the newest schema (opening does this too)."""
+    before, after = migrate(db)
+    if before == after:
+        typer.echo(f"already at revision {after}")
+    else:
+        typer.echo(f"migrated from {before or 'empty'} to {after}")
+
+
+@group.command()
+def patients(
+    db: DbOption = None,
+    clinician: Annotated[str | None, typer.Option(help="Only this clinician's patients.")]
+    = None,
+) -> None:
+    """List patients (pseudonymous ids) with what dosing needs."""
+    with open_store(db) as store:
+        rows = store.list_patients(clinician=clinician)
+    if not rows:
+        typer.echo("no patients")
+    for p in rows:
+        factors = ", ".join(c["factor"] + (f"@{c['site']}" if c["site"] else "")
+                            for c in p.contraindications) or "-"
+        height = f"{p.height:.2f} m" if p.height is not None else "-"
+        mass = f"{p.mass:.1f} kg" if p.mass is not None else "-"
+        typer.echo(f"{p.id:16s} born {p.year_of_birth or '-'}  {p.sex or '-':6s}  {height:>7s}"
+                   f"  {mass:>8s}  contraindications: {factors}  clinician: "
+                   f"{p.clinician or '-'}")
+
+
+@group.command()
+def sessions(
+    db: DbOption = None,
+    patient: Annotated[str | None, typer.Option(help="Only this patient's sessions.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help="running, finished, aborted or interrupted.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List sessions, newest first."""
+    with open_store(db) as store:
+        rows = store.list_sessions(patient_id=patient, status=status, limit=limit)
+    if as_json:
+        typer.echo(json.dumps([{
+            "id": s.id, "uid": s.uid, "patient_id": s.patient_id, "program": s.program_name,
+            "program_version": s.program_version, "device_url": s.device_url,
+            "status": s.status, "started_at": s.started_at.isoformat(),
+            "ended_at": s.ended_at.isoformat() if s.ended_at else None,
+            "end_reason": s.end_reason,
+            "streams": {st.name: {"sfreq": st.sfreq, "n_samples": st.n_samples,
+                                  "duration_s": st.n_samples / st.sfreq} for st in s.streams},
+        } for s in rows], indent=2))
+        return
+    if not rows:
+        typer.echo("no sessions")
+    for s in rows:
+        dur = max((st.t_end for st in s.streams), default=0.0)
+        typer.echo(f"{s.id:5d}  {s.started_at:%Y-%m-%d %H:%M}  {s.patient_id:12s} "
+                   f"{s.program_name} v{s.program_version}  {s.status:11s} {dur:8.1f} s  "
+                   f"{s.end_reason or ''}")
+
+
+@group.command("export")
+def export_cmd(
+    session_id: Annotated[int, typer.Argument(help="Session id (see `nmes db sessions`).")],
+    folder: Annotated[Path, typer.Argument(help="New folder for the Parquet and JSON files.")],
+    db: DbOption = None,
+) -> None:
+    """Export one session to a folder (format in docs/store.md)."""
+    from opennmes.store import export_session
+
+    with open_store(db) as store:
+        out = export_session(store, session_id, folder)
+    typer.echo(f"exported session {session_id} to {out}")
+
+
+@group.command("import")
+def import_cmd(
+    folder: Annotated[Path, typer.Argument(help="A folder written by `nmes db export`.")],
+    db: DbOption = None,
+) -> None:
+    """Import an exported session (all or nothing)."""
+    from opennmes.store import import_session
+
+    with open_store(db) as store:
+        sid = import_session(store, folder)
+    typer.echo(f"imported {folder} as session {sid}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``db`` group to the ``nmes`` command."""
+    app.add_typer(group, name="db")

@@ -1,0 +1,51 @@
+"""``nmes db``: run as a subprocess, as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from opennmes.store import export_session, open_store
+
+
+def _nmes(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "opennmes", "db", *args], capture_output=True,
+                          text=True, env=env, timeout=120)
+
+
+def test_db_commands(tmp_path: Path, program_doc: dict) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    r = _nmes("upgrade", "--db", url)
+    assert r.returncode == 0 and "migrated from empty to 0001" in r.stdout, r.stderr
+    with open_store(url) as store:
+        store.add_patient("P7", year_of_birth=1970, sex="male", height=1.82, mass=90.0,
+                          contraindications=[{"factor": "pacemaker", "site": None}])
+        w = store.begin_session("P7", store.save_program(program_doc, "tka").id, "sim://")
+        w.log_event("start", 0.0)
+        w.finish()
+        export_session(store, w.id, tmp_path / "exp")
+    env = {**os.environ, "NMES_DB_URL": url}
+    r = _nmes("info", env=env)
+    assert r.returncode == 0 and "revision           0001" in r.stdout
+    assert "sessions           1" in r.stdout
+    r = _nmes("patients", "--db", url)
+    assert "P7" in r.stdout and "1.82 m" in r.stdout and "pacemaker" in r.stdout
+    r = _nmes("sessions", "--db", url, "--json")
+    rows = json.loads(r.stdout)
+    assert [(s["patient_id"], s["status"], s["program"]) for s in rows] == [
+        ("P7", "finished", "tka")]
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    r = _nmes("import", str(tmp_path / "exp"), "--db", other)
+    assert r.returncode == 0 and "as session 1" in r.stdout, r.stderr
+    with open_store(other) as store:
+        assert store.load_session(1).events[0].kind == "start"
+
+
+def test_db_errors_are_one_line(tmp_path: Path) -> None:
+    r = _nmes("info", "--db", "postgresql://u:pw@127.0.0.1:1/x")
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: cannot reach the database postgresql+psycopg://u:***@")
+    assert len(r.stderr.strip().splitlines()) == 1 and "pw@" not in r.stderr

@@ -76,6 +76,7 @@ class HasomedStimulator(Stimulator):
         self.late_commands = 0
         self.retried = 0
         self.protocol_errors = 0
+        self.last_send = 0.0
 
     # ------------------------------------------------------------------ codec hooks
     def _new_decoder(self) -> Any:
@@ -168,6 +169,7 @@ class HasomedStimulator(Stimulator):
                 w = Waiter()
                 self._waiters[(ack_command, pn)] = w
                 t_send = time.monotonic()
+                self.last_send = self.clock.now()
                 self._write(self._encode(message, pn))
                 if not w.wait(self.ack_timeout):
                     self._waiters.pop((ack_command, pn), None)
@@ -241,6 +243,7 @@ class HasomedStimulator(Stimulator):
             if u.first:
                 self._t0 = self.clock.now()
                 self._wire_update(u.patterns, first=True)
+                self._t0 = self.last_send  # t = 0 is when the start command (finally) left
                 plan.acknowledge(0.0, u.patterns)
                 continue
             assert self._t0 is not None
@@ -255,7 +258,7 @@ class HasomedStimulator(Stimulator):
                 self._post(LateCommand(now, self.kind, now - self._t0, command="update",
                                        lateness=late))
             self._wire_update(u.patterns, first=False)
-            plan.acknowledge(now - self._t0, u.patterns)
+            plan.acknowledge(self.last_send - self._t0, u.patterns)
         if self._t0 is not None:
             self.clock.sleep_until(self._t0 + plan.window_end - plan.max_period / 2)
 
@@ -293,7 +296,7 @@ class HasomedStimulator(Stimulator):
             raise DeviceError("set_intensity needs a running schedule: deliver a chunk first")
         self._wire_update(tuple(vec), first=False)
         plan.current[gi] = pat
-        plan.acknowledge(self.clock.now() - self._t0, tuple(vec))
+        plan.acknowledge(self.last_send - self._t0, tuple(vec))
 
     def _stop(self) -> None:
         # the record ends when the stop is acknowledged (or has failed): a pulse between the

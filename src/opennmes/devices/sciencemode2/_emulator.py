@@ -107,8 +107,8 @@ class RehaStim2Emulator(PtyEmulator):
             self._k += 1
 
     def _pulse(self, t: float, ch: int, e: p.ChannelEntry, t2: float) -> None:
-        pw = max(e.pulse_width_us, 20) * 1e-6  # PDF: pw < 20 us becomes 20 us
-        a = e.current_ma * 1e-3
+        pw = max(e.pulse_width_us, 20) / 1e6  # PDF: pw < 20 us becomes 20 us
+        a = e.current_ma / 1e3
         for g in range(e.mode + 1):
             self.record.add(t + g * t2, ch, a, pw, GAP, a, pw, int(Waveform.SYMMETRIC_BIPHASIC))
 
@@ -247,8 +247,8 @@ class RehaStim2Emulator(PtyEmulator):
         if m.channel > 7 or m.pulse_width_us > 500 or m.current_ma > 130:
             return -2
         if m.current_ma:
-            pw = max(m.pulse_width_us, 20) * 1e-6
-            a = m.current_ma * 1e-3
+            pw = max(m.pulse_width_us, 20) / 1e6
+            a = m.current_ma / 1e3
             self.single_record.add(t, m.channel, a, pw, GAP, a, pw,
                                    int(Waveform.SYMMETRIC_BIPHASIC))
         return 0

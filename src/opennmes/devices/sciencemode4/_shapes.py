@@ -105,9 +105,9 @@ def points_to_pulses(points: tuple[Point, ...]) -> list[Pulse]:
             i += 1
             wf = Waveform.SYMMETRIC_BIPHASIC if (abs(a2) == abs(a1) and w2 == w1) else \
                 Waveform.ASYMMETRIC_BIPHASIC
-            out.append(Pulse(onset * 1e-6, abs(a1) * 1e-3, w1 * 1e-6, gap * 1e-6,
-                             abs(a2) * 1e-3, w2 * 1e-6, int(wf)))
+            out.append(Pulse(onset / 1e6, abs(a1) / 1e3, w1 / 1e6, gap / 1e6,
+                             abs(a2) / 1e3, w2 / 1e6, int(wf)))
         else:
-            out.append(Pulse(onset * 1e-6, abs(a1) * 1e-3, w1 * 1e-6, 0.0, 0.0, 0.0,
+            out.append(Pulse(onset / 1e6, abs(a1) / 1e3, w1 / 1e6, 0.0, 0.0, 0.0,
                              int(Waveform.MONOPHASIC)))
     return out

@@ -337,7 +337,9 @@ def ding_derivative(
     t: float, state: npt.ArrayLike, pulse_times: npt.ArrayLike, params: DingParameters,
     lam: npt.ArrayLike | None = None, g: float = 1.0,
 ) -> np.ndarray:
-    """Right-hand side ``d[CN, F, A, Km, tau1]/dt`` of the model (plain NumPy).
+    """Right-hand side ``d[CN, F, A, tau1, Km]/dt`` of the model (plain NumPy).
+
+    The state order is the paper's and cocofest's (``tau1`` before ``Km``).
 
     The CN derivative uses the pulse sum; R0 takes Km from the state or from rest as
     ``params.r0_from`` says. Without fatigue the last three derivatives are 0.
@@ -347,7 +349,7 @@ def ding_derivative(
     t : float
         Time in s.
     state : array_like
-        ``[CN, F (N), A (N/s), Km, tau1 (s)]``.
+        ``[CN, F (N), A (N/s), tau1 (s), Km]``.
     pulse_times : array_like
         Pulse times in s; only those ``<= t`` count.
     params : DingParameters
@@ -357,7 +359,7 @@ def ding_derivative(
     g : float
         Force scale of the last pulse (Ding 2007 ``1 - exp(-(PD-PD0)/PDt)``).
     """
-    cn, f, a, km, tau1 = (float(v) for v in np.asarray(state, dtype=np.float64))
+    cn, f, a, tau1, km = (float(v) for v in np.asarray(state, dtype=np.float64))
     tp = np.asarray(pulse_times, dtype=np.float64)
     w = np.ones_like(tp) if lam is None else np.asarray(lam, dtype=np.float64)
     keep = tp <= t
@@ -375,4 +377,4 @@ def ding_derivative(
     da = -(a - params.a_rest) / params.tau_fat + params.alpha_a * f
     dkm = -(km - params.km_rest) / params.tau_fat + params.alpha_km * f
     dtau1 = -(tau1 - params.tau1_rest) / params.tau_fat + params.alpha_tau1 * f
-    return np.array([dcn, df, da, dkm, dtau1])
+    return np.array([dcn, df, da, dtau1, dkm])

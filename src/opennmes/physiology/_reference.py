@@ -14,7 +14,7 @@ from scipy.integrate import solve_ivp
 
 from opennmes.physiology._ding import DingParameters
 
-__all__ = ["reference_solution"]
+__all__ = ["reference_solution", "cocofest_rk4"]
 
 
 def reference_solution(
@@ -103,4 +103,71 @@ def reference_solution(
         if mask.any():
             out[:, mask] = sol.sol(te[mask])
         y = sol.y[:, -1]
+    return out
+
+
+def cocofest_rk4(
+    params: DingParameters,
+    pulse_times: npt.ArrayLike,
+    *,
+    t_end: float,
+    n_shooting: int,
+    truncation: int = 10,
+    substeps: int = 10,
+    lam: npt.ArrayLike | None = None,
+    g: npt.ArrayLike | None = None,
+) -> np.ndarray:
+    """The discretisation of cocofest's ``test_ivp`` fixtures (reference section 6.3).
+
+    Fixed-step RK4 of all five states on ``n_shooting`` equal intervals of ``[0, t_end]``,
+    ``substeps`` steps each. On interval ``k`` the pulse list is frozen to the pulses at or
+    before its start, truncated to the last ``truncation``; the first retained pulse has
+    ``R = 1``; Ding 2007's force scale is the last retained pulse's. This reproduces that
+    project's published numbers to ~1e-9 and exists only to check them: it is not an accurate
+    solver (its error is ~0.5 % on 10-ms intervals).
+
+    Returns
+    -------
+    ndarray, shape (5, n_shooting + 1)
+        Rows CN, F, A, tau1, Km (the paper's order) at the node times.
+    """
+    tp = np.asarray(pulse_times, dtype=np.float64)
+    w = np.ones_like(tp) if lam is None else np.asarray(lam, dtype=np.float64)
+    gg = np.ones_like(tp) if g is None else np.asarray(g, dtype=np.float64)
+    tau_c, tau2 = params.tau_c, params.tau2
+    r0 = params.km_rest + params.r0_offset
+    y = np.array([0.0, 0.0, params.a_rest, params.tau1_rest, params.km_rest])
+    out = np.empty((5, n_shooting + 1))
+    out[:, 0] = y
+    dt = t_end / n_shooting
+
+    def rhs(t: float, s: np.ndarray, ts: np.ndarray, ws: np.ndarray, rs: np.ndarray,
+            gv: float) -> np.ndarray:
+        cn, f, a, tau1, km = s
+        total = float(np.sum(ws * rs * np.exp(-(t - ts) / tau_c))) if ts.size else 0.0
+        x = cn / (km + cn)
+        d = [total / tau_c - cn / tau_c, a * gv * x - f / (tau1 + tau2 * x), 0.0, 0.0, 0.0]
+        if params.fatigue:
+            d[2] = -(a - params.a_rest) / params.tau_fat + params.alpha_a * f
+            d[3] = -(tau1 - params.tau1_rest) / params.tau_fat + params.alpha_tau1 * f
+            d[4] = -(km - params.km_rest) / params.tau_fat + params.alpha_km * f
+        return np.array(d)
+
+    for k in range(n_shooting):
+        t0 = k * dt
+        idx = np.flatnonzero(tp <= t0 + 1e-12)[-truncation:]
+        ts, ws = tp[idx], w[idx]
+        rs = np.ones(idx.size)
+        if idx.size > 1:
+            rs[1:] = 1.0 + (r0 - 1.0) * np.exp(-np.diff(ts) / tau_c)
+        gv = float(gg[idx[-1]]) if idx.size else 1.0
+        h = dt / substeps
+        for i in range(substeps):
+            t = t0 + i * h
+            k1 = rhs(t, y, ts, ws, rs, gv)
+            k2 = rhs(t + h / 2, y + h / 2 * k1, ts, ws, rs, gv)
+            k3 = rhs(t + h / 2, y + h / 2 * k2, ts, ws, rs, gv)
+            k4 = rhs(t + h, y + h * k3, ts, ws, rs, gv)
+            y = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        out[:, k + 1] = y
     return out

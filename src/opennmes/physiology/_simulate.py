@@ -242,7 +242,7 @@ def _check_times(name: str, values: np.ndarray) -> None:
     bad = ~np.isfinite(values)
     if bad.any():
         i = int(np.argmax(bad))
-        raise ModelError(f"{name}[{i}] = {values[i]!r} is not a finite number")
+        raise ModelError(f"{name}[{i}] = {float(values[i])!r} is not a finite number")
 
 
 def simulate_train(
@@ -289,12 +289,13 @@ def simulate_train(
     tp = np.asarray(pulse_times, dtype=np.float64)
     _check_times("pulse_times", tp)
     if tp.size and tp[0] < 0:
-        raise ModelError(f"pulse_times[0] = {tp[0]!r} s is negative")
+        raise ModelError(f"pulse_times[0] = {float(tp[0])!r} s is negative")
     d = np.diff(tp)
     if (d < 0).any():
         i = int(np.argmax(d < 0)) + 1
-        raise ModelError(f"pulse_times[{i}] = {tp[i]!r} s is earlier than pulse_times[{i-1}] = "
-                         f"{tp[i - 1]!r} s; pulse times must be sorted")
+        raise ModelError(f"pulse_times[{i}] = {float(tp[i])!r} s is earlier than "
+                         f"pulse_times[{i - 1}] = {float(tp[i - 1])!r} s; pulse times must be "
+                         "sorted")
     n = _n_samples(t_end, sfreq)
 
     def per_pulse(name: str, v: npt.ArrayLike | None) -> np.ndarray:

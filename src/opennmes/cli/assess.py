@@ -9,9 +9,6 @@ from typing import Annotated
 import typer
 
 from opennmes.errors import SignalError
-from opennmes.sensing import assess as run_assess
-from opennmes.sensing import read_emg
-from opennmes.sensing._cliutil import parse_pair, parse_range
 
 __all__ = ["register"]
 
@@ -42,6 +39,10 @@ def assess(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Asymmetry, activation timing, co-contraction and fatigue; which muscles are deficient."""
+    from opennmes.sensing import assess as run_assess
+    from opennmes.sensing import read_emg
+    from opennmes.sensing._cliutil import parse_pair, parse_range
+
     labels = list(label or [])
     if not labels:
         labels = ["left", "right"] if len(files) == 2 and not pair else [f.stem for f in files]

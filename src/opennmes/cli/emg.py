@@ -8,8 +8,6 @@ from typing import Annotated
 
 import typer
 
-from opennmes.sensing import EmgPipeline, detect_onsets, events_to_pandas, read_emg
-from opennmes.sensing._cliutil import parse_range, write_signals_csv
 from opennmes.units import parse_quantity
 
 __all__ = ["register"]
@@ -40,6 +38,9 @@ def process(
     = False,
 ) -> None:
     """Band-pass, rectify and envelope each EMG channel; optionally find onsets and offsets."""
+    from opennmes.sensing import EmgPipeline, detect_onsets, events_to_pandas, read_emg
+    from opennmes.sensing._cliutil import parse_range, write_signals_csv
+
     sig = read_emg(file, channel or None)
     lo, hi = parse_range(band, "frequency", "--band")
     pipe = EmgPipeline(sig.sfreq, len(sig.names), band=(lo, hi),

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
 
-from opennmes.sensing import GaitEventDetector, GaitEvents, detect_gait_events, read_signals
+if TYPE_CHECKING:  # pragma: no cover
+    from opennmes.sensing import GaitEvents
+
 
 __all__ = ["register"]
 
@@ -30,6 +32,8 @@ def events(
     = False,
 ) -> None:
     """Initial contact, foot-off and mid-swing per stride; stride and swing durations."""
+    from opennmes.sensing import GaitEventDetector, detect_gait_events, read_signals
+
     sig = read_signals(file)
     ev = detect_gait_events(sig, channel)
     summary: dict[str, object] = {

@@ -1,0 +1,76 @@
+"""``nmes emg process``, ``nmes gait events``, ``nmes assess`` as subprocesses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from opennmes.sensing import read_emg
+from opennmes.sensing._cliutil import write_signals_csv
+from opennmes.signals import Signals
+
+from .conftest import DELSYS, SHANK
+
+
+def nmes(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "opennmes", *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_emg_process(tmp_path: Path) -> None:
+    r = nmes("emg", "process", DELSYS, "-c", "Delt_ant", "-c", "Biceps", "--rest", "0 s,0.3 s",
+             "--out", tmp_path, "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["sfreq_Hz"] == 2000.0
+    chans = {c["name"]: c for c in summary["channels"]}
+    assert 0.55 < chans["Delt_ant"]["onsets"][0] < 0.8
+    assert {p.name for p in tmp_path.iterdir()} >= {"envelope.csv", "onsets.csv",
+                                                   "summary.json", "envelopes.png"}
+    head = (tmp_path / "envelope.csv").read_text().splitlines()[0]
+    assert head == "t [s],Delt_ant [V],Biceps [V]"
+
+
+def test_gait_events(tmp_path: Path) -> None:
+    r = nmes("gait", "events", SHANK, "--channel", "Gyr_Z", "--out", tmp_path, "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["strides"] == 20
+    assert 1.2 < s["stride_mean_s"] < 1.4 and 0.45 < s["swing_mean_s"] < 0.6
+    assert s["latency_initial_contact_median_ms"] < 30
+    assert (tmp_path / "strides.csv").exists() and (tmp_path / "gait.png").exists()
+
+
+def test_assess_two_sides(tmp_path: Path) -> None:
+    left = read_emg(DELSYS, ["Delt_ant", "Trap_inf"])
+    data = np.array(left.data)
+    data[1] *= 0.6
+    right = Signals(data, left.sfreq, left.names, left.units)
+    write_signals_csv(left, tmp_path / "left.csv")
+    write_signals_csv(right, tmp_path / "right.csv")
+    r = nmes("assess", tmp_path / "left.csv", tmp_path / "right.csv", "--rest", "0 s,0.3 s",
+             "--channel", "Delt_ant", "--channel", "Trap_inf", "--out", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    assert "Trap_inf: the right side is 40 % weaker" in r.stdout
+    assert "Delt_ant: the" not in r.stdout  # no asymmetry finding for the unchanged muscle
+    js = json.loads((tmp_path / "out" / "assessment.json").read_text())
+    assert list(js["deficient"]) == ["Trap_inf (right)"]
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    r = nmes("emg", "process", SHANK)
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: ") and "no EMG channels found" in r.stderr
+    assert "Gyr_Z [rad/s]" in r.stderr
+    r = nmes("gait", "events", SHANK, "--channel", "Gyr_X")
+    assert r.returncode == 2 and "looks like the wrong gyroscope axis" in r.stderr
+    r = nmes("emg", "process", DELSYS, "-c", "Quadriceps")
+    assert r.returncode == 2 and "no channel named ['Quadriceps']" in r.stderr
+    r = nmes("emg", "process", DELSYS, "--band", "20 Hz,1500 Hz")
+    assert r.returncode == 2 and "too low for the 20-1500 Hz band-pass" in r.stderr
+    r = nmes("emg", "process", DELSYS, "--cutoff", "5")
+    assert r.returncode == 2 and r.stderr.startswith("error: ")

@@ -1,0 +1,69 @@
+"""Live stream sources."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from opennmes.errors import SignalError
+from opennmes.sensing import (
+    EmgPipeline,
+    PlaybackSource,
+    PullSource,
+    PushSource,
+    SignalSource,
+    iter_chunks,
+)
+from opennmes.signals import Signals
+
+
+def test_playback_reassembles(delsys: Signals) -> None:
+    sig = delsys.pick(["Delt_ant", "Biceps"])
+    src = PlaybackSource(sig, 0.0123)
+    assert isinstance(src, SignalSource)
+    chunks = list(iter_chunks(src))
+    assert np.array_equal(np.concatenate([c.data for c in chunks], axis=1), sig.data)
+    assert chunks[1].t0 == pytest.approx(chunks[0].t0 + chunks[0].duration)
+    assert src.read() is None
+
+
+def test_push_source_from_a_driver_thread() -> None:
+    """A driver thread pushes 2 kHz blocks of 20 samples; the consumer gets them in order and
+    the pipeline's streamed output equals the offline one."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 2000))
+    src = PushSource(2000.0, ["EMG1", "EMG2"], ["V", "V"], t0=10.0)
+
+    def driver() -> None:
+        for i in range(0, 2000, 20):
+            src.push(x[:, i:i + 20])
+        src.end()
+
+    th = threading.Thread(target=driver)
+    th.start()
+    pipe = EmgPipeline(2000.0, 2)
+    out, t0s = [], []
+    for chunk in iter_chunks(src):
+        t0s.append(chunk.t0)
+        out.append(pipe.process(chunk).data)
+    th.join()
+    assert t0s[0] == 10.0
+    np.testing.assert_allclose(np.concatenate(out, axis=1),
+                               EmgPipeline(2000.0, 2).process_array(x), atol=1e-12)
+
+
+def test_pull_source_and_shape_check() -> None:
+    blocks = [np.zeros((1, 5)), np.ones((1, 3)), None]
+    src = PullSource(lambda: blocks.pop(0), 100.0, ["gyro"], ["rad/s"])
+    a, b = src.read(), src.read()
+    assert a is not None and b is not None
+    assert b.t0 == pytest.approx(0.05)
+    assert src.read() is None
+    bad = PullSource(lambda: np.zeros((2, 4)), 100.0, ["gyro"], ["rad/s"])
+    with pytest.raises(SignalError, match=r"sensor gave samples of shape \(2, 4\); expected "
+                                          r"\(1, n\) for channels \['gyro'\]"):
+        bad.read()
+    with pytest.raises(SignalError, match="no samples from the sensor within 0.01 s"):
+        PushSource(100.0, ["a"], ["V"]).read(timeout=0.01)

@@ -348,11 +348,12 @@ class Stimulator:
         step = self.amplitude_step
         if step <= 0:
             return chunk
+        per_amp = round(1.0 / step)  # steps per ampere (1000, 2000): exact divisions
         return PulseSchedule(
             t=chunk.t, channel=chunk.channel,
-            amplitude=np.round(chunk.amplitude / step) * step,
+            amplitude=np.round(chunk.amplitude * per_amp) / per_amp,
             phase_width=chunk.phase_width, interphase_gap=chunk.interphase_gap,
-            amplitude2=np.round(chunk.amplitude2 / step) * step,
+            amplitude2=np.round(chunk.amplitude2 * per_amp) / per_amp,
             phase_width2=chunk.phase_width2, waveform=chunk.waveform,
             channel_names=chunk.channel_names)
 

@@ -63,8 +63,17 @@ class SerialLink:
         import serial
 
         try:
-            self._ser = serial.Serial(self.port, timeout=0.05, write_timeout=1.0,
-                                      **self.settings)
+            try:
+                self._ser = serial.Serial(self.port, timeout=0.05, write_timeout=1.0,
+                                          **self.settings)
+            except Exception:
+                if not _is_pty(self.port) or self.settings.get("parity", "N") == "N":
+                    raise
+                # Linux pseudo-terminals (the emulators) refuse parity once a previous user
+                # closed them; parity has no meaning on a pty, so open without it
+                log.info("%s is a pseudo-terminal: opening without parity", self.port)
+                self._ser = serial.Serial(self.port, timeout=0.05, write_timeout=1.0,
+                                          **{**self.settings, "parity": "N"})
         except (serial.SerialException, OSError, ValueError) as exc:
             raise DeviceError(f"cannot open serial port {self.port}: {exc}. Check the cable, "
                               "the port name (nmes devices) and permissions (Linux: add "
@@ -134,6 +143,12 @@ class SerialLink:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=1.0)
         self.alive = False
+
+
+def _is_pty(port: str) -> bool:
+    import os
+
+    return os.path.realpath(port).startswith("/dev/pts/")
 
 
 class Waiter:

@@ -50,6 +50,7 @@ class RehaStim2Emulator(PtyEmulator):
         self._entries: dict[int, p.ChannelEntry] = {}
         self._t_start = 0.0
         self._k = 0
+        self._slot = 0
         self.inits_sent = 0
         self.watchdog_stops = 0
         self.stimulation_errors: list[int] = []
@@ -90,24 +91,39 @@ class RehaStim2Emulator(PtyEmulator):
         self._emit_until(now)
 
     def _emit_until(self, now: float) -> None:
+        """Record every pulse whose slot time has come (slot by slot, so a stop or fault in
+        the middle of a channel list cuts the rest of it)."""
         cfg = self._cfg
         if self.mode != MODE_RUNNING or cfg is None or cfg.t1_code == 0:
             return
         t1 = p.t1_from_code(cfg.t1_code)
         t2 = p.t2_from_code(cfg.t2_code)
-        while self._t_start + self._k * t1 <= now:
+        rel = now - self._t_start
+        while self._k * t1 <= rel:
             k = self._k
+            slots = []
             for rank, ch in enumerate(self._active):
                 e = self._entries.get(ch)
                 if e is None or e.current_ma == 0:
                     continue
                 if cfg.low_frequency & (1 << ch) and k % (cfg.low_frequency_factor + 1):
                     continue
-                self._pulse(k * t1 + rank * SLOT, ch, e, t2)
+                for g in range(e.mode + 1):
+                    slots.append((k * t1 + g * t2 + rank * SLOT, ch, e))
+            slots.sort(key=lambda x: x[0])
+            while self._slot < len(slots):
+                t, ch, e = slots[self._slot]
+                if t > rel:
+                    return
+                pw = max(e.pulse_width_us, 20) / 1e6  # PDF: pw < 20 us becomes 20 us
+                a = e.current_ma / 1e3
+                self.record.add(t, ch, a, pw, GAP, a, pw, int(Waveform.SYMMETRIC_BIPHASIC))
+                self._slot += 1
             self._k += 1
+            self._slot = 0
 
     def _pulse(self, t: float, ch: int, e: p.ChannelEntry, t2: float) -> None:
-        pw = max(e.pulse_width_us, 20) / 1e6  # PDF: pw < 20 us becomes 20 us
+        pw = max(e.pulse_width_us, 20) / 1e6
         a = e.current_ma / 1e3
         for g in range(e.mode + 1):
             self.record.add(t + g * t2, ch, a, pw, GAP, a, pw, int(Waveform.SYMMETRIC_BIPHASIC))
@@ -235,6 +251,7 @@ class RehaStim2Emulator(PtyEmulator):
             self.mode = MODE_RUNNING
             self._t_start = t
             self._k = 0
+            self._slot = 0
             self.starts += 1
             self.record.clear()
         self._entries = entries

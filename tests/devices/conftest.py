@@ -1,0 +1,90 @@
+"""Shared fixtures: programs that each device can play, and running emulators."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from opennmes.devices.sciencemode2 import RehaStim2Emulator
+from opennmes.devices.sciencemode4 import P24Emulator
+from opennmes.stim import Program, PulseSchedule, load_program_text
+
+RS2_PROGRAM = """
+name: rehastim2 test
+channels:
+  - name: quad
+    electrode: {area: 50 cm2, site: quadriceps, side: right}
+    frequency: 25 Hz
+    pulse_width: 300 us
+    interphase_gap: 100 us
+    amplitude: 30 mA
+    ramp_up: 200 ms
+    on: 300 ms
+    ramp_down: 100 ms
+    off: 200 ms
+  - name: ham
+    electrode: {area: 50 cm2, site: hamstrings, side: right}
+    frequency: 25 Hz
+    pulse_width: 200 us
+    interphase_gap: 100 us
+    amplitude: 12 mA
+duration: 1.2 s
+"""
+
+P24_PROGRAM = """
+name: p24 test
+channels:
+  - name: quad
+    electrode: {area: 50 cm2, site: quadriceps, side: right}
+    frequency: 20 Hz
+    pulse_width: 300 us
+    interphase_gap: 50 us
+    amplitude: 30 mA
+    train: {kind: doublet, doublet_interval: 6 ms, doublets: all}
+  - name: ham
+    electrode: {area: 50 cm2, site: hamstrings, side: right}
+    frequency: 40 Hz
+    pulse_width: 200 us
+    amplitude: 20 mA
+    ramp_up: 200 ms
+    on: 400 ms
+    ramp_down: 100 ms
+    off: 100 ms
+  - name: ta
+    electrode: {area: 25 cm2, site: tibialis anterior, side: right}
+    waveform: asymmetric-biphasic
+    asymmetry: 4
+    frequency: 25 Hz
+    pulse_width: 200 us
+    amplitude: 20 mA
+    train: {kind: doublet, doublet_interval: 8 ms, doublets: initial}
+duration: 1.2 s
+"""
+
+
+@pytest.fixture
+def rs2_program() -> Program:
+    return load_program_text(RS2_PROGRAM)
+
+
+@pytest.fixture
+def p24_program() -> Program:
+    return load_program_text(P24_PROGRAM)
+
+
+@pytest.fixture
+def rs2_emulator() -> Iterator[RehaStim2Emulator]:
+    with RehaStim2Emulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def p24_emulator() -> Iterator[P24Emulator]:
+    with P24Emulator() as emu:
+        yield emu
+
+
+def nonzero(s: PulseSchedule) -> PulseSchedule:
+    return s.take(np.flatnonzero((s.amplitude > 0) | (s.amplitude2 > 0)))

@@ -1,0 +1,201 @@
+"""Accounts (argon2-hashed passwords, roles), the login rate limit and the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session as OrmSession
+
+from opennmes.errors import NmesError
+from opennmes.store import Store
+from opennmes.store._models import PatientRow, utcnow
+from opennmes.web._models import ROLES, AuditRow, UserRow
+
+__all__ = ["User", "AuditEntry", "Accounts", "LoginLimiter", "AccountError",
+           "MIN_PASSWORD_LENGTH"]
+
+MIN_PASSWORD_LENGTH = 10
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+_HASHER = PasswordHasher()
+# verified against when the user name is unknown, so timing does not reveal which names exist
+_DUMMY_HASH = _HASHER.hash("not-a-real-password-0")
+
+
+class AccountError(NmesError, ValueError):
+    """An account could not be created or changed (the message says which field and why)."""
+
+
+@dataclass(frozen=True)
+class User:
+    """A logged-in account. ``patient_id`` is set for (and only for) the patient role."""
+
+    id: int
+    username: str
+    role: str
+    patient_id: str | None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of the audit log."""
+
+    id: int
+    at: dt.datetime
+    username: str | None
+    role: str | None
+    action: str
+    patient_id: str | None
+    summary: str
+    detail: dict[str, Any]
+
+
+def _user(row: UserRow) -> User:
+    return User(id=row.id, username=row.username, role=row.role, patient_id=row.patient_id)
+
+
+class Accounts:
+    """Users and the audit log in the store's database."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def _orm(self) -> OrmSession:
+        return OrmSession(self.store.engine, expire_on_commit=False)
+
+    # ---------------------------------------------------------------- users
+    def create_user(self, username: str, password: str, role: str,
+                    patient_id: str | None = None) -> User:
+        """Create an account; AccountError names the field that is wrong."""
+        username = username.strip().lower()
+        if not _USERNAME.match(username):
+            raise AccountError(f"user name {username!r} must be 2 to 64 characters from a-z, "
+                               "0-9, '.', '_' and '-', starting with a letter or digit")
+        if role not in ROLES:
+            raise AccountError(f"role {role!r} is unknown; one of {list(ROLES)}")
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise AccountError(f"the password has {len(password)} characters; at least "
+                               f"{MIN_PASSWORD_LENGTH} are needed")
+        if (role == "patient") != bool(patient_id):
+            raise AccountError("a patient account needs the patient id it belongs to, and only "
+                               "patient accounts have one")
+        with self._orm() as s:
+            if patient_id and s.get(PatientRow, patient_id) is None:
+                raise AccountError(f"unknown patient {patient_id!r}; add the patient first")
+            row = UserRow(username=username, password_hash=_HASHER.hash(password), role=role,
+                          patient_id=patient_id or None, active=True, created_at=utcnow())
+            s.add(row)
+            try:
+                s.commit()
+            except IntegrityError as exc:
+                raise AccountError(f"user name {username!r} is taken, or patient "
+                                   f"{patient_id!r} has an account already") from exc
+            return _user(row)
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The user when the password matches an active account, else None."""
+        with self._orm() as s:
+            row = s.scalar(sa.select(UserRow).where(
+                UserRow.username == username.strip().lower()))
+            if row is None or not row.active:
+                try:
+                    _HASHER.verify(_DUMMY_HASH, password)
+                except VerificationError:
+                    pass
+                return None
+            try:
+                _HASHER.verify(row.password_hash, password)
+            except (VerificationError, InvalidHashError):
+                return None
+            if _HASHER.check_needs_rehash(row.password_hash):
+                row.password_hash = _HASHER.hash(password)
+                s.commit()
+            return _user(row)
+
+    def get_user(self, user_id: int) -> User | None:
+        """The active user with this id (None when absent or deactivated)."""
+        with self._orm() as s:
+            row = s.get(UserRow, user_id)
+            return _user(row) if row is not None and row.active else None
+
+    def list_users(self) -> list[User]:
+        """All active users, by name."""
+        with self._orm() as s:
+            return [_user(r) for r in s.scalars(
+                sa.select(UserRow).where(UserRow.active).order_by(UserRow.username))]
+
+    def count_users(self) -> int:
+        """Number of accounts."""
+        with self._orm() as s:
+            return int(s.scalar(sa.select(sa.func.count()).select_from(UserRow)) or 0)
+
+    def patient_account(self, patient_id: str) -> User | None:
+        """The account of a patient, if any."""
+        with self._orm() as s:
+            row = s.scalar(sa.select(UserRow).where(UserRow.patient_id == patient_id))
+            return _user(row) if row is not None else None
+
+    # ---------------------------------------------------------------- audit
+    def audit(self, user: User | None, action: str, summary: str, *,
+              patient_id: str | None = None, detail: Mapping[str, Any] | None = None) -> None:
+        """Append one line to the audit log (who, when, what; old and new values in detail)."""
+        with self._orm() as s:
+            s.add(AuditRow(at=utcnow(), username=user.username if user else None,
+                           role=user.role if user else None, action=action,
+                           patient_id=patient_id, summary=summary, detail=dict(detail or {})))
+            s.commit()
+
+    def list_audit(self, patient_id: str | None = None, limit: int = 200) -> list[AuditEntry]:
+        """Newest audit lines first (of one patient when given)."""
+        q = sa.select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+        if patient_id is not None:
+            q = q.where(AuditRow.patient_id == patient_id)
+        with self._orm() as s:
+            return [AuditEntry(id=r.id, at=r.at, username=r.username, role=r.role,
+                               action=r.action, patient_id=r.patient_id, summary=r.summary,
+                               detail=r.detail) for r in s.scalars(q)]
+
+
+class LoginLimiter:
+    """At most ``max_failures`` failed logins per key (user name and client) per ``window`` s."""
+
+    def __init__(self, max_failures: int, window: float):
+        self.max_failures = max_failures
+        self.window = window
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        q = self._failures.setdefault(key, deque())
+        while q and now - q[0] > self.window:
+            q.popleft()
+        return q
+
+    def retry_after(self, key: str) -> float:
+        """Seconds until ``key`` may try again (0 when allowed now)."""
+        now = time.monotonic()
+        with self._lock:
+            q = self._recent(key, now)
+            if len(q) < self.max_failures:
+                return 0.0
+            return max(0.0, self.window - (now - q[0]))
+
+    def failed(self, key: str) -> None:
+        """Record a failed attempt."""
+        with self._lock:
+            self._recent(key, time.monotonic()).append(time.monotonic())
+
+    def succeeded(self, key: str) -> None:
+        """Forget the failures of ``key``."""
+        with self._lock:
+            self._failures.pop(key, None)

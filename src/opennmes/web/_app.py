@@ -1,0 +1,152 @@
+"""The application factory: settings in, a FastAPI app out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from opennmes.store import Store, open_store
+from opennmes.web._accounts import Accounts, LoginLimiter, User
+from opennmes.web._security import LoginRequired, check_csrf, csrf_token, optional_user
+from opennmes.web._settings import Settings
+
+__all__ = ["create_app", "render", "flash", "COOKIE_NAME"]
+
+log = logging.getLogger(__name__)
+
+_HERE = Path(__file__).parent
+COOKIE_NAME = "nmes_session"
+
+
+def flash(request: Request, message: str, kind: str = "info") -> None:
+    """Queue a message shown once on the next page."""
+    messages = list(request.session.get("flash", []))
+    messages.append([kind, message])
+    request.session["flash"] = messages[-5:]
+
+
+def render(request: Request, template: str, user: User | None, status_code: int = 200,
+           **context: Any) -> HTMLResponse:
+    """Render a page with the user, the CSRF token and pending messages."""
+    templates: Jinja2Templates = request.app.state.templates
+    messages = request.session.pop("flash", [])
+    return templates.TemplateResponse(
+        request, template,
+        {"user": user, "csrf_token": csrf_token(request), "messages": messages, **context},
+        status_code=status_code,
+    )
+
+
+def _plotly_js() -> Path:
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+    """Build the web app.
+
+    Parameters
+    ----------
+    settings : Settings
+        Secret key, database URL and limits (see :class:`Settings`).
+    store : Store, optional
+        An open store to use (closed by the caller); by default one is opened from
+        ``settings.db_url`` and closed when the app shuts down.
+    """
+    owned = store is None
+    the_store = store if store is not None else open_store(settings.db_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            app.state.live.stop_all("server shutting down")
+            if owned:
+                the_store.close()
+
+    app = FastAPI(title="OpenNMES", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None, dependencies=[Depends(check_csrf)])
+    app.add_middleware(SessionMiddleware, secret_key=settings.secret_key,
+                       session_cookie=COOKIE_NAME, max_age=int(settings.session_max_age),
+                       same_site="strict", https_only=settings.cookie_secure)
+
+    from opennmes.web._live import LiveSessions
+
+    app.state.settings = settings
+    app.state.store = the_store
+    app.state.accounts = Accounts(the_store)
+    app.state.limiter = LoginLimiter(settings.login_max_failures, settings.login_window)
+    app.state.live = LiveSessions(the_store, app.state.accounts, settings)
+    templates = Jinja2Templates(directory=str(_HERE / "templates"))
+    templates.env.globals["app_name"] = "OpenNMES"
+    app.state.templates = templates
+
+    app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
+    plotly_path = _plotly_js()
+
+    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    def plotly_js() -> Response:
+        from fastapi.responses import FileResponse
+
+        return FileResponse(plotly_path, media_type="application/javascript",
+                            headers={"Cache-Control": "public, max-age=86400"})
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")
+        if "cache-control" not in response.headers:
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        if _wants_json(request) or request.method != "GET":
+            return JSONResponse({"error": "login required"}, status_code=401)
+        target = request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+        from urllib.parse import quote
+
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code,
+                                headers=getattr(exc, "headers", None))
+        titles = {403: "Not allowed", 404: "Not found", 405: "Not allowed here",
+                  429: "Too many attempts"}
+        return render(request, "error.html", optional_user(request),
+                      status_code=exc.status_code,
+                      title=titles.get(exc.status_code, "Error"), reason=str(exc.detail))
+
+    from opennmes.web import _routes_auth, _routes_clinic, _routes_live, _routes_patient
+
+    for module in (_routes_auth, _routes_clinic, _routes_live, _routes_patient):
+        app.include_router(module.router)
+    return app
+
+
+def _wants_json(request: Request) -> bool:
+    return (request.url.path.endswith((".json", "/data"))
+            or "application/json" in request.headers.get("accept", "")
+            or request.headers.get("x-requested-with") == "fetch")

@@ -1,0 +1,49 @@
+"""Tables of the web app: user accounts with roles, and the audit log.
+
+They live on the store's declarative base (:class:`opennmes.store._models.Base`) so that one
+Alembic history migrates them; the revision is
+``opennmes/store/migrations/versions/0002_web_users_audit.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from opennmes.store._models import Base
+
+__all__ = ["UserRow", "AuditRow", "ROLES"]
+
+ROLES = ("admin", "clinician", "patient")
+
+
+class UserRow(Base):
+    """An account: user name, argon2 password hash, role, and (for patients) the patient id."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    patient_id: Mapped[str | None] = mapped_column(
+        ForeignKey("patients.id", ondelete="RESTRICT"), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(nullable=False)
+
+
+class AuditRow(Base):
+    """Who did what, when: prescriptions, changes, stimulation starts and stops, logins."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_patient_id_at", "patient_id", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(nullable=False)
+    username: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    patient_id: Mapped[str | None] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(Text, nullable=False)
+    detail: Mapped[Any] = mapped_column(JSON, nullable=False)

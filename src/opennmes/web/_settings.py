@@ -1,0 +1,137 @@
+"""Settings of the web app; insecure defaults are refused.
+
+The secret key that signs session cookies is given explicitly (argument or the
+``NMES_SECRET_KEY`` environment variable) or generated once and stored, readable by the owner
+only, in the user data directory (``platformdirs.user_data_dir("opennmes")/web-secret.key``).
+A key that is short or a well-known placeholder is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from opennmes.errors import NmesError
+
+__all__ = ["Settings", "SECRET_ENV_VAR", "MIN_SECRET_LENGTH", "WebConfigError"]
+
+log = logging.getLogger(__name__)
+
+SECRET_ENV_VAR = "NMES_SECRET_KEY"
+MIN_SECRET_LENGTH = 32
+_PLACEHOLDERS = {"secret", "changeme", "change-me", "password", "dev", "development", "test",
+                 "insecure", "default", "please-change-me"}
+_SECRET_FILE = "web-secret.key"
+
+
+class WebConfigError(NmesError):
+    """A web setting is missing or insecure."""
+
+
+def _check_secret(key: str, source: str) -> str:
+    key = key.strip()
+    if key.lower() in _PLACEHOLDERS or len(set(key)) < 8:
+        raise WebConfigError(f"the secret key from {source} is a placeholder or too uniform; "
+                             f"leave it out to have one generated, or give "
+                             f"{MIN_SECRET_LENGTH}+ random characters")
+    if len(key) < MIN_SECRET_LENGTH:
+        raise WebConfigError(f"the secret key from {source} has {len(key)} characters, fewer "
+                             f"than the minimum {MIN_SECRET_LENGTH}; leave it out to have one "
+                             "generated")
+    return key
+
+
+def _stored_secret(data_dir: Path) -> str:
+    """Read the stored key, or generate and store one (mode 0600)."""
+    path = data_dir / _SECRET_FILE
+    if path.exists():
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if os.name != "nt" and mode & 0o077:
+            raise WebConfigError(f"the secret key file {path} is readable by others (mode "
+                                 f"{mode:o}); run `chmod 600 {path}` or delete it to get a new "
+                                 "key (everyone will have to log in again)")
+        return _check_secret(path.read_text(encoding="ascii"), str(path))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(key)
+    log.info("generated a new web secret key in %s", path)
+    return key
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of the web app.
+
+    Attributes
+    ----------
+    secret_key : str
+        Signs session cookies (at least 32 characters).
+    db_url : str or None
+        Database URL; None means the store's default (``NMES_DB_URL`` or the user data dir).
+    cookie_secure : bool
+        Send the session cookie only over HTTPS (or to localhost, which browsers treat as
+        secure). Turn off only for plain-HTTP tests with a non-browser client.
+    session_max_age : float
+        Lifetime of a login, in seconds.
+    login_max_failures : int
+        Failed logins allowed per user name and client within ``login_window``.
+    login_window : float
+        Window of the login rate limit, in seconds.
+    live_period : float
+        Period of the live-view updates pushed to the browser, in seconds.
+    device_urls : tuple of str
+        Stimulators offered when starting a session (``sim://`` opens a virtual patient).
+    """
+
+    secret_key: str
+    db_url: str | None = None
+    cookie_secure: bool = True
+    session_max_age: float = 8 * 3600.0
+    login_max_failures: int = 5
+    login_window: float = 300.0
+    live_period: float = 0.05
+    device_urls: tuple[str, ...] = field(default=("sim://",))
+
+    def __post_init__(self) -> None:
+        _check_secret(self.secret_key, "the settings")
+        if self.session_max_age <= 0 or self.login_window <= 0 or self.live_period <= 0:
+            raise WebConfigError("session_max_age, login_window and live_period are durations "
+                                 "in seconds and must be > 0")
+        if self.login_max_failures < 1:
+            raise WebConfigError(f"login_max_failures = {self.login_max_failures} must be >= 1")
+        if not self.device_urls:
+            raise WebConfigError("device_urls must name at least one stimulator, e.g. sim://")
+
+    @classmethod
+    def load(cls, *, secret_key: str | None = None, db_url: str | None = None,
+             data_dir: str | Path | None = None, **options: object) -> Settings:
+        """Settings with the secret key from the argument, ``NMES_SECRET_KEY`` or the key file.
+
+        Parameters
+        ----------
+        secret_key : str, optional
+            Explicit key; when None the environment, then the stored (or new) key is used.
+        db_url : str, optional
+            Database URL (see :func:`opennmes.store.open_store`).
+        data_dir : path, optional
+            Where the key file lives; default ``platformdirs.user_data_dir("opennmes")``.
+        **options
+            Other fields of :class:`Settings`.
+        """
+        if secret_key is not None:
+            key = _check_secret(secret_key, "the argument")
+        elif os.environ.get(SECRET_ENV_VAR, "").strip():
+            key = _check_secret(os.environ[SECRET_ENV_VAR], SECRET_ENV_VAR)
+        else:
+            if data_dir is None:
+                import platformdirs
+
+                data_dir = platformdirs.user_data_dir("opennmes")
+            key = _stored_secret(Path(data_dir))
+        return cls(secret_key=key, db_url=db_url, **options)  # type: ignore[arg-type]

@@ -1,0 +1,188 @@
+"""Fixtures of the web tests: a temp SQLite store, the app, accounts for every role, and
+clients that log in through the real login form."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from opennmes.store import Store, open_store
+from opennmes.web import Accounts, Settings, create_app
+
+PASSWORDS = {"admin": "admin-pass-123", "clin": "clin-pass-123", "clin2": "clin2-pass-123",
+             "pat": "pat-pass-1234", "pat2": "pat2-pass-123"}
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture(autouse=True)
+def _no_user_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never touch the real user data directory or a configured database."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.delenv("NMES_DB_URL", raising=False)
+    monkeypatch.delenv("NMES_SECRET_KEY", raising=False)
+
+
+def seed(store: Store) -> None:
+    """Two clinicians with one patient each, both patients with a login, and an admin."""
+    accounts = Accounts(store)
+    accounts.create_user("admin", PASSWORDS["admin"], "admin")
+    accounts.create_user("clin", PASSWORDS["clin"], "clinician")
+    accounts.create_user("clin2", PASSWORDS["clin2"], "clinician")
+    store.add_patient("TKA-001", year_of_birth=1955, sex="female", height=1.65, mass=70.0,
+                      clinician="clin")
+    store.add_patient("TKA-002", year_of_birth=1960, sex="male", clinician="clin2")
+    accounts.create_user("pat", PASSWORDS["pat"], "patient", "TKA-001")
+    accounts.create_user("pat2", PASSWORDS["pat2"], "patient", "TKA-002")
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Iterator[Store]:
+    with open_store(f"sqlite:///{tmp_path / 'web.db'}") as st:
+        seed(st)
+        yield st
+
+
+@pytest.fixture()
+def settings() -> Settings:
+    return Settings(secret_key=secrets.token_urlsafe(40), live_period=0.05)
+
+
+@pytest.fixture()
+def app(settings: Settings, store: Store):  # type: ignore[no-untyped-def]
+    return create_app(settings, store=store)
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token in a rendered page."""
+    m = _CSRF.search(html)
+    assert m, "page has no CSRF token"
+    return m.group(1)
+
+
+class Client(TestClient):
+    """A test client that remembers the page's CSRF token."""
+
+    csrf: str = ""
+
+    def page(self, url: str) -> str:
+        r = self.get(url)
+        assert r.status_code == 200, (url, r.status_code, r.text[:500])
+        self.csrf = csrf_of(r.text)
+        return r.text
+
+    def submit(self, url: str, data: dict[str, str] | None = None, **kw):  # type: ignore[no-untyped-def]
+        payload = {"csrf_token": self.csrf, **(data or {})}
+        return self.post(url, data=payload, follow_redirects=False, **kw)
+
+
+def make_client(app, username: str | None = None) -> Client:  # type: ignore[no-untyped-def]
+    client = Client(app, base_url="https://testserver")
+    client.page("/login")
+    if username is not None:
+        r = client.submit("/login", {"username": username, "password": PASSWORDS[username]})
+        assert r.status_code == 303, r.text[:500]
+        client.page(r.headers["location"])
+    return client
+
+
+@pytest.fixture()
+def client_for(app):  # type: ignore[no-untyped-def]
+    clients: list[Client] = []
+
+    def factory(username: str | None = None) -> Client:
+        c = make_client(app, username)
+        clients.append(c)
+        return c
+
+    yield factory
+    for c in clients:
+        c.close()
+
+
+# --------------------------------------------------------------------------- browser tests
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "_artifacts" / "screenshots"
+
+
+class LiveServer:
+    """The app served by uvicorn on 127.0.0.1 at a random free port, in a thread."""
+
+    def __init__(self, app) -> None:  # type: ignore[no-untyped-def]
+        import threading
+
+        import uvicorn
+
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                                lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        import time
+
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        sock = self.server.servers[0].sockets[0]
+        self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture()
+def live_server(app) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
+    server = LiveServer(app)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def _playwright():  # type: ignore[no-untyped-def]
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed at /usr/bin/chromium; run "
+                    "scripts/ensure-chromium.sh (make test does)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture()
+def browser_page(_playwright, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A page of a fresh headless Chromium (own user-data dir)."""
+    ctx = _playwright.chromium.launch_persistent_context(
+        str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
+        args=CHROMIUM_ARGS, viewport={"width": 1200, "height": 900})
+    ctx.set_default_timeout(15_000)
+    page = ctx.pages[0] if ctx.pages else ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.js_errors = errors  # type: ignore[attr-defined]
+    yield page
+    ctx.close()
+
+
+def shot(page, name: str) -> Path:  # type: ignore[no-untyped-def]
+    """Save a full-page screenshot under tests/_artifacts/screenshots/."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def browser_login(page, base: str, username: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORDS[username])
+    page.click("button:has-text('Log in')")

@@ -18,6 +18,12 @@ from opennmes.physiology._ding import (
     pulse_weights,
 )
 from opennmes.physiology._emg import EmgModel
+from opennmes.physiology._identify import (
+    FATIGUE_PARAMETERS,
+    FORCE_PARAMETERS,
+    IdentificationResult,
+    identify,
+)
 from opennmes.physiology._mechanics import (
     Joint,
     activation_derivative,
@@ -38,6 +44,9 @@ from opennmes.physiology._simulate import SimulationResult, simulate, simulate_t
 from opennmes.physiology._stream import PatientStream
 
 __all__ = [
+    "FATIGUE_PARAMETERS",
+    "FORCE_PARAMETERS",
+    "IdentificationResult",
     "MODELS",
     "PRESETS",
     "DingParameters",
@@ -58,6 +67,7 @@ __all__ = [
     "force_velocity",
     "get_preset",
     "hmed2018_lambda",
+    "identify",
     "passive_force_length",
     "pulse_weights",
     "reference_solution",

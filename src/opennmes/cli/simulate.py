@@ -1,0 +1,245 @@
+"""``nmes simulate``: programs on virtual patients, single force models on pulse trains;
+``nmes identify``: fit a force-fatigue model to a recorded trace."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from opennmes.errors import ModelError
+
+__all__ = ["register"]
+
+
+class _DefaultToProgram(TyperGroup):
+    """``nmes simulate FILE ...`` means ``nmes simulate program FILE ...``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["program", *args]
+        return super().parse_args(ctx, args)
+
+
+simulate_app = typer.Typer(
+    cls=_DefaultToProgram, no_args_is_help=True,
+    help="Simulate a program on a virtual patient (nmes simulate PROGRAM --patient PRESET "
+         "--out FILE), or one force model on a pulse train (nmes simulate train ...).")
+
+
+def _values(text: str, option: str, scale: float) -> list[float]:
+    """A comma-separated LIST or a FILE with one value a line, times ``scale``."""
+    from opennmes.physiology._identify import read_values
+
+    if os.path.exists(text):
+        vals = read_values(text).tolist()
+    else:
+        vals = []
+        for i, cell in enumerate(text.split(",")):
+            cell = cell.strip()
+            if not cell:
+                continue
+            try:
+                vals.append(float(cell))
+            except ValueError:
+                raise ModelError(f"{option}: item {i + 1} {cell!r} is not a number (give a "
+                                 "comma-separated list or an existing file)") from None
+    for i, v in enumerate(vals):
+        if not math.isfinite(v):
+            raise ModelError(f"{option}: item {i + 1} = {v!r} is not a finite number")
+    return [v * scale for v in vals]
+
+
+def _load_params(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path}: cannot read parameters: {exc}") from exc
+    if isinstance(data, dict) and isinstance(data.get("params"), dict):
+        data = data["params"]
+    if not isinstance(data, dict):
+        raise ModelError(f"{path}: parameters must be a JSON object of name: value (SI)")
+    data.pop("model", None)
+    return data
+
+
+def _write_table(result: Any, out: Path) -> None:
+    df = result.to_pandas()
+    if out.suffix == ".parquet":
+        df.to_parquet(out, index=False)
+    elif out.suffix == ".csv":
+        df.to_csv(out, index=False, float_format="%.10g")
+    else:
+        raise ModelError(f"{out}: unknown output type; use .csv or .parquet")
+
+
+@simulate_app.command("train")
+def train(
+    model: Annotated[str, typer.Option(help="ding2003, ding2007 or hmed2018.")],
+    pulse_times: Annotated[str, typer.Option(
+        help="Pulse times in s: comma-separated LIST or a FILE with one value a line.")],
+    t_end: Annotated[float, typer.Option(help="Last sample time, s (inclusive).")],
+    sfreq: Annotated[float, typer.Option(help="Sampling rate of the output, Hz.")],
+    out: Annotated[Path, typer.Option(help="Output CSV: t,force then the other states.")],
+    fatigue: Annotated[bool, typer.Option("--fatigue", help="Switch on the fatigue model.")]
+    = False,
+    pulse_widths: Annotated[str | None, typer.Option(
+        help="Phase widths in us (LIST or FILE; one value applies to all pulses).")] = None,
+    amplitudes: Annotated[str | None, typer.Option(
+        help="Amplitudes in mA (LIST or FILE; one value applies to all pulses).")] = None,
+    params: Annotated[Path | None, typer.Option(
+        help="JSON of parameter overrides by name, SI units (e.g. an identify --out file).")]
+    = None,
+) -> None:
+    """One Ding-family model on a pulse train, with its published default parameters."""
+    from opennmes.physiology import MODELS, simulate_train
+
+    if model not in MODELS:
+        raise ModelError(f"unknown model {model!r}; models: {list(MODELS)}")
+    if out.suffix != ".csv":
+        raise ModelError(f"--out {out}: the train output is a .csv file")
+    res = simulate_train(
+        model, _values(pulse_times, "--pulse-times", 1.0), t_end=t_end, sfreq=sfreq,
+        fatigue=fatigue,
+        pulse_widths=None if pulse_widths is None else
+        _values(pulse_widths, "--pulse-widths", 1e-6),
+        amplitudes=None if amplitudes is None else _values(amplitudes, "--amplitudes", 1e-3),
+        params=_load_params(params) if params is not None else None,
+    )
+    _write_table(res, out)
+    f = res["force"]
+    typer.echo(f"{res.patient}: {f.size} samples, peak force {f.max():.4g} N -> {out}")
+
+
+@simulate_app.command("program")
+def program(
+    program_file: Annotated[Path, typer.Argument(
+        metavar="PROGRAM", help="Program file (.yaml/.json) or pulse schedule (.csv/.parquet).")],
+    patient: Annotated[str, typer.Option(help="Virtual patient preset (see 'nmes simulate "
+                                              "presets').")],
+    out: Annotated[Path, typer.Option(help="Output table (.csv or .parquet).")],
+    plot: Annotated[Path | None, typer.Option(help="Write a figure (PNG).")] = None,
+    sfreq: Annotated[float, typer.Option(help="Sampling rate of the output, Hz.")] = 1000.0,
+    t_end: Annotated[float | None, typer.Option(
+        help="Last sample time, s; default: the end of the program.")] = None,
+    emg: Annotated[bool, typer.Option("--emg", help="Synthesise EMG channels.")] = False,
+    voluntary_drive: Annotated[float | None, typer.Option(
+        help="Constant voluntary drive 0-1 of every muscle.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the EMG noise.")] = None,
+) -> None:
+    """Simulate a program (or pulse schedule) on a virtual patient preset."""
+    from opennmes.physiology import get_preset, simulate
+
+    pat = get_preset(patient)
+    suffix = program_file.suffix.lower()
+    if not program_file.exists():
+        raise ModelError(f"{program_file}: no such file")
+    if suffix in (".csv", ".parquet"):
+        from opennmes.stim import PulseSchedule
+
+        src: Any = PulseSchedule.read(str(program_file))
+    else:
+        from opennmes.stim import load_program
+
+        src = load_program(program_file)
+    res = simulate(src, pat, sfreq=sfreq, t_end=t_end, emg=emg,
+                   voluntary_drive=voluntary_drive, seed=seed)
+    _write_table(res, out)
+    for name in res.names:
+        y = res[name]
+        if name.endswith(".force"):
+            typer.echo(f"{name}: peak {y.max():.4g} N")
+        elif name.endswith(".A"):
+            typer.echo(f"{name}: end {y[-1]:.4g} N/s ({100 * y[-1] / y[0]:.1f} % of rest)")
+        elif name.endswith(".angle"):
+            typer.echo(f"{name}: {math.degrees(y.min()):.1f} to {math.degrees(y.max()):.1f} deg")
+    if plot is not None:
+        fig = res.plot()
+        fig.savefig(plot, dpi=120)
+    typer.echo(f"{pat.name}: {res.t.size} samples at {sfreq:g} Hz -> {out}")
+
+
+@simulate_app.command("presets")
+def presets() -> None:
+    """List the virtual patient presets."""
+    from opennmes.physiology import PRESETS
+
+    for name, factory in PRESETS.items():
+        p = factory()
+        typer.echo(f"{name}: {p.description}")
+        typer.echo(f"    muscles: {', '.join(p.muscle_names)}; joints: "
+                   f"{', '.join(j.name for j in p.joints)}")
+
+
+def identify(
+    force_file: Annotated[Path, typer.Argument(
+        metavar="FORCE.csv", help="Trace with a 't' column (s) and a force/torque column.")],
+    pulses: Annotated[Path, typer.Option(
+        help="Pulse times: a pulse schedule CSV (t, amplitude, phase_width, ...) or one time "
+             "(s) a line.")],
+    model: Annotated[str, typer.Option(
+        help="ding2003, ding2007 or hmed2018, with -fatigue to fit the fatigue model.")]
+    = "ding2003-fatigue",
+    column: Annotated[str | None, typer.Option(help="Force column (default: force).")] = None,
+    fresh_window: Annotated[float | None, typer.Option(
+        help="Length of the fresh-muscle start used for the force stage, s.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the fit as JSON.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write measured vs fitted (PNG).")] = None,
+) -> None:
+    """Fit a force(-fatigue) model to a recorded trace; parameters with 95 % intervals."""
+    import numpy as np
+    import pandas as pd
+
+    from opennmes.physiology import identify as run_identify
+    from opennmes.physiology._identify import read_trace, read_values
+
+    t, f = read_trace(str(force_file), column)
+    try:
+        head = pd.read_csv(pulses, nrows=1)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{pulses}: cannot read pulses: {exc}") from exc
+    pw = amp = None
+    if "t" in head.columns and "phase_width" in head.columns:
+        df = pd.read_csv(pulses)
+        pt = df["t"].to_numpy(np.float64)
+        pw = df["phase_width"].to_numpy(np.float64)
+        amp = df["amplitude"].to_numpy(np.float64) if "amplitude" in df.columns else None
+    else:
+        pt = read_values(str(pulses))
+    res = run_identify(t, f, pt, model=model, pulse_widths=pw, amplitudes=amp,
+                       fresh_window=fresh_window)
+    typer.echo(res.summary())
+    if out is not None:
+        doc = {"model": res.params.name, "params": res.params.to_dict(),
+               "estimates": {k: {"value": v[0], "ci_low": v[1], "ci_high": v[2]}
+                             for k, v in res.estimates.items()},
+               "confidence": res.confidence, "rmse": res.rmse, "r2": res.r2,
+               "n_samples": res.n_samples}
+        out.write_text(json.dumps(doc, indent=2))
+        typer.echo(f"-> {out}")
+    if plot is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(8, 3))
+        ax.plot(t, f, lw=0.8, label="measured")
+        ax.plot(t, res.fitted, lw=0.8, label=f"{res.params.name} fit")
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("force (N)")
+        ax.legend(frameon=False)
+        fig.tight_layout()
+        fig.savefig(plot, dpi=120)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``simulate`` and ``identify`` to the ``nmes`` command."""
+    app.add_typer(simulate_app, name="simulate")
+    app.command("identify")(identify)

@@ -27,6 +27,7 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+pytest: PYTEST_ARGS += $(shell scripts/ensure-chromium.sh 1>&2)
 
 test: lint typecheck pytest
 

@@ -54,6 +54,7 @@ from opennmes.sensing._readers import (
     to_si,
 )
 from opennmes.sensing._stream import (
+    PatientSource,
     PlaybackSource,
     PullSource,
     PushSource,
@@ -69,6 +70,7 @@ __all__ = [
     "fatigue_trend",
     "median_frequency",
     "symmetry_index",
+    "PatientSource",
     "PlaybackSource",
     "PullSource",
     "PushSource",

@@ -11,6 +11,10 @@ Three sources are provided:
 * :class:`PushSource` is for drivers that deliver samples from their own thread or callback
   (for example a Delsys, BITalino or IMU SDK): the driver calls :meth:`PushSource.push` with new
   samples; the consumer calls :meth:`PushSource.read`.
+* :class:`PatientSource` plays a :class:`~opennmes.stim.PulseSchedule` into a simulated patient
+  (any object with ``advance(chunk, until) -> Signals``, such as
+  :class:`opennmes.physiology.PatientStream`) and hands out its signals (force, joint angle,
+  synthetic EMG) chunk by chunk: the patient signals of a simulated session.
 * :class:`PullSource` wraps a function that returns the samples that arrived since its last
   call (polling drivers).
 
@@ -23,14 +27,18 @@ from __future__ import annotations
 import queue
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from opennmes.errors import SignalError
 from opennmes.signals import Signals
 
-__all__ = ["SignalSource", "PlaybackSource", "PushSource", "PullSource", "iter_chunks"]
+if TYPE_CHECKING:  # pragma: no cover
+    from opennmes.stim import PulseSchedule
+
+__all__ = ["SignalSource", "PlaybackSource", "PushSource", "PullSource", "PatientSource",
+           "iter_chunks"]
 
 
 @runtime_checkable
@@ -203,6 +211,66 @@ class PullSource(_Stamped):
             self._closed = True
             return None
         return self._stamp(x)
+
+
+class _Advancing(Protocol):
+    def advance(self, chunk: PulseSchedule, until: float) -> Signals: ...
+
+
+class PatientSource:
+    """The signals of a simulated patient stimulated by a schedule, chunk by chunk.
+
+    Parameters
+    ----------
+    patient : object with ``advance(chunk, until) -> Signals``
+        A patient stream, e.g. ``opennmes.physiology.get_preset(...).start(sfreq=...)``.
+    schedule : PulseSchedule
+        Pulses to deliver (seconds on the patient's clock).
+    chunk : float
+        Chunk length in seconds.
+    duration : float
+        Seconds to simulate.
+    channels : sequence of str, optional
+        Output channels to keep (e.g. ``["quadriceps.emg", "knee.angle"]``).
+    """
+
+    def __init__(self, patient: _Advancing, schedule: PulseSchedule, chunk: float,
+                 duration: float, channels: Sequence[str] | None = None):
+        if not chunk > 0 or not duration > 0:
+            raise SignalError(f"chunk = {chunk} s and duration = {duration} s must be positive")
+        self._patient = patient
+        self._schedule = schedule
+        self._chunk = float(chunk)
+        self._duration = float(duration)
+        self._channels = None if channels is None else list(channels)
+        self._t = 0.0
+        self._closed = False
+        first = self._next(0.0)
+        self.sfreq = first.sfreq if first is not None else float("nan")
+        self.names = first.names if first is not None else ()
+        self.units = first.units if first is not None else ()
+        self._first: Signals | None = first
+
+    def _next(self, t: float) -> Signals | None:
+        if t >= self._duration - 1e-12:
+            return None
+        until = min(self._duration, t + self._chunk)
+        sig = self._patient.advance(self._schedule.window(t, until), until)
+        self._t = until
+        return sig.pick(self._channels) if self._channels is not None else sig
+
+    def read(self) -> Signals | None:
+        """The next chunk, or ``None`` at the end."""
+        if self._closed:
+            return None
+        if self._first is not None:
+            out, self._first = self._first, None
+            return out
+        return self._next(self._t)
+
+    def close(self) -> None:
+        """Stop the simulation (idempotent)."""
+        self._closed = True
 
 
 def iter_chunks(source: SignalSource) -> Iterator[Signals]:

@@ -110,6 +110,7 @@ class GridPlan:
         self.started = False
         self._cmd_t: list[float] = []
         self._cmd_p: list[tuple[Pattern, ...]] = []
+        self._carry: PulseSchedule | None = None
 
     @property
     def max_period(self) -> float:
@@ -122,19 +123,23 @@ class GridPlan:
         p = gc.period
         k0 = math.ceil((start - TOL) / p)
         k1 = max(math.ceil((until - TOL) / p), k0)
-        pats: list[Pattern] = [() for _ in range(k1 - k0)]
         idx = np.flatnonzero(chunk.channel == self._sched_index[gi])
+        ks = np.floor((chunk.t[idx] + TOL) / p).astype(np.int64)
+        first = k0
+        if idx.size and ks[0] < k0:
+            # pulses of the period that straddles the previous window's end: amend it
+            if ks[0] < k0 - 1 or not self.started:
+                j = int(idx[0])
+                raise ProgramError(
+                    f"channel {gc.name!r}: pulse at t = {chunk.t[j]:.6f} s belongs to a period "
+                    f"that was already played (the stream is at {start:.6f} s); send chunks in "
+                    "time order")
+            first = k0 - 1
+        pats: list[Pattern] = [() for _ in range(k1 - first)]
+        if first < k0:
+            pats[0] = self.current[gi]
         if idx.size == 0:
-            return k0, pats
-        t = chunk.t[idx]
-        ks = np.floor((t + TOL) / p).astype(np.int64)
-        bad = (ks < k0) | (ks >= k1)
-        if bad.any():
-            j = int(idx[np.argmax(bad)])
-            raise ProgramError(
-                f"channel {gc.name!r}: pulse at t = {chunk.t[j]:.6f} s lies outside the chunk "
-                f"window [{start:.6f}, {until:.6f}) s; send chunks in time order and give "
-                f"'until' after the last pulse")
+            return first, pats
         bounds = np.flatnonzero(np.diff(ks)) + 1
         for seg in np.split(np.arange(idx.size), bounds):
             rows = idx[seg]
@@ -146,28 +151,46 @@ class GridPlan:
                       float(chunk.amplitude2[r]), float(chunk.phase_width2[r]),
                       int(chunk.waveform[r]))
                 for r in rows if chunk.amplitude[r] > 0 or chunk.amplitude2[r] > 0)
+            if k < k0:
+                pat = pats[0] + pat
             if pat:
                 self.validate(gc, t_k, pat)
-            pats[k - k0] = pat
-        return k0, pats
+            pats[k - first] = pat
+        return first, pats
 
     def plan(self, chunk: PulseSchedule, until: float | None) -> list[Update]:
         """Updates for one chunk covering ``[window_end, until)`` s (relative to the start).
 
-        ``until`` defaults to the end of the period that holds the chunk's last pulse.
+        ``until`` defaults to the earliest end of a period holding a channel's last pulse in
+        the chunk (and at least just after the chunk's last pulse).
         """
         start = self.window_end
         if until is None:
-            ends = [start]
+            # the earliest end of a period that holds a channel's last pulse, and at least
+            # just after the chunk's last pulse
+            ends = []
             for gi, gc in enumerate(self.channels):
                 idx = np.flatnonzero(chunk.channel == self._sched_index[gi])
                 if idx.size:
                     k = math.floor((chunk.t[idx[-1]] + TOL) / gc.period)
                     ends.append((k + 1) * gc.period)
-            until = max(ends)
+            last = float(chunk.t[-1]) + TOL if len(chunk) else start
+            until = max(min(ends, default=start), last, start)
+        until = round(until, 9)
         if until < start - 1e-12:
             raise ProgramError(f"until = {until} s is before the end of the previous chunk "
                                f"({start} s)")
+        if self._carry is not None:
+            chunk = PulseSchedule.concat([self._carry, chunk])
+            self._carry = None
+        # pulses of periods that start at or after `until` wait for the next chunk
+        later = np.zeros(len(chunk), dtype=bool)
+        for gi, gc in enumerate(self.channels):
+            m = chunk.channel == self._sched_index[gi]
+            later |= m & (np.floor((chunk.t + TOL) / gc.period) * gc.period >= until - TOL)
+        if later.any():
+            self._carry = chunk.take(np.flatnonzero(later))
+            chunk = chunk.take(np.flatnonzero(~later))
         lines = [self._timeline(chunk, gi, start, until) for gi in range(len(self.channels))]
         periods = [gc.period for gc in self.channels]
         sends: set[float] = set()

@@ -94,3 +94,19 @@ def test_detector_errors(bitalino: Signals) -> None:
         detect_onsets(bitalino, rest=(100.0, 101.0))
     with pytest.raises(SignalError, match="flat during the rest segment"):
         detect_onsets(Signals(np.ones((1, 5000)), 1000.0, ("EMG",), ("V",)), rest=(0.5, 4.0))
+
+
+def test_set_threshold_for_triggers(bitalino: Signals) -> None:
+    """A therapist threshold (here half the envelope peak of the first burst) triggers once per
+    strong burst with the hold time as latency."""
+    probe = OnsetDetector(bitalino.sfreq, bitalino.names, "threshold")
+    peak = probe.feature(bitalino.crop(0.0, 3.0).data)[0, 300:].max()
+    det = OnsetDetector(bitalino.sfreq, bitalino.names, "threshold")
+    det.set_threshold([0.5 * peak])
+    events = det.update(bitalino.crop(0.0, 30.0))
+    onsets = [e for e in events if e.kind == "onset"]
+    assert 2 <= len(onsets) <= 5
+    assert onsets[0].t == pytest.approx(1.5, abs=0.2)
+    assert all(e.latency == pytest.approx(0.049) for e in onsets)
+    with pytest.raises(SignalError, match="no amplitude threshold"):
+        OnsetDetector(1000.0, ["EMG"], "cusum").set_threshold([1.0])

@@ -412,8 +412,10 @@ class HeelSwitchDetector:
 
     def update(self, chunk: Signals, channel: str | None = None) -> list[GaitEvent]:
         """Feed a chunk of the switch signal; return new events."""
-        name = channel or chunk.names[0]
-        x = chunk[name]
+        if channel is None and len(chunk.names) != 1:
+            raise SignalError(f"chunk has channels {list(chunk.names)}: name the heel switch "
+                              "with channel=")
+        x = chunk[channel or chunk.names[0]]
         if self._t0 is None:
             self._t0 = chunk.t0
         out = []

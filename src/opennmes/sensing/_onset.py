@@ -273,6 +273,22 @@ class OnsetDetector:
         self.baseline = (mu, sd_)
         self.threshold = mu + self.h * sd_
 
+    def set_threshold(self, threshold: Sequence[float] | np.ndarray) -> None:
+        """Set the threshold directly, per channel, in feature units (threshold and tkeo).
+
+        For EMG-triggered stimulation with a therapist's threshold, e.g. a fraction of the best
+        attempt's envelope. The baseline is kept only for reference.
+        """
+        if self.method == "cusum":
+            raise SignalError("the cusum method has no amplitude threshold; use set_baseline")
+        thr = np.asarray(threshold, dtype=np.float64).reshape(-1)
+        if thr.shape != (len(self.names),) or not np.all(thr > 0):
+            raise SignalError(f"threshold needs {len(self.names)} positive values, got "
+                              f"{thr.tolist()}")
+        if self.baseline is None:
+            self.baseline = (np.zeros_like(thr), thr / self.h)
+        self.threshold = thr
+
     def _baseline_from(self, f: np.ndarray) -> None:
         if f.shape[1] < 10:
             raise SignalError(f"rest segment of {f.shape[1]} samples after the {self.settle}"

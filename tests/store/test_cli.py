@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from opennmes.store import export_session, open_store
+from opennmes.store._engine import head_revision
 
 
 def _nmes(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -19,7 +20,8 @@ def _nmes(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
 def test_db_commands(tmp_path: Path, program_doc: dict) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     r = _nmes("upgrade", "--db", url)
-    assert r.returncode == 0 and "migrated from empty to 0001" in r.stdout, r.stderr
+    assert r.returncode == 0 and f"migrated from empty to {head_revision()}" in r.stdout, \
+        r.stderr
     with open_store(url) as store:
         store.add_patient("P7", year_of_birth=1970, sex="male", height=1.82, mass=90.0,
                           contraindications=[{"factor": "pacemaker", "site": None}])
@@ -29,7 +31,7 @@ def test_db_commands(tmp_path: Path, program_doc: dict) -> None:
         export_session(store, w.id, tmp_path / "exp")
     env = {**os.environ, "NMES_DB_URL": url}
     r = _nmes("info", env=env)
-    assert r.returncode == 0 and "revision           0001" in r.stdout
+    assert r.returncode == 0 and f"revision           {head_revision()}" in r.stdout
     assert "sessions           1" in r.stdout
     r = _nmes("patients", "--db", url)
     assert "P7" in r.stdout and "1.82 m" in r.stdout and "pacemaker" in r.stdout

@@ -7,6 +7,7 @@ import datetime as dt
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -195,8 +196,9 @@ def test_recovery_marks_only_dead_or_silent_sessions(store: Store, ids: tuple[st
     live = store.begin_session(*ids, "sim://")
     dead = store.begin_session(*ids, "sim://")
     silent = store.begin_session(*ids, "sim://")
-    for w in (dead, silent):  # stop their heartbeat threads, leave them 'running'
-        w._stop.set()
+    for w in (dead, silent):  # stop their committer threads, leave them 'running'
+        w._stopping = True
+        w._wake.set()
         w._thread.join()
         w._closed = True
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
@@ -229,3 +231,54 @@ def test_verify_finds_a_missing_chunk(store: Store, ids: tuple[str, int]) -> Non
     assert "stream 'emg': chunk 2 starts at sample 4000, expected 2000" in problems
     with pytest.raises(StoreError, match="inconsistent at sample 4000"):
         store.load_session(w.id)
+
+
+def test_exit_without_finish_keeps_everything_and_marks_interrupted(
+        store: Store, ids: tuple[str, int], db_url: str) -> None:
+    """A script that ends without finishing: all it wrote is committed at exit."""
+    code = (
+        "import sys\n"
+        "from opennmes.store import open_store\n"
+        "from tests.store.conftest import emg_block\n"
+        "s = open_store(sys.argv[1])\n"
+        "w = s.begin_session('P1', int(sys.argv[2]), 'sim://', flush_interval=1.0)\n"
+        "for k in range(3):\n"
+        "    w.write_signals(emg_block(k), 'emg')\n"
+        "w.log_event('last words', 0.3)\n"
+        "print(w.id)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "-c", code, db_url, str(ids[1])], capture_output=True,
+                       text=True, timeout=120, cwd=root)
+    assert r.returncode == 0, r.stderr
+    info = store.get_session(int(r.stdout))
+    assert info.status == "interrupted" and "exited without finishing" in (info.end_reason or "")
+    rec = store.load_session(info.id)
+    assert rec.streams["emg"].n_samples == 600 and rec.events[-1].kind == "last words"
+
+
+def test_a_failed_commit_is_reported_and_retried(store: Store, ids: tuple[str, int],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    w = store.begin_session(*ids, "sim://", flush_interval=0.2)
+    real = w._write_batch
+    calls = {"n": 0}
+
+    def flaky(*args: object, **kwargs: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
+        real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(w, "_write_batch", flaky)
+    w.write_signals(emg_block(0), "emg")
+    deadline = time.monotonic() + 5
+    while w._error is None and calls["n"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with pytest.raises(StoreError, match="disk I/O error.*will be retried"):
+        w.write_signals(emg_block(1), "emg")  # reported once; these samples are kept
+    w.write_signals(emg_block(2), "emg")
+    w.finish()
+    rec = store.load_session(w.id)
+    assert np.array_equal(rec.streams["emg"].data,
+                          np.hstack([emg_block(k).data for k in range(3)]))
+    assert store.verify_session(w.id) == []

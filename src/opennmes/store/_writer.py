@@ -1,19 +1,22 @@
 """SessionWriter: the live record of one session, committed at least every second.
 
-Everything written is buffered in memory and committed in one transaction per flush: when
-``flush_interval`` seconds have passed since the last commit (checked at every write and by a
-background thread, so a pause in writing does not delay the commit), or when enough data is
-waiting. A crash (even ``kill -9``) therefore loses at most the last ``flush_interval`` plus
-one thread tick, below one second; the next :func:`open_store` marks the session interrupted.
+Writes are buffered in memory and encoded into compressed chunks; a committer thread writes
+everything waiting in one transaction every ``flush_interval`` seconds (0.5 s by default),
+whether or not more data arrives, and updates the session's heartbeat. Writers therefore never
+wait for database I/O, and a crash (even ``kill -9``) loses at most ``flush_interval`` plus one
+thread tick and one commit time, below one second; the next :func:`open_store` marks the
+session interrupted with what was committed kept.
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import logging
 import math
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -47,6 +50,7 @@ log = logging.getLogger(__name__)
 _DTYPES = {"float64": "<f8", "float32": "<f4"}
 _MAX_PENDING_BYTES = 16 * 1024 * 1024
 _PULSE_CHUNK = 20_000  # pulses per stored chunk at most
+_OPEN: weakref.WeakSet[SessionWriter] = weakref.WeakSet()  # committed at interpreter exit
 
 
 @dataclass
@@ -105,14 +109,16 @@ class SessionWriter:
         self._pending_bytes = 0
         self._event_seq = 0
         self._dose: dict[str, Any] | None = None
-        self._dose_stored = False
         self._last_commit = time.monotonic()
         self._closed = False
         self._error: BaseException | None = None
-        self._stop = threading.Event()
+        self._commit_lock = threading.Lock()
+        self._stopping = False
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._tick, name=f"nmes-store-{session_id}",
                                         daemon=True)
         self._thread.start()
+        _OPEN.add(self)
 
     # ------------------------------------------------------------------ public API
     @property
@@ -131,7 +137,7 @@ class SessionWriter:
             self._pending_events.append({"session_id": self.id, "seq": self._event_seq,
                                          "t": tt, "kind": kind, "data": doc})
             self._event_seq += 1
-            self._maybe_commit()
+        self._maybe_commit()
 
     def write_pulses(self, schedule: PulseSchedule) -> None:
         """Record delivered pulses (onsets in session seconds, not before earlier ones)."""
@@ -146,15 +152,15 @@ class SessionWriter:
                 raise StoreError(f"pulse channels {schedule.channel_names} differ from the "
                                  f"session's {self._pulse_names}; keep one channel list")
             if schedule.t[0] < self._last_pulse_t:
-                raise StoreError(f"pulses at t = {float(schedule.t[0])!r} s come before the last "
-                                 f"recorded pulse at {self._last_pulse_t!r} s; write pulses "
-                                 "in time order")
+                raise StoreError(f"pulses at t = {float(schedule.t[0])!r} s come before the "
+                                 f"last recorded pulse at {self._last_pulse_t!r} s; write "
+                                 "pulses in time order")
             self._last_pulse_t = float(schedule.t[-1])
             self._pulse_buffer.append(schedule)
             span = self._last_pulse_t - float(self._pulse_buffer[0].t[0])
             if span >= self._chunk_duration or sum(map(len, self._pulse_buffer)) >= _PULSE_CHUNK:
                 self._cut_pulses()
-            self._maybe_commit()
+        self._maybe_commit()
 
     def write_signals(self, signals: Signals, stream: str | None = None, *,
                       dtype: Literal["float64", "float32"] = "float64") -> None:
@@ -186,7 +192,7 @@ class SessionWriter:
                 st.n_total += signals.n_samples
                 if st.n_buffered >= st.chunk_samples:
                     self._cut_stream(st, whole_chunks_only=True)
-            self._maybe_commit()
+        self._maybe_commit()
 
     def set_dose(self, summary: Mapping[str, Any]) -> None:
         """Set (or replace) the session's dose summary, a plain JSON mapping."""
@@ -194,14 +200,15 @@ class SessionWriter:
         with self._lock:
             self._check_open()
             self._dose = doc
-            self._maybe_commit()
+        self._maybe_commit()
 
     def flush(self) -> None:
-        """Commit everything written so far."""
+        """Commit everything written so far (blocks until it is committed)."""
         with self._lock:
             self._raise_background_error()
-            if not self._closed:
-                self._commit()
+            if self._closed:
+                return
+        self._commit()
 
     def finish(self, reason: str = "completed", *,
                status: Literal["finished", "aborted"] = "finished") -> None:
@@ -210,10 +217,20 @@ class SessionWriter:
             raise StoreError(f"status = {status!r} must be 'finished' or 'aborted'")
         with self._lock:
             self._check_open()
-            self._stop.set()
+            self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout=30.0)
+        try:
             self._commit(final=(status, reason))
-            self._closed = True
-        self._thread.join(timeout=5.0)
+            self._error = None
+        except StoreError:
+            self._stopping = False  # keep committing in the background; the caller may retry
+            self._thread = threading.Thread(target=self._tick, daemon=True,
+                                            name=f"nmes-store-{self.id}")
+            self._thread.start()
+            raise
+        self._closed = True
+        _OPEN.discard(self)
         log.info("session %d %s: %s", self.id, status, reason)
 
     def __enter__(self) -> SessionWriter:
@@ -234,7 +251,6 @@ class SessionWriter:
 
     # ------------------------------------------------------------------ internals
     def _check_open(self) -> None:
-        self._raise_background_error()
         if self._closed:
             raise StoreError(f"session {self.id} is finished; begin a new session to record")
 
@@ -320,74 +336,123 @@ class SessionWriter:
         self._pulse_buffer = []
 
     def _maybe_commit(self) -> None:
-        if (time.monotonic() - self._last_commit >= self._flush_interval
-                or self._pending_bytes >= _MAX_PENDING_BYTES):
-            self._commit()
+        """Wake the committer when much is waiting; commit here when far too much is.
+
+        Reports (once) a failed background commit; what was written is kept for the retry.
+        """
+        self._raise_background_error()
+        if self._pending_bytes >= 4 * _MAX_PENDING_BYTES:
+            self._commit()  # back-pressure: the caller outruns the database
+        elif self._pending_bytes >= _MAX_PENDING_BYTES:
+            self._wake.set()
 
     def _commit(self, final: tuple[str, str] | None = None) -> None:
-        """Cut every buffer and commit all pending rows in one transaction."""
-        for st in self._streams.values():
-            self._cut_stream(st, whole_chunks_only=False)
-        self._cut_pulses()
+        """Cut every buffer and commit all pending rows in one transaction.
+
+        Buffers are swapped out under the buffer lock, then written without it, so writers
+        are only held up while chunks are encoded, never by database I/O.
+        """
+        with self._commit_lock:
+            with self._lock:
+                for st in self._streams.values():
+                    self._cut_stream(st, whole_chunks_only=False)
+                self._cut_pulses()
+                chunks, pulses, events = (self._pending_chunks, self._pending_pulses,
+                                          self._pending_events)
+                dose, names_dirty, n_bytes = self._dose, self._pulse_names_dirty, \
+                    self._pending_bytes
+                heads = {st.id: (st.n_total, st.n_chunks_total)
+                         for st in self._streams.values()
+                         if st.n_chunks_total != st.n_chunks_committed}
+                self._pending_chunks, self._pending_pulses, self._pending_events = [], [], []
+                self._dose, self._pulse_names_dirty, self._pending_bytes = None, False, 0
+            try:
+                self._write_batch(chunks, pulses, events, dose, heads, names_dirty, final)
+            except SQLAlchemyError as exc:
+                with self._lock:  # keep everything for the next attempt, in order
+                    self._pending_chunks = chunks + self._pending_chunks
+                    self._pending_pulses = pulses + self._pending_pulses
+                    self._pending_events = events + self._pending_events
+                    if self._dose is None:
+                        self._dose = dose
+                    self._pulse_names_dirty |= names_dirty
+                    self._pending_bytes += n_bytes
+                raise StoreError(f"committing session {self.id} to {self._store.url} failed: "
+                                 f"{getattr(exc, 'orig', exc)}; the record up to the previous "
+                                 "commit is kept and this commit will be retried") from exc
+            with self._lock:
+                for st in self._streams.values():
+                    if st.id in heads:
+                        st.n_committed, st.n_chunks_committed = heads[st.id]
+                self._last_commit = time.monotonic()
+
+    def _write_batch(self, chunks: list[dict[str, Any]], pulses: list[dict[str, Any]],
+                     events: list[dict[str, Any]], dose: dict[str, Any] | None,
+                     heads: dict[int, tuple[int, int]], names_dirty: bool,
+                     final: tuple[str, str] | None) -> None:
         now = utcnow()
         values: dict[str, Any] = {"heartbeat_at": now}
-        if self._pulse_names_dirty:
+        if names_dirty:
             values["pulse_channels"] = list(self._pulse_names or ())
         if final is not None:
             values.update(status=final[0], end_reason=final[1], ended_at=now)
-        try:
-            with self._store.engine.begin() as conn:
-                if self._pending_chunks:
-                    conn.execute(sa.insert(StreamChunkRow), self._pending_chunks)
-                if self._pending_pulses:
-                    conn.execute(sa.insert(PulseChunkRow), self._pending_pulses)
-                if self._pending_events:
-                    conn.execute(sa.insert(EventRow), self._pending_events)
-                for st in self._streams.values():
-                    if st.n_chunks_total != st.n_chunks_committed:
-                        conn.execute(sa.update(StreamRow).where(StreamRow.id == st.id).values(
-                            n_samples=st.n_total, n_chunks=st.n_chunks_total))
-                if self._dose is not None:
-                    if self._dose_stored:
-                        conn.execute(sa.update(DoseRow).where(DoseRow.session_id == self.id)
-                                     .values(summary=self._dose, updated_at=now))
-                    else:
-                        conn.execute(sa.insert(DoseRow).values(
-                            session_id=self.id, summary=self._dose, updated_at=now))
-                status = conn.execute(sa.select(SessionRow.status)
-                                      .where(SessionRow.id == self.id)).scalar()
-                if status != "running" and final is None:
-                    log.warning("session %d was marked %s while still recording; it is "
-                                "running again", self.id, status)
-                    values.update(status="running", ended_at=None, end_reason=None)
-                conn.execute(sa.update(SessionRow).where(SessionRow.id == self.id)
-                             .values(**values))
-        except SQLAlchemyError as exc:
-            raise StoreError(f"committing session {self.id} to {self._store.url} failed: "
-                             f"{getattr(exc, 'orig', exc)}; the record up to the previous "
-                             "commit is kept") from exc
-        for st in self._streams.values():
-            st.n_committed = st.n_total
-            st.n_chunks_committed = st.n_chunks_total
-        if self._dose is not None:
-            self._dose_stored = True
-            self._dose = None
-        self._pulse_names_dirty = False
-        self._pending_chunks, self._pending_pulses, self._pending_events = [], [], []
-        self._pending_bytes = 0
-        self._last_commit = time.monotonic()
+        with self._store.engine.begin() as conn:
+            if chunks:
+                conn.execute(sa.insert(StreamChunkRow), chunks)
+            if pulses:
+                conn.execute(sa.insert(PulseChunkRow), pulses)
+            if events:
+                conn.execute(sa.insert(EventRow), events)
+            for stream_id, (n_samples, n_chunks) in heads.items():
+                conn.execute(sa.update(StreamRow).where(StreamRow.id == stream_id)
+                             .values(n_samples=n_samples, n_chunks=n_chunks))
+            if dose is not None:
+                done = conn.execute(sa.update(DoseRow).where(DoseRow.session_id == self.id)
+                                    .values(summary=dose, updated_at=now))
+                if not done.rowcount:
+                    conn.execute(sa.insert(DoseRow).values(session_id=self.id, summary=dose,
+                                                           updated_at=now))
+            status = conn.execute(sa.select(SessionRow.status)
+                                  .where(SessionRow.id == self.id)).scalar()
+            if status != "running" and final is None:
+                log.warning("session %d was marked %s while still recording; it is running "
+                            "again", self.id, status)
+                values.update(status="running", ended_at=None, end_reason=None)
+            conn.execute(sa.update(SessionRow).where(SessionRow.id == self.id)
+                         .values(**values))
 
     def _tick(self) -> None:
-        """Background thread: commit (and beat the heartbeat) when a write has not."""
+        """Committer thread: commits (and beats the heartbeat) every ``flush_interval``."""
         period = self._flush_interval / 4
-        while not self._stop.wait(period):
-            with self._lock:
-                if self._closed or self._error is not None:
-                    return
-                if time.monotonic() - self._last_commit >= self._flush_interval:
-                    try:
-                        self._commit()
-                    except BaseException as exc:  # handed to the next caller
-                        log.error("background commit of session %d failed: %s", self.id, exc)
-                        self._error = exc
-                        return
+        while True:
+            self._wake.wait(period)
+            self._wake.clear()
+            if self._stopping:
+                return
+            due = time.monotonic() - self._last_commit >= self._flush_interval
+            if due or self._pending_bytes >= _MAX_PENDING_BYTES:
+                try:
+                    self._commit()
+                except StoreError as exc:  # reported to the next caller; retried next tick
+                    log.error("%s", exc)
+                    self._error = exc
+
+    def _exit(self) -> None:
+        """At interpreter exit: commit what is buffered and mark the session interrupted."""
+        if self._closed:
+            return
+        self._stopping = True
+        try:
+            self._commit(final=("interrupted", "interrupted: the process exited without "
+                                "finishing the session; the record up to the exit is kept"))
+            self._closed = True
+        except StoreError as exc:
+            log.error("%s", exc)
+
+
+def _exit_all() -> None:
+    for writer in list(_OPEN):
+        writer._exit()
+
+
+atexit.register(_exit_all)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from opennmes.errors import SignalError
 from opennmes.units import parse_quantity
 
 __all__ = ["register"]
@@ -31,6 +32,13 @@ def process(
     = None,
     method: Annotated[str, typer.Option(help="Onset method: threshold, tkeo, cusum.")]
     = "threshold",
+    pulses: Annotated[Path | None, typer.Option(
+        help="Pulse file (.csv/.parquet PulseSchedule) of stimulation during the recording: "
+             "suppress artefacts and M-waves before the envelope.")] = None,
+    artefact: Annotated[str, typer.Option(help="With --pulses: blank, comb, template, nlms.")]
+    = "nlms",
+    stim_channel: Annotated[str | None, typer.Option(
+        help="With --pulses: only the pulses of this stimulation channel.")] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder for CSV, JSON and PNG.")]
     = None,
     plot: Annotated[bool, typer.Option(help="Write envelopes.png (needs --out).")] = True,
@@ -42,6 +50,23 @@ def process(
     from opennmes.sensing._cliutil import parse_range, write_signals_csv
 
     sig = read_emg(file, channel or None)
+    cleaning: dict[str, object] = {}
+    if pulses is not None:
+        import numpy as np
+
+        from opennmes.sensing import locked_residual, pulse_times, suppress_artefacts
+        from opennmes.stim import PulseSchedule
+
+        times = pulse_times(PulseSchedule.read(str(pulses)), stim_channel)
+        if times.size < 3:
+            raise SignalError(f"{pulses}: {times.size} pulses; need at least 3")
+        window = float(min(0.03, 0.9 * np.min(np.diff(times)))) if times.size > 1 else 0.03
+        before = locked_residual(sig, times, window)
+        sig = suppress_artefacts(sig, times, artefact)
+        after = locked_residual(sig, times, window)
+        cleaning = {"method": artefact, "pulses": int(times.size),
+                    "locked_residual_before": before.round(4).tolist(),
+                    "locked_residual_after": after.round(4).tolist()}
     lo, hi = parse_range(band, "frequency", "--band")
     pipe = EmgPipeline(sig.sfreq, len(sig.names), band=(lo, hi),
                        notch=() if notch is None else (parse_quantity(notch, "frequency",
@@ -55,6 +80,7 @@ def process(
         events = detect_onsets(sig, parse_range(rest, "time", "--rest"), method)
     summary = {
         "file": str(file), "sfreq_Hz": sig.sfreq, "duration_s": sig.duration,
+        "artefact_suppression": cleaning or None,
         "channels": [{"name": n, "unit": u, "mean_envelope": float(env[n].mean()),
                       "peak_envelope": float(env[n].max()),
                       "onsets": [round(e.t, 4) for e in events

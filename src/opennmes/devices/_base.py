@@ -144,6 +144,10 @@ class Stimulator:
         assert isinstance(f, DeviceFault)
         raise DeviceError(f"{self.url}: {f.kind} fault: {f.message}; stimulation stopped")
 
+    def check(self) -> None:
+        """Raise DeviceError (after stopping) if the device reported a fatal fault."""
+        self._raise_if_faulted()
+
     @property
     def fault(self) -> DeviceEvent | None:
         """The fatal fault that stopped the device, if any (cleared by :meth:`start`)."""

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from opennmes.sensing import read_emg
 from opennmes.sensing._cliutil import write_signals_csv
@@ -94,3 +95,18 @@ def test_emg_process_with_pulses(tmp_path: Path) -> None:
     assert s["method"] == "nlms" and s["pulses"] == times.size
     assert s["locked_residual_before"][0] > 0.8
     assert s["locked_residual_after"][0] < 0.05
+
+
+def test_gait_events_from_heel_switch(tmp_path: Path) -> None:
+    """A heel-switch CSV (0.8 s loaded, 0.5 s swing, 5 cycles at 200 Hz)."""
+    fs = 200.0
+    x = np.tile(np.r_[np.ones(160), np.zeros(100)], 5)
+    write_signals_csv(Signals(x[None, :], fs, ("heel",), ("1",)), tmp_path / "fsr.csv")
+    r = nmes("gait", "events", tmp_path / "fsr.csv", "--heel-switch", "heel", "--on-level",
+             "0.6", "--off-level", "0.4", "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["initial_contacts"] == 4 and s["foot_offs"] == 5
+    assert s["stride_mean_s"] == pytest.approx(1.3) and s["swing_mean_s"] == pytest.approx(0.5)
+    r = nmes("gait", "events", tmp_path / "fsr.csv", "--heel-switch", "heel")
+    assert r.returncode == 2 and "needs --on-level and --off-level" in r.stderr

@@ -123,3 +123,13 @@ def test_heel_switch() -> None:
     assert all(e.latency == pytest.approx(0.03 - 1 / fs) for e in events)
     with pytest.raises(SignalError, match="off_level = 0.7 must be below on_level = 0.6"):
         HeelSwitchDetector(fs, 0.6, 0.7, 0.03)
+
+
+def test_streaming_chunking_gives_identical_events(shank: Signals) -> None:
+    gyro = shank.pick(["Gyr_Z"])
+    whole = GaitEventDetector(shank.sfreq).update(gyro)
+    det = GaitEventDetector(shank.sfreq)
+    parts = []
+    for c in iter_chunks(PlaybackSource(gyro, 0.073)):
+        parts += det.update(c)
+    assert parts == whole

@@ -11,6 +11,7 @@ import typer
 
 if TYPE_CHECKING:  # pragma: no cover
     from opennmes.sensing import GaitEvents
+    from opennmes.signals import Signals
 
 
 __all__ = ["register"]
@@ -26,6 +27,13 @@ def events(
                                          help="Sagittal gyroscope channel (rad/s).")] = "Gyr_Z",
     streaming: Annotated[bool, typer.Option(
         help="Also run the causal real-time detector and report its latency.")] = True,
+    heel_switch: Annotated[str | None, typer.Option(
+        help="Use this heel-switch (FSR) channel instead of a gyroscope.")] = None,
+    on_level: Annotated[float | None, typer.Option(
+        help="Heel switch: loaded above this level (channel units).")] = None,
+    off_level: Annotated[float | None, typer.Option(
+        help="Heel switch: unloaded below this level (channel units).")] = None,
+    debounce: Annotated[str, typer.Option(help="Heel switch debounce time.")] = "30 ms",
     out: Annotated[Path | None, typer.Option(help="Output folder for CSV, JSON and PNG.")]
     = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
@@ -35,6 +43,9 @@ def events(
     from opennmes.sensing import GaitEventDetector, detect_gait_events, read_signals
 
     sig = read_signals(file)
+    if heel_switch is not None:
+        _heel(sig, heel_switch, on_level, off_level, debounce, out, as_json)
+        return
     ev = detect_gait_events(sig, channel)
     summary: dict[str, object] = {
         "file": str(file), "channel": channel, "sfreq_Hz": sig.sfreq,
@@ -74,6 +85,39 @@ def events(
             f"{k} {summary[f'latency_{k}_median_ms']:.0f} ms"
             for k in ("foot_off", "mid_swing", "initial_contact")
             if summary[f"latency_{k}_median_ms"] is not None))
+
+
+def _heel(sig: Signals, name: str, on_level: float | None, off_level: float | None,
+          debounce: str, out: Path | None, as_json: bool) -> None:
+    from opennmes.errors import SignalError
+    from opennmes.sensing import HeelSwitchDetector, swing_windows
+    from opennmes.units import parse_quantity
+
+    if on_level is None or off_level is None:
+        raise SignalError("--heel-switch needs --on-level and --off-level (channel units)")
+    det = HeelSwitchDetector(sig.sfreq, on_level, off_level,
+                             parse_quantity(debounce, "time", name="--debounce"))
+    evs = det.update(sig.pick([name]))
+    ic = np.array([e.t for e in evs if e.kind == "initial_contact"])
+    swings = swing_windows(evs)
+    summary = {"channel": name, "sfreq_Hz": sig.sfreq, "initial_contacts": int(ic.size),
+               "foot_offs": sum(1 for e in evs if e.kind == "foot_off"),
+               "stride_mean_s": float(np.mean(np.diff(ic))) if ic.size > 1 else None,
+               "swing_mean_s": float(np.mean([b - a for a, b in swings])) if swings else None,
+               "latency_s": det.n_db / sig.sfreq - 1 / sig.sfreq}
+    if out is not None:
+        import pandas as pd
+
+        out.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame([{"kind": e.kind, "t": e.t, "t_detected": e.t_detected}
+                      for e in evs]).to_csv(out / "heel_events.csv", index=False)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    typer.echo(f"{name}: {summary['initial_contacts']} initial contacts, "
+               f"{summary['foot_offs']} foot-offs; stride {summary['stride_mean_s']} s, "
+               f"swing {summary['swing_mean_s']} s")
 
 
 def _plot(t: np.ndarray, g: np.ndarray, ev: GaitEvents, path: Path) -> None:

@@ -89,3 +89,16 @@ def test_program_errors(store: Store) -> None:
     with pytest.raises(StoreError, match="unknown program version id 42"):
         store.get_program_version(42)
     assert store.list_programs() == []
+
+
+def test_a_program_version_cannot_be_changed_in_place(store: Store, program_doc: dict) -> None:
+    from opennmes.store._models import ProgramVersionRow
+
+    v1 = store.save_program(program_doc, "tka")
+    with store._orm() as s:
+        row = s.get(ProgramVersionRow, v1.id)
+        assert row is not None
+        row.document = {**program_doc, "train": {"kind": "burst"}}
+        with pytest.raises(StoreError, match=f"program version {v1.id} is immutable"):
+            s.commit()
+    assert store.get_program("tka").document == program_doc

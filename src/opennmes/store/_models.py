@@ -23,8 +23,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from opennmes.errors import StoreError
 
 __all__ = [
     "Base",
@@ -114,6 +117,13 @@ class ProgramVersionRow(Base):
     content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     document: Mapped[Any] = mapped_column(JSON, nullable=False)
     created_at: Mapped[dt.datetime] = mapped_column(nullable=False)
+
+
+@event.listens_for(ProgramVersionRow, "before_update")
+def _program_versions_are_immutable(_mapper: Any, _connection: Any,
+                                    target: ProgramVersionRow) -> None:
+    raise StoreError(f"program version {target.id} is immutable (sessions point at it); save "
+                     "the edited program with Store.save_program() to get a new version")
 
 
 class SessionRow(Base):

@@ -1,0 +1,273 @@
+"""Closed-loop control of stimulation amplitude on the virtual patient.
+
+Every stimulation pulse is one controller step: the joint angle (or muscle force) measured at
+the end of the previous period sets the amplitude of the next pulse. Each pulse passes the
+safety guard before the patient sees it; a refused pulse stops the loop with zero output and
+the reason recorded. When the controller sits at its upper bound while the error stays large
+(a fatigued muscle can no longer follow), the loop reports saturation.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from opennmes.control._ilc import IterativeLearning
+from opennmes.control._pid import PID
+from opennmes.errors import NmesError, SafetyLimitError
+from opennmes.safety import SafetyGuard, device_profile
+from opennmes.stim import PulseSchedule
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from opennmes.physiology import PatientStream, VirtualPatient
+
+__all__ = ["TrackingResult", "track", "track_repetitions", "standard_knee_target",
+           "static_curve", "inverse_curve"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrackingResult:
+    """One tracking run, sampled at the pulse rate.
+
+    Attributes
+    ----------
+    t : ndarray
+        Pulse times, s (from the start of the run).
+    target, measured : ndarray
+        Target and measured signal (rad for joint angles, N for force).
+    amplitude : ndarray
+        Commanded amplitude of each pulse, A (0 after a stop).
+    saturated_at : float or None
+        Time at which the loop reported saturation, s.
+    stopped : str or None
+        Why the loop stopped early (a guard refusal), or None.
+    """
+
+    t: np.ndarray
+    target: np.ndarray
+    measured: np.ndarray
+    amplitude: np.ndarray
+    saturated_at: float | None = None
+    stopped: str | None = None
+    events: list[tuple[float, str]] = field(default_factory=list)
+
+    @property
+    def error(self) -> np.ndarray:
+        """``target - measured``."""
+        return self.target - self.measured
+
+    def rmse(self, until: float | None = None) -> float:
+        """Root-mean-square tracking error (up to ``until`` s, if given)."""
+        e = self.error if until is None else self.error[self.t < until]
+        return float(np.sqrt(np.mean(e**2)))
+
+    def to_pandas(self) -> pd.DataFrame:
+        """Columns t, target, measured, amplitude, error."""
+        import pandas as pd
+
+        return pd.DataFrame({"t": self.t, "target": self.target, "measured": self.measured,
+                             "amplitude": self.amplitude, "error": self.error})
+
+
+def standard_knee_target(frequency: float, *, peak: float = math.radians(60.0),
+                         rise: float = 2.0, hold: float = 3.0, fall: float = 2.0,
+                         rest: float = 0.5) -> np.ndarray:
+    """The standard knee-extension target used in the tests and benchmarks, in rad.
+
+    Rest, raised-cosine rise to ``peak`` over ``rise`` s, hold, raised-cosine fall, rest;
+    sampled at the pulse ``frequency`` (Hz).
+    """
+    total = rest + rise + hold + fall + rest
+    t = np.arange(int(round(total * frequency))) / frequency
+    y = np.zeros_like(t)
+    a = (t >= rest) & (t < rest + rise)
+    y[a] = peak * 0.5 * (1 - np.cos(np.pi * (t[a] - rest) / rise))
+    y[(t >= rest + rise) & (t < rest + rise + hold)] = peak
+    b = (t >= rest + rise + hold) & (t < rest + rise + hold + fall)
+    y[b] = peak * 0.5 * (1 + np.cos(np.pi * (t[b] - rest - rise - hold) / fall))
+    return y
+
+
+def track(
+    stream: PatientStream,
+    target: np.ndarray,
+    controller: PID,
+    *,
+    frequency: float,
+    pulse_width: float,
+    channel: str,
+    electrode_area: float,
+    signal: str = "knee.angle",
+    feedforward: np.ndarray | None = None,
+    profile: str = "sim",
+    saturation_time: float = 1.0,
+    saturation_error: float = math.radians(5.0),
+    on_pulse: Callable[[float, float], None] | None = None,
+) -> TrackingResult:
+    """Track ``target`` (one value per pulse) by setting each pulse's amplitude.
+
+    Parameters
+    ----------
+    stream : PatientStream
+        The virtual patient, advanced from its current time (``patient.start(sfreq=frequency)``
+        gives one sample per pulse period).
+    target : ndarray
+        Target of ``signal`` at each pulse, in its unit (rad for angles).
+    controller : PID
+        Its ``dt`` must be ``1 / frequency``; its bounds bound the amplitude (A).
+    frequency : float
+        Pulse rate, Hz.
+    pulse_width : float
+        Phase width, s.
+    channel : str
+        Channel name the patient maps to a muscle (e.g. ``"quadriceps"``).
+    electrode_area : float
+        Electrode area, m^2 (for the guard's current-density limits).
+    signal : str
+        Signal of the patient stream to control, e.g. ``knee.angle`` or ``quadriceps.force``.
+    feedforward : ndarray, optional
+        Amplitude added to the PID output at each pulse (learnt by ILC), A. It replaces the
+        controller's own feed-forward function for this run.
+    profile : str
+        Device limit profile for the guard.
+    saturation_time, saturation_error : float
+        The loop reports saturation when the output stays at its upper bound for
+        ``saturation_time`` s with an error above ``saturation_error``.
+    on_pulse : callable, optional
+        ``on_pulse(t, amplitude)`` after each pulse (for logging or a live view).
+    """
+    if abs(controller.dt * frequency - 1.0) > 1e-9:
+        raise NmesError(f"controller dt = {controller.dt} s must equal 1 / frequency = "
+                        f"{1 / frequency} s")
+    target = np.asarray(target, dtype=np.float64)
+    n = target.shape[0]
+    if feedforward is not None and np.shape(feedforward) != target.shape:
+        raise NmesError(f"feedforward has {np.shape(feedforward)} samples, target {n}")
+    guard = SafetyGuard(device_profile(profile), {channel: electrode_area})
+    t0 = stream.time
+    measured = np.empty(n)
+    amp = np.zeros(n)
+    result = TrackingResult(np.arange(n) / frequency, target, measured, amp)
+    controller.reset(0.0)
+    if feedforward is not None:
+        controller.feedforward = None
+    y = 0.0
+    at_max = 0
+    def grid(k: int) -> float:  # pulse onsets on whole microseconds, never before t0
+        return math.ceil((t0 + k / frequency) * 1e6 - 1e-6) / 1e6
+
+    for k in range(n):
+        t_k = grid(k)
+        ff = 0.0 if feedforward is None else float(feedforward[k])
+        u = controller.update(float(target[k]), y) if k else 0.0
+        u = min(max(u + ff, controller.u_min), controller.u_max)
+        pulse = PulseSchedule.from_arrays([t_k], u, pulse_width,
+                                          channel_names=(channel,))
+        if result.stopped is None and u > 0:
+            try:
+                guard.check(pulse)
+            except SafetyLimitError as exc:
+                result.stopped = str(exc)
+                result.events.append((k / frequency, f"stopped: {exc}"))
+                log.warning("closed loop stopped by the guard: %s", exc)
+        if result.stopped is not None:
+            u = 0.0
+        amp[k] = u
+        chunk = pulse if u > 0 else PulseSchedule.empty((channel,))
+        sig = stream.advance(chunk, grid(k + 1))
+        y = float(sig[signal][-1]) if sig.n_samples else y
+        measured[k] = y
+        if on_pulse:
+            on_pulse(k / frequency, u)
+        if u >= controller.u_max * (1 - 1e-9) and abs(target[k] - y) > saturation_error:
+            at_max += 1
+            if at_max >= saturation_time * frequency and result.saturated_at is None:
+                result.saturated_at = k / frequency
+                result.events.append((k / frequency, "saturated: the output is at its upper "
+                                      "bound and the error stays large"))
+                log.warning("closed loop saturated at t = %.2f s", k / frequency)
+        else:
+            at_max = 0
+    return result
+
+
+def track_repetitions(
+    patient: VirtualPatient,
+    target: np.ndarray,
+    make_controller: Callable[[], PID],
+    *,
+    repetitions: int,
+    frequency: float,
+    pulse_width: float,
+    channel: str,
+    electrode_area: float,
+    ilc: IterativeLearning | None = None,
+    rest: float = 5.0,
+    signal: str = "knee.angle",
+    seed: int | None = 0,
+) -> list[TrackingResult]:
+    """Repeat the same movement ``repetitions`` times on one patient (fatigue carries over),
+    learning a feed-forward input with ``ilc`` between repetitions when given."""
+    stream = patient.start(sfreq=frequency, seed=seed, emg=False)
+    results = []
+    ff: np.ndarray | None = None
+    for _ in range(repetitions):
+        pid = make_controller()
+        res = track(stream, target, pid, frequency=frequency, pulse_width=pulse_width,
+                    channel=channel, electrode_area=electrode_area, signal=signal,
+                    feedforward=ff)
+        results.append(res)
+        if ilc is not None:
+            ff = ilc.next_input(res.amplitude, res.error)
+        stream.advance(PulseSchedule.empty((channel,)), stream.time + rest)
+    return results
+
+
+def static_curve(
+    patient: VirtualPatient,
+    amplitudes: np.ndarray,
+    *,
+    frequency: float,
+    pulse_width: float,
+    channel: str,
+    signal: str = "knee.angle",
+    hold: float = 2.0,
+) -> np.ndarray:
+    """Steady value of ``signal`` for each constant amplitude (A), held ``hold`` s from rest
+    (mean of the last 0.5 s); the basis of a model-based feed-forward."""
+    out = []
+    n = int(round(hold * frequency))
+    t = np.arange(n) / frequency
+    for a in np.asarray(amplitudes, dtype=np.float64):
+        stream = patient.start(sfreq=frequency, seed=0, emg=False)
+        sched = PulseSchedule.from_arrays(np.ceil(t * 1e6 - 1e-6) / 1e6, a, pulse_width,
+                                          channel_names=(channel,))
+        sig = stream.advance(sched if a > 0 else PulseSchedule.empty((channel,)), hold)
+        y = sig[signal]
+        out.append(float(np.mean(y[-max(1, int(0.5 * frequency)):])))
+    return np.asarray(out)
+
+
+def inverse_curve(amplitudes: np.ndarray, values: np.ndarray) -> Callable[[float], float]:
+    """Feed-forward ``target -> amplitude`` by interpolating a monotone static curve
+    (zero amplitude for targets at or below the resting value)."""
+    a = np.asarray(amplitudes, dtype=np.float64)
+    v = np.maximum.accumulate(np.asarray(values, dtype=np.float64))
+    keep = np.concatenate([[True], np.diff(v) > 1e-9])
+    a, v = a[keep], v[keep]
+
+    def ff(target: float) -> float:
+        if target <= v[0] + 1e-9:
+            return 0.0
+        return float(np.interp(target, v, a))
+
+    return ff

@@ -250,3 +250,12 @@ def test_chunks_concatenate_to_the_whole() -> None:
     parts = s.chunks(0.1)
     assert sum(len(c) for c in parts) == len(s)
     assert PulseSchedule.concat(parts).equals(s)
+
+
+def test_describe_is_a_human_summary() -> None:
+    text = load_program_text(EXAMPLE).describe()
+    assert text.splitlines()[0] == ("Quadriceps strengthening: 10 min 45.0 s, phases: main, "
+                                    "timing: synchronous")
+    assert ("right quadriceps: symmetric-biphasic, 35 Hz, 300 us, 40 mA, constant train, "
+            "ramp 2 s / on 10 s / down 1 s / off 30 s; electrode 80 cm2 on right quadriceps"
+            ) in text

@@ -40,11 +40,6 @@ def check(
                f"{program.duration_s:.1f} s)")
 
 
-def _fmt_time(s: float) -> str:
-    m, sec = divmod(s, 60)
-    return f"{int(m)} min {sec:04.1f} s" if m else f"{sec:.1f} s"
-
-
 @group.command("show")
 def show(
     file: Annotated[Path, typer.Argument(help="Program file (.yaml or .json).")],
@@ -91,18 +86,8 @@ def show(
         from rich.table import Table
 
         con = Console()
-        con.print(f"[bold]{program.name}[/bold]  duration {_fmt_time(program.duration_s)}, "
-                  f"{len(report.schedule)} pulses, phases: "
-                  f"{', '.join(p.name for p in program.phase_list())}, "
-                  f"timing: {program.timing.mode}")
-        for c in program.channels:
-            env = ("continuous" if c.on is None else
-                   f"ramp {c.ramp_up:g} s / on {c.on:g} s / down {c.ramp_down:g} s / "
-                   f"off {c.off:g} s")
-            con.print(f"  {c.name}: {c.waveform}, {c.frequency:g} Hz, "
-                      f"{c.pulse_width_s * 1e6:g} us, {c.amplitude * 1e3:g} mA, "
-                      f"{c.train.kind} train, {env}; electrode {c.electrode.area_m2 * 1e4:g} cm2"
-                      f" on {c.electrode.side or ''} {c.electrode.site}".rstrip())
+        typer.echo(program.describe())
+        typer.echo(f"{len(report.schedule)} pulses")
         table = Table(title="dose per channel (worst pulse)")
         labels = [("pulses", "pulses"), ("electrode_cm2", "electrode (cm2)"),
                   ("charge_per_phase_uC", "charge per phase (uC)"),

@@ -512,6 +512,25 @@ class Program(_Frozen):
 
         return expand_program(self)
 
+    def describe(self) -> str:
+        """A human summary: duration, phases, timing and one line per channel."""
+        m, sec = divmod(self.duration_s, 60)
+        dur = f"{int(m)} min {sec:04.1f} s" if m else f"{sec:.1f} s"
+        lines = [f"{self.name}: {dur}, phases: "
+                 f"{', '.join(p.name for p in self.phase_list())}, timing: {self.timing.mode}"]
+        for c in self.channels:
+            env = ("continuous" if c.on is None else
+                   f"ramp {c.ramp_up:g} s / on {c.on:g} s / down {c.ramp_down:g} s / "
+                   f"off {c.off:g} s")
+            where = " ".join(x for x in (c.electrode.side, c.electrode.site) if x)
+            lines.append(
+                f"  {c.name}: {c.waveform}, {c.frequency:g} Hz, {c.pulse_width_s * 1e6:g} us, "
+                f"{c.amplitude * 1e3:g} mA, {c.train.kind} train, {env}; electrode "
+                f"{c.electrode.area_m2 * 1e4:g} cm2 on {where}")
+        for a in self.acknowledgements:
+            lines.append(f"  acknowledged {a.limit}: {a.reason}")
+        return "\n".join(lines)
+
     def acknowledged(self, limit: str) -> Acknowledgement | None:
         """The acknowledgement recorded for an advisory limit, if any."""
         for a in self.acknowledgements:

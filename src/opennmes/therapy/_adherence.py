@@ -1,0 +1,199 @@
+"""Adherence: sessions done against prescribed, intensity reached, comfort ratings.
+
+Sessions come from the store. What was delivered is read from the recorded pulses (peak
+amplitude per channel, contractions counted as pulse trains separated by more than 1 s);
+where no pulses were recorded, ``intensity`` events are used. Events this module reads
+(written by the session runner):
+
+``intensity``
+    ``{"channel": name, "amplitude": A}``: the amplitude set on a channel.
+``comfort``
+    ``{"rating": 0..10}``: 0 = unbearable, 10 = fully comfortable (the last one counts).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from opennmes.therapy._prescription import Schedule
+
+__all__ = ["SessionSummary", "WeekAdherence", "Adherence", "summarise_session", "adherence",
+           "CONTRACTION_GAP"]
+
+CONTRACTION_GAP = 1.0
+"""A pause longer than this (s) between pulses on a channel starts a new contraction."""
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """What one session delivered.
+
+    Attributes
+    ----------
+    session_id : int
+    started_at : datetime (UTC)
+    status : str
+        ``finished``, ``aborted``, ``interrupted`` or ``running``.
+    duration : float
+        Wall-clock length in s (0 while running).
+    reached : dict of str to float
+        Peak amplitude delivered per channel, A.
+    comfort : float or None
+        Last comfort rating, 0 (unbearable) .. 10 (fully comfortable).
+    contractions : int
+        Pulse trains on the busiest channel (gaps > :data:`CONTRACTION_GAP`).
+    program_version : int
+    """
+
+    session_id: int
+    started_at: dt.datetime
+    status: str
+    duration: float
+    reached: dict[str, float]
+    comfort: float | None
+    contractions: int
+    program_version: int
+
+    @property
+    def completed(self) -> bool:
+        """True when the session finished normally."""
+        return self.status == "finished"
+
+    @property
+    def day(self) -> dt.date:
+        """Calendar day (UTC) of the start."""
+        return self.started_at.date()
+
+
+def _rating(data: Mapping[str, object]) -> float | None:
+    for key in ("rating", "comfort", "value"):
+        v = data.get(key)
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+            return float(min(10.0, max(0.0, v)))
+    return None
+
+
+def summarise_session(record: object) -> SessionSummary:
+    """A :class:`SessionSummary` from a store ``SessionRecord`` (``store.load_session``)."""
+    info = record.info  # type: ignore[attr-defined]
+    pulses = record.pulses  # type: ignore[attr-defined]
+    reached: dict[str, float] = {}
+    contractions = 0
+    if len(pulses):
+        for i, name in enumerate(pulses.channel_names):
+            m = pulses.channel == i
+            if not m.any():
+                continue
+            reached[name] = float(np.maximum(pulses.amplitude[m], pulses.amplitude2[m]).max())
+            t = np.sort(pulses.t[m])
+            contractions = max(contractions, int(1 + (np.diff(t) > CONTRACTION_GAP).sum()))
+    comfort = None
+    for ev in record.events:  # type: ignore[attr-defined]
+        if ev.kind == "comfort":
+            comfort = _rating(ev.data) if _rating(ev.data) is not None else comfort
+        elif ev.kind == "intensity" and not len(pulses):
+            ch, amp = ev.data.get("channel"), ev.data.get("amplitude")
+            if isinstance(ch, str) and isinstance(amp, int | float):
+                reached[ch] = max(reached.get(ch, 0.0), float(amp))
+    end = info.ended_at
+    duration = (end - info.started_at).total_seconds() if end is not None else 0.0
+    return SessionSummary(info.id, info.started_at, info.status, max(0.0, duration), reached,
+                          comfort, contractions, info.program_version)
+
+
+@dataclass(frozen=True)
+class WeekAdherence:
+    """One programme week: sessions prescribed and done (``done`` counts finished ones)."""
+
+    week: int
+    start: dt.date
+    prescribed: int
+    done: int
+    partial: int
+
+
+@dataclass(frozen=True)
+class Adherence:
+    """Adherence to a prescription up to ``as_of``.
+
+    Attributes
+    ----------
+    expected : int
+        Sessions prescribed by the end of ``as_of`` (pro rata per day).
+    done : int
+        Finished sessions in the programme window up to ``as_of``.
+    partial : int
+        Aborted or interrupted sessions.
+    rate : float or None
+        ``done / expected`` (None before the first session is due).
+    mean_reached : float or None
+        Mean over sessions of (peak amplitude / target) over the channels with a target.
+    mean_comfort : float or None
+    minutes : float
+        Total stimulation session time, min.
+    weeks : tuple of WeekAdherence
+    sessions : tuple of SessionSummary
+        The sessions counted, oldest first.
+    """
+
+    as_of: dt.date
+    expected: int
+    done: int
+    partial: int
+    rate: float | None
+    mean_reached: float | None
+    mean_comfort: float | None
+    minutes: float
+    weeks: tuple[WeekAdherence, ...]
+    sessions: tuple[SessionSummary, ...]
+
+
+def adherence(schedule: Schedule, sessions: Sequence[SessionSummary],
+              targets: Mapping[str, float | None], as_of: dt.date) -> Adherence:
+    """Sessions done against prescribed up to ``as_of``, with intensity and comfort.
+
+    Parameters
+    ----------
+    schedule : Schedule
+    sessions : sequence of SessionSummary
+        The prescription's sessions (any order; those outside the programme are ignored).
+    targets : mapping channel -> float or None
+        Target amplitudes in A.
+    as_of : datetime.date
+    """
+    last = min(as_of, schedule.end_date)
+    inside = sorted((s for s in sessions if schedule.start_date <= s.day <= last),
+                    key=lambda s: s.started_at)
+    done = [s for s in inside if s.completed]
+    partial = [s for s in inside if s.status in ("aborted", "interrupted")]
+    expected = schedule.expected_by(as_of)
+    fractions = []
+    for s in done:
+        ratios = [s.reached.get(ch, 0.0) / t for ch, t in targets.items() if t]
+        if ratios:
+            fractions.append(float(np.mean(ratios)))
+    comforts = [s.comfort for s in inside if s.comfort is not None]
+    weeks = []
+    for w in range(schedule.weeks):
+        start = schedule.start_date + dt.timedelta(days=7 * w)
+        if start > as_of:
+            break
+        end = start + dt.timedelta(days=6)
+        in_week = [s for s in inside if start <= s.day <= end]
+        prescribed = schedule.expected_by(min(end, as_of)) - schedule.expected_by(
+            start - dt.timedelta(days=1))
+        weeks.append(WeekAdherence(w + 1, start, prescribed,
+                                   sum(s.completed for s in in_week),
+                                   sum(s.status in ("aborted", "interrupted") for s in in_week)))
+    return Adherence(
+        as_of=as_of, expected=expected, done=len(done), partial=len(partial),
+        rate=len(done) / expected if expected else None,
+        mean_reached=float(np.mean(fractions)) if fractions else None,
+        mean_comfort=float(np.mean(comforts)) if comforts else None,
+        minutes=sum(s.duration for s in inside) / 60.0,
+        weeks=tuple(weeks), sessions=tuple(inside))

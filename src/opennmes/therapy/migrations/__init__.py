@@ -1,0 +1,1 @@
+"""Alembic environment and revisions of the therapy tables (run by ``TherapyRecord``)."""

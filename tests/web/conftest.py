@@ -40,10 +40,24 @@ def seed(store: Store) -> None:
     accounts.create_user("pat2", PASSWORDS["pat2"], "patient", "TKA-002")
 
 
-@pytest.fixture()
-def store(tmp_path: Path) -> Iterator[Store]:
-    with open_store(f"sqlite:///{tmp_path / 'web.db'}") as st:
+@pytest.fixture(scope="session")
+def _template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded database made once (argon2 hashing is slow on purpose); tests get a copy."""
+    path = tmp_path_factory.mktemp("template") / "web.db"
+    with open_store(f"sqlite:///{path}") as st:
         seed(st)
+    return path
+
+
+@pytest.fixture()
+def store(tmp_path: Path, _template_db: Path) -> Iterator[Store]:
+    import shutil
+
+    for suffix in ("", "-wal", "-shm"):
+        src = _template_db.with_name(_template_db.name + suffix)
+        if src.exists():
+            shutil.copy(src, tmp_path / f"web.db{suffix}")
+    with open_store(f"sqlite:///{tmp_path / 'web.db'}") as st:
         yield st
 
 

@@ -69,6 +69,11 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if any(u.startswith("sim:") and "?" in u for u in settings.device_urls):
+            import threading
+
+            threading.Thread(target=app.state.live.warm_up, daemon=True,
+                             name="nmes-web-warm-up").start()
         try:
             yield
         finally:

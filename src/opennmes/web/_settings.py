@@ -86,7 +86,11 @@ class Settings:
     live_period : float
         Period of the live-view updates pushed to the browser, in seconds.
     device_urls : tuple of str
-        Stimulators offered when starting a session (``sim://`` opens a virtual patient).
+        Stimulators offered when starting a session; ``sim://PRESET?sfreq=...`` plays against
+        a virtual patient.
+    sim_stall_margin : float
+        Watchdog margin of simulated devices, in s (how far the device may run past the last
+        window handed to it before the output is stopped). Hardware keeps the runner's own.
     """
 
     secret_key: str
@@ -96,7 +100,10 @@ class Settings:
     login_max_failures: int = 5
     login_window: float = 300.0
     live_period: float = 0.05
-    device_urls: tuple[str, ...] = field(default=("sim://",))
+    device_urls: tuple[str, ...] = field(default=("sim://healthy-adult?sfreq=500&seed=1",
+                                                  "sim://post-surgery?sfreq=500&seed=1",
+                                                  "sim://"))
+    sim_stall_margin: float = 0.25
 
     def __post_init__(self) -> None:
         _check_secret(self.secret_key, "the settings")

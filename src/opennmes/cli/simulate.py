@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -21,7 +20,7 @@ __all__ = ["register"]
 class _DefaultToProgram(TyperGroup):
     """``nmes simulate FILE ...`` means ``nmes simulate program FILE ...``."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args and not args[0].startswith("-") and args[0] not in self.commands:
             args = ["program", *args]
         return super().parse_args(ctx, args)

@@ -110,7 +110,8 @@ def _validate(t: np.ndarray, force: np.ndarray, pt: np.ndarray) -> float:
     dt = np.diff(t)
     if (dt <= 0).any():
         i = int(np.argmax(dt <= 0)) + 1
-        raise ModelError(f"t[{i}] = {t[i]!r} s does not increase; the trace must be sorted")
+        raise ModelError(f"t[{i}] = {float(t[i])!r} s does not increase; the trace must be "
+                         "sorted")
     step = float(np.median(dt))
     if np.max(np.abs(dt - step)) > 0.01 * step:
         raise ModelError("the trace is not uniformly sampled (intervals vary by more than "
@@ -118,12 +119,12 @@ def _validate(t: np.ndarray, force: np.ndarray, pt: np.ndarray) -> float:
     if pt.size == 0:
         raise ModelError("no pulse times given")
     if pt[0] < 0:
-        raise ModelError(f"pulse_times[0] = {pt[0]!r} s is negative")
+        raise ModelError(f"pulse_times[0] = {float(pt[0])!r} s is negative")
     d = np.diff(pt)
     if (d < 0).any():
         i = int(np.argmax(d < 0)) + 1
-        raise ModelError(f"pulse_times[{i}] = {pt[i]!r} s is earlier than the pulse before it; "
-                         "pulse times must be sorted")
+        raise ModelError(f"pulse_times[{i}] = {float(pt[i])!r} s is earlier than the pulse "
+                         "before it; pulse times must be sorted")
     return 1.0 / step
 
 
@@ -238,9 +239,15 @@ def identify(
                 q = unpack(x, p, keys)
             except ModelError:
                 return np.full(n, 1e3)
-            return (simulate_force(q, n) - ff[:n]) / scale
+            sim = simulate_force(q, n)
+            if not np.all(np.isfinite(sim)):
+                return np.full(n, 1e3)
+            return (sim - ff[:n]) / scale
 
-        sol = optimize.least_squares(resid, pack(p, keys), method="trf", x_scale=1.0,
+        x0 = pack(p, keys)
+        # each parameter within a factor 1000 of its start (log space)
+        lo, hi = x0 - math.log(1e3), x0 + math.log(1e3)
+        sol = optimize.least_squares(resid, x0, bounds=(lo, hi), method="trf", x_scale=1.0,
                                      diff_step=1e-6, xtol=1e-10, ftol=1e-10, gtol=1e-10,
                                      max_nfev=200 * len(keys))
         return unpack(sol.x, p, keys), sol

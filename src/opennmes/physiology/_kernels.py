@@ -51,7 +51,7 @@ def initial_state(p: np.ndarray) -> np.ndarray:
     return st
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def ding_advance(pt: np.ndarray, plam: np.ndarray, pg: np.ndarray, p: np.ndarray,
                  st: np.ndarray, k0: int, n: int, sfreq: float, hmax: float,
                  out: np.ndarray) -> int:
@@ -224,7 +224,7 @@ def ding_advance(pt: np.ndarray, plam: np.ndarray, pg: np.ndarray, p: np.ndarray
     return ip
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def ding_batch(pt: np.ndarray, plam: np.ndarray, pg: np.ndarray, p: np.ndarray,
                n: int, sfreq: float, hmax: float, out: np.ndarray) -> None:
     """Many muscles (rows of ``p``, ``plam``, ``pg``) on the same pulse times, in parallel.

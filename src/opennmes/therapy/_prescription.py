@@ -298,6 +298,7 @@ def plan_prescription(
         raise PrescriptionError(f"{what}: the adapted program breaks safety limits; nothing "
                                 f"was saved:\n  {lines}")
     findings = list(report.warnings)
+    findings += [str(f) for f in report.screening.findings if f.severity == "info"]
     # 3. start window
     sw = proto.start_window
     if reference_date is not None:

@@ -57,7 +57,7 @@ def review_progression(protocol: Protocol, state: Mapping[str, Any],
     start_date, as_of : datetime.date
     """
     out: list[Adjustment] = []
-    done = sorted((s for s in sessions if s.completed), key=lambda s: s.started_at)
+    ended = sorted((s for s in sessions if s.status != "running"), key=lambda s: s.started_at)
     changed: Mapping[str, str] = state.get("changed", {})
     weeks = max(0, (as_of - start_date).days // 7)
     for rule in protocol.progression:
@@ -65,11 +65,11 @@ def review_progression(protocol: Protocol, state: Mapping[str, Any],
         if rule.when == "tolerated" and p == "amplitude":
             for ch, target in state["targets"].items():
                 since = changed.get(f"amplitude:{ch}")
-                recent = [s for s in done
+                recent = [s for s in ended
                           if since is None or s.started_at > dt.datetime.fromisoformat(since)]
                 ceiling = min(float(state["ceilings"][ch]), float(rule.limit))
                 if target is None:
-                    firsts = [s for s in recent if s.reached.get(ch, 0.0) > 0]
+                    firsts = [s for s in recent if s.completed and s.reached.get(ch, 0.0) > 0]
                     if firsts:
                         v = min(firsts[0].reached[ch], ceiling)
                         out.append(Adjustment(p, ch, None, v, f"first completed session "
@@ -79,7 +79,8 @@ def review_progression(protocol: Protocol, state: Mapping[str, Any],
                 last = recent[-rule.sessions:]
                 if len(last) < rule.sessions or target >= ceiling - 1e-12:
                     continue
-                ok = all(s.reached.get(ch, 0.0) >= rule.min_reached * target - 1e-12
+                ok = all(s.completed
+                         and s.reached.get(ch, 0.0) >= rule.min_reached * target - 1e-12
                          and (rule.min_comfort == 0
                               or (s.comfort is not None and s.comfort >= rule.min_comfort))
                          for s in last)

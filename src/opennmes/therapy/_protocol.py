@@ -204,7 +204,8 @@ class Intensity(_Frozen):
 class ProgressionRule(_Frozen):
     """How a target rises as tolerance grows.
 
-    ``when: tolerated``: after ``sessions`` consecutive completed sessions in which the
+    ``when: tolerated``: after ``sessions`` consecutive sessions, all completed (an aborted one
+    holds progression back), in which the
     intensity reached at least ``min_reached`` of the current target and the comfort rating
     (0 = unbearable .. 10 = fully comfortable) was at least ``min_comfort``, the parameter
     moves by ``step`` (never beyond ``limit``).

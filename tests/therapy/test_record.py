@@ -1,0 +1,213 @@
+"""TherapyRecord: prescriptions, outcomes, adherence and progression saved in the store's
+database; refusals save nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from opennmes.errors import ContraindicationError, StoreError
+from opennmes.stim import PulseSchedule
+from opennmes.store import Store
+from opennmes.therapy import (
+    OutcomeError,
+    PrescriptionError,
+    Schedule,
+    SessionSummary,
+    TherapyRecord,
+    adherence,
+    get_protocol,
+    review_progression,
+)
+from opennmes.therapy import _tables as T
+
+TODAY = dt.datetime.now(dt.UTC).date()
+
+
+def _count(store: Store, table: sa.Table) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
+
+
+def _play(store: Store, rx_program_version: int, patient: str, names: tuple[str, ...],
+          amplitude: float, comfort: float | None, contractions: int = 3,
+          status: str = "finished") -> int:
+    """Record a short session: ``contractions`` 1 s trains at 50 Hz, 2 s apart."""
+    w = store.begin_session(patient, rx_program_version, "sim://")
+    t = np.concatenate([k * 3.0 + np.arange(0, 1.0, 0.02) for k in range(contractions)])
+    parts = [PulseSchedule.from_arrays(np.round(t + 1e-3 * c, 6), amplitude, 300e-6, channel=c,
+                                       channel_names=names) for c in range(len(names))]
+    w.write_pulses(PulseSchedule.concat(parts))
+    w.log_event("intensity", 1.0, {"channel": names[0], "amplitude": amplitude})
+    if comfort is not None:
+        w.log_event("comfort", 9.0, {"rating": comfort})
+    w.finish("completed" if status == "finished" else "patient stopped",
+             status="finished" if status == "finished" else "aborted")
+    return w.id
+
+
+def test_schema_is_created_beside_the_store(store: Store, record: TherapyRecord) -> None:
+    names = set(sa.inspect(store.engine).get_table_names())
+    assert {"therapy_prescriptions", "therapy_adjustments", "therapy_outcomes",
+            "therapy_alembic_version", "patients"} <= names
+    TherapyRecord(store)  # idempotent
+    with store.engine.connect() as conn:
+        assert conn.scalar(sa.text("SELECT version_num FROM therapy_alembic_version")) == "t0001"
+
+
+def test_prescribe_saves_program_and_prescription(store: Store, record: TherapyRecord) -> None:
+    store.add_patient("P1", contraindications=[{"factor": "metal_implant", "site": None}])
+    rx = record.prescribe("P1", "total-knee-arthroplasty", side="right", start_date=TODAY,
+                          max_amplitude=0.080, by="pt1")
+    assert rx.status == "active" and rx.patient_id == "P1"
+    assert rx.ceilings == {"quadriceps": pytest.approx(0.080)}
+    assert rx.targets == {"quadriceps": None}
+    assert any("metal implants are not a contraindication" in f for f in rx.findings)
+    prog = record.program(rx.id)
+    assert prog.channels[0].amplitude == pytest.approx(0.080)
+    assert prog.channels[0].electrode.side == "right"
+    assert store.get_program(rx.program_name).id == rx.program_version_id
+    assert [p.id for p in record.list_prescriptions("P1")] == [rx.id]
+    ended = record.end_prescription(rx.id, "discharged", by="pt1")
+    assert ended.status == "ended" and ended.end_reason == "discharged (by pt1)"
+
+
+def test_refused_prescription_saves_nothing(store: Store, record: TherapyRecord) -> None:
+    store.add_patient("P2", contraindications=[{"factor": "dvt", "site": "right calf"}])
+    n_programs = len(store.list_programs())
+    with pytest.raises(ContraindicationError, match=r"(?s)refused by the contraindication "
+                       r"screening; nothing was saved.*dvt: over or near the thrombosis"):
+        record.prescribe("P2", "acl-reconstruction", side="right", start_date=TODAY)
+    with pytest.raises(PrescriptionError, match="breaks safety limits; nothing was saved"):
+        record.prescribe("P2", "acl-reconstruction", side="left", start_date=TODAY,
+                         electrodes={"quadriceps": {"area": "4 cm2"}})
+    with pytest.raises(StoreError, match="unknown patient 'nobody'"):
+        record.prescribe("nobody", "acl-reconstruction", side="left", start_date=TODAY)
+    assert _count(store, T.prescriptions) == 0
+    assert len(store.list_programs()) == n_programs
+
+
+def test_outcomes_are_validated_saved_and_judged(store: Store, record: TherapyRecord) -> None:
+    store.add_patient("P3")
+    d0 = TODAY - dt.timedelta(days=28)
+    record.record_outcome("P3", "tug", 14.0, measured_on=d0, population="knee-oa")
+    record.record_outcome("P3", "tug", "12.5 s", measured_on=TODAY)
+    record.record_outcome("P3", "rom", "90 deg", measured_on=d0, side="right")
+    record.record_outcome("P3", "rom", "105 deg", measured_on=TODAY, side="right")
+    with pytest.raises(OutcomeError, match=r"Timed Up and Go = 400 s is outside the valid "
+                                           r"range 1 s \.\. 300 s"):
+        record.record_outcome("P3", "tug", 400.0, measured_on=TODAY)
+    with pytest.raises(OutcomeError, match="in the future"):
+        record.record_outcome("P3", "tug", 10.0, measured_on=TODAY + dt.timedelta(days=9))
+    with pytest.raises(OutcomeError, match="no published threshold for population 'icu'"):
+        record.record_outcome("P3", "tug", 10.0, measured_on=TODAY, population="icu")
+    with pytest.raises(StoreError, match="unknown patient"):
+        record.record_outcome("P9", "tug", 10.0, measured_on=TODAY)
+    assert _count(store, T.outcomes) == 4  # nothing from the refused entries
+    tug = record.outcome_history("P3", "tug")
+    assert tug.latest is not None and tug.latest.status == "improved"  # -1.5 s >= 1.14 s
+    rom = record.outcome_history("P3", "rom", side="right")
+    assert rom.latest is not None and rom.latest.status == "improved"  # 15 deg >= MDC 10
+    assert {(h.instrument.key, h.side) for h in record.outcome_histories("P3")} == {
+        ("tug", None), ("rom", "right")}
+    first = record.list_outcomes("P3", "tug")[0]
+    record.delete_outcome(first.id or 0)
+    assert len(record.list_outcomes("P3", "tug")) == 1
+
+
+def test_adherence_and_progression_from_recorded_sessions(store: Store,
+                                                          record: TherapyRecord) -> None:
+    """Three finished sessions at the target with comfort 7 raise the TKA target by 5 mA
+    (rule: 2 sessions >= 90 % and comfort >= 5); the aborted one counts as partial."""
+    store.add_patient("P4")
+    rx = record.prescribe("P4", "total-knee-arthroplasty", side="right", start_date=TODAY,
+                          max_amplitude=0.080, target_amplitude=0.040)
+    names = ("quadriceps",)
+    for amp in (0.038, 0.040, 0.041):
+        _play(store, rx.program_version_id, "P4", names, amp, comfort=7)
+    _play(store, rx.program_version_id, "P4", names, 0.020, comfort=3, status="aborted")
+    sums = record.session_summaries(rx.id)
+    assert [s.status for s in sums] == ["finished"] * 3 + ["aborted"]
+    assert sums[0].contractions == 3 and sums[0].reached["quadriceps"] == pytest.approx(0.038)
+    assert sums[0].comfort == 7
+    adh = record.adherence(rx.id, as_of=TODAY)
+    assert (adh.done, adh.partial, adh.expected) == (3, 1, 2)  # 14/week: 2 a day
+    assert adh.mean_reached == pytest.approx(np.mean([0.95, 1.0, 1.025]))
+    assert adh.weeks[0].done == 3 and adh.weeks[0].partial == 1
+    assert record.review_progression(rx.id, as_of=TODAY) == []  # the aborted one holds it
+    for amp in (0.039, 0.040):
+        _play(store, rx.program_version_id, "P4", names, amp, comfort=6)
+    adj = record.apply_progression(rx.id, as_of=TODAY, by="pt1")
+    assert [(a.parameter, a.channel, a.old, a.new) for a in adj] == [
+        ("amplitude", "quadriceps", pytest.approx(0.040), pytest.approx(0.045))]
+    assert "2 sessions (#5, #6) reached >= 90% of 40 mA with comfort >= 5/10" in adj[0].reason
+    rx2 = record.get_prescription(rx.id)
+    assert rx2.targets["quadriceps"] == pytest.approx(0.045)
+    saved = record.adjustments(rx.id)
+    assert [(a.parameter, a.new, a.by) for a in saved] == [("amplitude", pytest.approx(0.045),
+                                                            "pt1")]
+    # the sessions before the change do not count again
+    assert record.review_progression(rx.id, as_of=TODAY) == []
+
+
+def test_weekly_progression_makes_a_new_program_version(store: Store,
+                                                        record: TherapyRecord) -> None:
+    """Shoulder subluxation: +15 min a week up to 60 (30-60 min/day, S25)."""
+    store.add_patient("P5")
+    start = TODAY - dt.timedelta(days=15)
+    rx = record.prescribe("P5", "stroke-shoulder-subluxation", side="left", start_date=start)
+    assert rx.state["minutes"] == 30
+    adj = record.apply_progression(rx.id, as_of=TODAY)
+    assert [(a.parameter, a.old, a.new) for a in adj] == [("minutes", 30, 60)]
+    rx2 = record.get_prescription(rx.id)
+    assert rx2.program_version_id != rx.program_version_id
+    assert record.program(rx.id).duration_s == pytest.approx(3600)
+    assert store.get_program(rx.program_name).version == 2
+
+
+def _summary(i: int, day: dt.date, status: str, amp: float, comfort: float | None
+             ) -> SessionSummary:
+    t = dt.datetime.combine(day, dt.time(9, 0), tzinfo=dt.UTC) + dt.timedelta(minutes=i)
+    return SessionSummary(i, t, status, 900.0, {"quadriceps": amp}, comfort, 15, 1)
+
+
+def test_adherence_over_weeks_pure() -> None:
+    """3 sessions a week prescribed for 6 weeks; week 1 all done, week 2 one done and one
+    aborted: 4 of 6 expected by day 14."""
+    d0 = dt.date(2026, 1, 5)
+    sched = Schedule(1, 3, 6, d0)
+    ss = [_summary(1, d0, "finished", 0.05, 6), _summary(2, d0 + dt.timedelta(days=2),
+                                                          "finished", 0.05, 6),
+          _summary(3, d0 + dt.timedelta(days=4), "finished", 0.055, 7),
+          _summary(4, d0 + dt.timedelta(days=8), "finished", 0.05, 5),
+          _summary(5, d0 + dt.timedelta(days=10), "aborted", 0.02, 2),
+          _summary(6, d0 - dt.timedelta(days=3), "finished", 0.05, 5)]  # before the start
+    a = adherence(sched, ss, {"quadriceps": 0.05}, d0 + dt.timedelta(days=13))
+    assert (a.expected, a.done, a.partial) == (6, 4, 1)
+    assert a.rate == pytest.approx(4 / 6)
+    assert [(w.week, w.prescribed, w.done, w.partial) for w in a.weeks] == [
+        (1, 3, 3, 0), (2, 3, 1, 1)]
+    assert a.mean_reached == pytest.approx((1 + 1 + 1.1 + 1) / 4)
+    assert a.mean_comfort == pytest.approx((6 + 6 + 7 + 5 + 2) / 5)
+    assert a.minutes == pytest.approx(5 * 15)
+
+
+def test_first_session_sets_the_tolerance_baseline() -> None:
+    proto = get_protocol("total-knee-arthroplasty")
+    state = {"targets": {"quadriceps": None}, "ceilings": {"quadriceps": 0.1},
+             "base": {}, "changed": {}}
+    d0 = dt.date(2026, 1, 5)
+    adj = review_progression(proto, state, [_summary(1, d0, "finished", 0.032, 4)], d0, d0)
+    assert [(a.old, a.new) for a in adj] == [(None, pytest.approx(0.032))]
+    # never beyond the ceiling
+    state = {"targets": {"quadriceps": 0.098}, "ceilings": {"quadriceps": 0.1}, "base": {},
+             "changed": {}}
+    ss = [_summary(i, d0, "finished", 0.1, 8) for i in range(3)]
+    adj = review_progression(proto, state, ss, d0, d0)
+    assert [a.new for a in adj] == [pytest.approx(0.1)]
+    # low comfort holds it back
+    ss = [_summary(i, d0, "finished", 0.1, 3) for i in range(3)]
+    assert review_progression(proto, state, ss, d0, d0) == []

@@ -22,9 +22,15 @@ def test_db_commands(tmp_path: Path, program_doc: dict) -> None:
     r = _nmes("upgrade", "--db", url)
     assert r.returncode == 0 and f"migrated from empty to {head_revision()}" in r.stdout, \
         r.stderr
+    r = _nmes("add-patient", "P7", "--db", url, "--year-of-birth", "1970", "--sex", "male",
+              "--height", "182 cm", "--mass", "90 kg", "--contraindication", "pacemaker",
+              "--contraindication", "metal_implant@knee_left")
+    assert r.returncode == 0 and "added patient P7" in r.stdout, r.stderr
     with open_store(url) as store:
-        store.add_patient("P7", year_of_birth=1970, sex="male", height=1.82, mass=90.0,
-                          contraindications=[{"factor": "pacemaker", "site": None}])
+        p = store.get_patient("P7")
+        assert (p.height, p.mass, p.year_of_birth) == (1.82, 90.0, 1970)
+        assert p.contraindications == ({"factor": "pacemaker", "site": None},
+                                       {"factor": "metal_implant", "site": "knee_left"})
         w = store.begin_session("P7", store.save_program(program_doc, "tka").id, "sim://")
         w.log_event("start", 0.0)
         w.finish()
@@ -34,7 +40,7 @@ def test_db_commands(tmp_path: Path, program_doc: dict) -> None:
     assert r.returncode == 0 and f"revision           {head_revision()}" in r.stdout
     assert "sessions           1" in r.stdout
     r = _nmes("patients", "--db", url)
-    assert "P7" in r.stdout and "1.82 m" in r.stdout and "pacemaker" in r.stdout
+    assert "P7" in r.stdout and "1.82 m" in r.stdout and "metal_implant@knee_left" in r.stdout
     r = _nmes("sessions", "--db", url, "--json")
     rows = json.loads(r.stdout)
     assert [(s["patient_id"], s["status"], s["program"]) for s in rows] == [
@@ -51,3 +57,5 @@ def test_db_errors_are_one_line(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert r.stderr.startswith("error: cannot reach the database postgresql+psycopg://u:***@")
     assert len(r.stderr.strip().splitlines()) == 1 and "pw@" not in r.stderr
+    r = _nmes("add-patient", "P8", "--db", f"sqlite:///{tmp_path / 'b.db'}", "--mass", "90")
+    assert r.returncode == 2 and "give the body mass with its unit, e.g. '71.5 kg'" in r.stderr

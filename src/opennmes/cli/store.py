@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from opennmes.errors import StoreError
 from opennmes.store import ENV_VAR, migrate, open_store
+from opennmes.units import parse_quantity
 
 __all__ = ["register"]
 
@@ -57,6 +60,46 @@ def patients(
         typer.echo(f"{p.id:16s} born {p.year_of_birth or '-'}  {p.sex or '-':6s}  {height:>7s}"
                    f"  {mass:>8s}  contraindications: {factors}  clinician: "
                    f"{p.clinician or '-'}")
+
+
+def _mass(text: str) -> float:
+    """``"71.5 kg"`` -> 71.5 (kg); the unit is required."""
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*kg\s*", text)
+    if not m:
+        raise StoreError(f"--mass {text!r}: give the body mass with its unit, e.g. '71.5 kg'")
+    return float(m.group(1))
+
+
+@group.command("add-patient")
+def add_patient(
+    patient_id: Annotated[str | None, typer.Argument(
+        help="Pseudonymous id (A-Z a-z 0-9 . _ -); a random P-xxxxxxxx when left out.")]
+    = None,
+    db: DbOption = None,
+    year_of_birth: Annotated[int | None, typer.Option(help="Year of birth.")] = None,
+    sex: Annotated[str | None, typer.Option(help="female, male or other.")] = None,
+    height: Annotated[str | None, typer.Option(help="Body height with unit, e.g. '164 cm'.")]
+    = None,
+    mass: Annotated[str | None, typer.Option(help="Body mass with unit, e.g. '71.5 kg'.")]
+    = None,
+    contraindication: Annotated[list[str] | None, typer.Option(
+        help="Screening factor, optionally at a site: 'pacemaker' or 'metal_implant@knee_left'"
+             " (repeat).")] = None,
+    clinician: Annotated[str | None, typer.Option(help="Owning clinician's user name.")]
+    = None,
+) -> None:
+    """Add a patient (no names: a pseudonymous id and what dosing and screening need)."""
+    factors = []
+    for item in contraindication or []:
+        factor, _, site = item.partition("@")
+        factors.append({"factor": factor.strip(), "site": site.strip() or None})
+    with open_store(db) as store:
+        p = store.add_patient(
+            patient_id, year_of_birth=year_of_birth, sex=sex,
+            height=parse_quantity(height, "length", name="--height") if height else None,
+            mass=_mass(mass) if mass else None, contraindications=factors,
+            clinician=clinician)
+    typer.echo(f"added patient {p.id}")
 
 
 @group.command()

@@ -67,7 +67,7 @@ STALE_AFTER = 10.0  # s without a heartbeat before a running session counts as i
 _PATIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _SEXES = ("female", "male", "other")
 _HOW_TO_LIST = ("list them with `nmes db patients` (or Store.list_patients()); "
-                "add one with Store.add_patient()")
+                "add one with `nmes db add-patient` (or Store.add_patient())")
 
 
 def open_store(url: str | None = None, *, recover: bool = True) -> Store:

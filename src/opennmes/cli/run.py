@@ -1,0 +1,171 @@
+"""``nmes run PROGRAM --device URL --patient ID``: a live, recorded therapy session."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from opennmes.errors import NmesError, ProgramError
+from opennmes.store import ENV_VAR
+
+if TYPE_CHECKING:  # pragma: no cover
+    from opennmes.session import SessionResult
+    from opennmes.stim import Program
+    from opennmes.store import Store
+
+__all__ = ["register", "resolve_program", "report_dir", "summary_lines"]
+
+DbOption = Annotated[str | None, typer.Option(
+    "--db", help=f"Database URL (sqlite:///file.db or postgresql://...); default ${ENV_VAR}, "
+                 "else opennmes.db in the user data folder.")]
+
+
+def resolve_program(arg: str, store: Store) -> Program:
+    """A program from a file path, or a saved program ``name`` / ``name@version``."""
+    from opennmes.stim import load_program, program_from_dict
+
+    path = Path(arg)
+    if path.suffix.lower() in (".yaml", ".yml", ".json") or path.exists():
+        if not path.is_file():
+            raise ProgramError(f"program file {arg!r} does not exist")
+        return load_program(path)
+    name, _, ver = arg.partition("@")
+    version = None
+    if ver:
+        try:
+            version = int(ver)
+        except ValueError:
+            raise ProgramError(f"program version in {arg!r} must be a number "
+                               "(name@3)") from None
+    pv = store.get_program(name, version)
+    return program_from_dict(pv.document)
+
+
+def report_dir() -> Path:
+    """Where reports go by default: ``reports`` in the user data folder (a temp folder when
+    that is not writable)."""
+    import tempfile
+
+    import platformdirs
+
+    for base in (Path(platformdirs.user_data_dir("opennmes")), Path(tempfile.gettempdir())
+                 / "opennmes"):
+        d = base / "reports"
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            probe = d / ".write-test"
+            probe.write_text("")
+            probe.unlink()
+            return d
+        except OSError:
+            continue
+    raise NmesError("no writable folder for reports; pass --report PATH")
+
+
+def summary_lines(result: SessionResult) -> list[str]:
+    """A short text summary of a session result."""
+    lines = [f"session {result.session_id if result.session_id is not None else '-'}: "
+             f"{result.status} ({result.how}: {result.reason}) after {result.duration:.1f} s"]
+    for d in result.dose:
+        lines.append(
+            f"  {d.channel}: {d.pulses} pulses, {d.contractions} contractions, max tolerated "
+            f"level {d.max_level * 1e3:.1f} mA, peak {d.peak_amplitude * 1e3:.1f} mA, charge "
+            f"{d.total_charge * 1e3:.2f} mC, max rms current density "
+            f"{d.max_rms_current_density * 0.1:.3f} mA/cm2")
+    return lines
+
+
+def _parse_ack(items: list[str]) -> dict[str, str]:
+    out = {}
+    for it in items:
+        k, sep, v = it.partition("=")
+        if not sep or not k.strip() or len(v.strip()) < 3:
+            raise ProgramError(f"--acknowledge {it!r}: use FACTOR=REASON, e.g. "
+                               "pacemaker='cardiology cleared lower-limb NMES'")
+        out[k.strip()] = v.strip()
+    return out
+
+
+def run(
+    program: Annotated[str, typer.Argument(help="Program file (YAML/JSON) or saved program "
+                                                "name[@version].")],
+    device: Annotated[str, typer.Option("--device", help="Stimulator URL: sim://[preset], "
+                                                         "rehastim2:///dev/ttyUSB0, "
+                                                         "p24:///dev/ttyACM0.")],
+    patient: Annotated[str, typer.Option("--patient", help="Patient id in the store.")],
+    db: DbOption = None,
+    chunk: Annotated[float, typer.Option(help="Window sent to the device per loop, s.")] = 0.04,
+    step: Annotated[float, typer.Option(help="Intensity step per key press, mA (<= 2).")] = 1.0,
+    titrate_to: Annotated[float | None, typer.Option(
+        "--titrate-to", help="Raise every channel one step at a time up to this level, mA "
+                             "(unattended runs; keys still work).")] = None,
+    titrate_interval: Annotated[float, typer.Option(
+        help="Seconds between titration steps.")] = 0.5,
+    virtual: Annotated[bool, typer.Option(
+        "--virtual", help="Run on a virtual clock, faster than real time (sim:// only).")]
+    = False,
+    acknowledge: Annotated[list[str] | None, typer.Option(
+        "--acknowledge", help="FACTOR=REASON: a recorded decision that lifts a liftable "
+                              "screening block (repeatable).")] = None,
+    plain: Annotated[bool, typer.Option("--plain", help="Plain progress lines, no live "
+                                                        "view.")] = False,
+    report: Annotated[Path | None, typer.Option(
+        "--report", help="Write the HTML session report here.")] = None,
+) -> None:
+    """Run a therapy session live: start at zero, raise the intensity with the keys, and
+    record everything (events, delivered pulses, dose, signals)."""
+    import urllib.parse
+
+    from opennmes.devices import VirtualClock, open_stimulator
+    from opennmes.session import ScriptedOperator, play, start_session
+    from opennmes.store import open_store
+
+    acks = _parse_ack(acknowledge or [])
+    if not 0 < step <= 2.0:
+        raise ProgramError(f"--step {step} mA must be above 0 and at most 2 mA")
+    parts = urllib.parse.urlsplit(device)
+    is_sim = parts.scheme.lower() == "sim"
+    if virtual and not is_sim:
+        raise ProgramError("--virtual runs only on sim://; a real device runs in real time")
+    with open_store(db) as store:
+        prog = resolve_program(program, store)
+        store.get_patient(patient)  # unknown patient: clear error before any device opens
+        clock: Any = VirtualClock() if virtual else None
+        stim = open_stimulator(device, clock=clock)
+        with stim:
+            runner = start_session(store, patient, prog, stim,
+                                   screening_acknowledged=acks, chunk=chunk, step=step * 1e-3,
+                                   meta={"command": "nmes run"})
+            if titrate_to is not None:
+                target = {c: min(titrate_to * 1e-3, runner.max_amplitude[c])
+                          for c in runner.channels}
+                runner.add_hook(ScriptedOperator.titrate(runner.channels, target, step * 1e-3,
+                                                         0.0, titrate_interval))
+            old = signal.signal(signal.SIGTERM,
+                                lambda *_: runner.stop("SIGTERM received", by="system"))
+            try:
+                typer.echo(f"session {runner.writer.id if runner.writer else '-'} started: "
+                           f"{prog.name} on {device} for patient {patient}; every channel "
+                           "starts at 0 mA", err=True)
+                result = play(runner, live=False if plain else None, every=10.0)
+            finally:
+                signal.signal(signal.SIGTERM, old)
+        for line in summary_lines(result):
+            typer.echo(line)
+        if report is not None and result.session_id is not None:
+            from opennmes.report.session_report import write_session_report
+
+            path = write_session_report(store.load_session(result.session_id), report)
+            typer.echo(f"report: {path}")
+    if result.status != "finished":
+        typer.echo(f"error: session aborted: {result.how}: {result.reason}", err=True)
+        sys.exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``nmes run``."""
+    app.command("run")(run)

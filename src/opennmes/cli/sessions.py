@@ -1,0 +1,130 @@
+"""``nmes sessions list / show / export / report``: the recorded therapy sessions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from opennmes.cli.run import DbOption, report_dir
+
+__all__ = ["register"]
+
+group = typer.Typer(help="Recorded therapy sessions: list, show, export, report.",
+                    no_args_is_help=True)
+
+
+def _duration(info: Any) -> str:
+    """Session time covered by the recorded streams, else the wall time."""
+    ends = [st.t_end for st in info.streams]
+    if ends:
+        return f"{max(ends):.0f} s"
+    if info.ended_at is not None:
+        return f"{(info.ended_at - info.started_at).total_seconds():.0f} s"
+    return "-"
+
+
+@group.command("list")
+def list_cmd(
+    db: DbOption = None,
+    patient: Annotated[str | None, typer.Option(help="Only this patient's sessions.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help="running, finished, aborted or interrupted.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+) -> None:
+    """List sessions, newest first."""
+    from opennmes.store import open_store
+
+    with open_store(db) as store:
+        rows = store.list_sessions(patient_id=patient, status=status, limit=limit)
+    if not rows:
+        typer.echo("no sessions")
+    for s in rows:
+        typer.echo(f"{s.id:5d}  {s.started_at:%Y-%m-%d %H:%M}  {s.patient_id:16s} "
+                   f"{s.program_name} v{s.program_version}  {s.status:11s} "
+                   f"{_duration(s):>7s}  {s.end_reason or ''}")
+
+
+@group.command()
+def show(
+    session_id: Annotated[int, typer.Argument(help="Session id (see `nmes sessions list`).")],
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """What a session was, how it ended, its dose and its events."""
+    from opennmes.store import open_store
+
+    with open_store(db) as store:
+        rec = store.load_session(session_id)
+    info = rec.info
+    if as_json:
+        typer.echo(json.dumps({
+            "id": info.id, "uid": info.uid, "patient_id": info.patient_id,
+            "program": info.program_name, "program_version": info.program_version,
+            "device_url": info.device_url, "status": info.status,
+            "started_at": info.started_at.isoformat(),
+            "ended_at": info.ended_at.isoformat() if info.ended_at else None,
+            "end_reason": info.end_reason, "pulses": len(rec.pulses), "dose": rec.dose,
+            "events": [{"t": e.t, "kind": e.kind, "data": e.data} for e in rec.events],
+            "streams": {k: {"sfreq": v.sfreq, "n_samples": v.n_samples}
+                        for k, v in rec.streams.items()},
+        }, indent=2))
+        return
+    typer.echo(f"session {info.id} ({info.uid})")
+    typer.echo(f"  patient   {info.patient_id}")
+    typer.echo(f"  program   {info.program_name} v{info.program_version}")
+    typer.echo(f"  device    {info.device_url}")
+    typer.echo(f"  started   {info.started_at.isoformat(timespec='seconds')}  ended "
+               f"{info.ended_at.isoformat(timespec='seconds') if info.ended_at else '-'}")
+    typer.echo(f"  status    {info.status}: {info.end_reason or ''}")
+    typer.echo(f"  pulses    {len(rec.pulses)} delivered; streams: "
+               + (", ".join(f"{k} ({v.n_samples} samples at {v.sfreq:g} Hz)"
+                            for k, v in rec.streams.items()) or "none"))
+    for ch in (rec.dose or {}).get("channels", []):
+        typer.echo(f"  dose {ch['channel']}: {ch['pulses']} pulses, {ch['contractions']} "
+                   f"contractions, max tolerated level {ch['max_level'] * 1e3:.1f} mA, "
+                   f"charge {ch['total_charge'] * 1e3:.2f} mC, max rms current density "
+                   f"{ch['max_rms_current_density'] * 0.1:.3f} mA/cm2")
+    typer.echo("  events:")
+    for e in rec.events:
+        det = ", ".join(f"{k}={v}" for k, v in e.data.items() if v not in (None, "", []))
+        typer.echo(f"    {e.t:9.2f} s  {e.kind:14s} {det}")
+
+
+@group.command("export")
+def export_cmd(
+    session_id: Annotated[int, typer.Argument(help="Session id.")],
+    folder: Annotated[Path, typer.Argument(help="New folder for the Parquet and JSON files.")],
+    db: DbOption = None,
+) -> None:
+    """Export a session (pulses, streams, events, dose) to a folder (format: docs/store.md)."""
+    from opennmes.store import export_session, open_store
+
+    with open_store(db) as store:
+        out = export_session(store, session_id, folder)
+    typer.echo(f"exported session {session_id} to {out}")
+
+
+@group.command()
+def report(
+    session_id: Annotated[int, typer.Argument(help="Session id.")],
+    db: DbOption = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="HTML file to write (default: reports in the user data folder).")]
+    = None,
+) -> None:
+    """Write the HTML session report (amplitude and force, fatigue, dose, events)."""
+    from opennmes.report.session_report import write_session_report
+    from opennmes.store import open_store
+
+    with open_store(db) as store:
+        rec = store.load_session(session_id)
+        path = write_session_report(rec, out or report_dir() / f"session-{session_id}.html")
+    typer.echo(f"report: {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``nmes sessions``."""
+    app.add_typer(group, name="sessions")

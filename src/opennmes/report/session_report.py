@@ -1,0 +1,210 @@
+"""The session report: one self-contained HTML file to attach to the patient's file.
+
+Sections: what was run (patient, program version, device, status and why it ended), the
+amplitude delivered and the force over time, fatigue (peak force of each contraction), the
+dose table per channel and the events. Figures are Matplotlib PNGs embedded in the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from opennmes.signals import Signals
+    from opennmes.store import SessionRecord
+
+__all__ = ["write_session_report", "contraction_peaks", "session_report_html"]
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1000px;
+margin:2em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ddd;
+padding:.3em .6em;text-align:left;font-variant-numeric:tabular-nums}th{background:#f4f4f4}
+.ok{color:#1a7f37}.bad{color:#b42318;font-weight:bold}img{max-width:100%}
+.small{color:#666;font-size:.9em}
+"""
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _force(streams: dict[str, Signals]) -> tuple[np.ndarray, np.ndarray, str] | None:
+    for sig in streams.values():
+        for i, n in enumerate(sig.names):
+            if n.endswith(".force"):
+                return sig.t, sig.data[i], n
+    return None
+
+
+def contraction_peaks(record: SessionRecord) -> list[tuple[float, float]]:
+    """(start s, peak force N) of each delivered pulse train, from the force stream."""
+    from opennmes.session import channel_trains
+
+    f = _force(record.streams)
+    p = record.pulses
+    if f is None or not len(p):
+        return []
+    t, force, _ = f
+    periods = np.diff(p.t)
+    period = float(np.median(periods[periods > 0])) if (periods > 0).any() else 0.02
+    out = []
+    for a, b in channel_trains(p.t, period):
+        m = (t >= a) & (t < b + 0.5)
+        if m.any():
+            out.append((a, float(force[m].max())))
+    return out
+
+
+def _figures(record: SessionRecord) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figs: dict[str, str] = {}
+    p = record.pulses
+    f = _force(record.streams)
+    fig, axes = plt.subplots(2 if f else 1, 1, figsize=(10, 5.5 if f else 3.2), sharex=True,
+                             constrained_layout=True, squeeze=False)
+    ax = axes[0, 0]
+    for i, name in enumerate(p.channel_names):
+        m = p.channel == i
+        ax.plot(p.t[m], p.amplitude[m] * 1e3, ".", ms=1.5, label=name)
+    for ev in record.events:
+        if ev.kind in ("pause", "resume", "stop", "watchdog", "device_error"):
+            ax.axvline(ev.t, color="0.6", lw=0.8, ls="--")
+            ax.text(ev.t, ax.get_ylim()[1], ev.kind, rotation=90, va="top", fontsize=7)
+    ax.set_ylabel("amplitude delivered (mA)")
+    if len(p.channel_names) > 1:
+        ax.legend(fontsize=8, markerscale=5)
+    if f:
+        t, force, name = f
+        axes[1, 0].plot(t, force, lw=0.8, color="C3")
+        axes[1, 0].set_ylabel(f"{name} (N)")
+    axes[-1, 0].set_xlabel("session time (s)")
+    figs["amplitude"] = _png(fig)
+    peaks = contraction_peaks(record)
+    if len(peaks) >= 2:
+        fig, ax = plt.subplots(figsize=(10, 3.2), constrained_layout=True)
+        k = np.arange(1, len(peaks) + 1)
+        pk = np.array([x[1] for x in peaks])
+        ref = pk.max() if pk.max() > 0 else 1.0
+        ax.plot(k, 100 * pk / ref, "o-")
+        ax.set_xlabel("contraction")
+        ax.set_ylabel("peak force (% of the session's best)")
+        ax.set_ylim(0, 105)
+        ax.grid(alpha=0.3)
+        figs["fatigue"] = _png(fig)
+    return figs
+
+
+def _fmt(v: Any, scale: float = 1.0, digits: int = 2) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    return f"{v * scale:.{digits}f}"
+
+
+def session_report_html(record: SessionRecord) -> str:
+    """The report as an HTML string."""
+    e = html.escape
+    info = record.info
+    figs = _figures(record)
+    ok = info.status == "finished"
+    rows = [
+        ("Patient", info.patient_id),
+        ("Program", f"{info.program_name} (version {info.program_version})"),
+        ("Device", info.device_url),
+        ("Started (UTC)", info.started_at.isoformat(timespec="seconds")),
+        ("Ended (UTC)", info.ended_at.isoformat(timespec="seconds") if info.ended_at else "-"),
+        ("Status", info.status),
+        ("How it ended", info.end_reason or "-"),
+        ("Software", f"OpenNMES {info.software_version}"),
+    ]
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>Session {info.id}: "
+           f"{e(info.program_name)}</title><style>{_CSS}</style></head><body>",
+           f"<h1>Session {info.id}: {e(info.program_name)}</h1>",
+           f"<p class='{'ok' if ok else 'bad'}'>{e(info.status.upper())}: "
+           f"{e(info.end_reason or '')}</p><table>"]
+    out += [f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in rows]
+    out.append("</table>")
+    out.append("<h2>Amplitude and force</h2>")
+    out.append(f"<img alt='amplitude and force over time' src='data:image/png;base64,"
+               f"{figs['amplitude']}'>")
+    peaks = contraction_peaks(record)
+    out.append("<h2>Fatigue</h2>")
+    if "fatigue" in figs:
+        pk = [x[1] for x in peaks]
+        drop = 100 * (1 - pk[-1] / max(pk)) if max(pk) > 0 else 0.0
+        out.append(f"<p>{len(pk)} contractions; the last reached {100 - drop:.0f} % of the "
+                   f"session's strongest ({max(pk):.0f} N).</p>")
+        out.append(f"<img alt='peak force per contraction' src='data:image/png;base64,"
+                   f"{figs['fatigue']}'>")
+    else:
+        out.append("<p class='small'>No force recording with two or more contractions.</p>")
+    out.append("<h2>Dose delivered</h2>")
+    dose = record.dose or {}
+    chans = dose.get("channels", [])
+    if chans:
+        cols = [("Channel", "channel", None, 0), ("Pulses", "pulses", None, 0),
+                ("Contractions", "contractions", None, 0),
+                ("Stimulation time (s)", "stim_time", 1.0, 1),
+                ("Max tolerated level (mA)", "max_level", 1e3, 1),
+                ("Peak amplitude (mA)", "peak_amplitude", 1e3, 1),
+                ("Total charge (mC)", "total_charge", 1e3, 2),
+                ("Max charge/phase (µC)", "max_charge_per_phase", 1e6, 1),
+                ("Peak current density (mA/cm²)", "peak_current_density", 0.1, 2),
+                ("Max rms current density (mA/cm²)", "max_rms_current_density", 0.1, 3),
+                ("Electrode area (cm²)", "area", 1e4, 1)]
+        out.append("<table><tr>" + "".join(f"<th>{e(c[0])}</th>" for c in cols) + "</tr>")
+        for ch in chans:
+            cells = []
+            for _, key, scale, digits in cols:
+                v = ch.get(key)
+                cells.append(e(str(v)) if scale is None else _fmt(v, scale, digits))
+            out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        out.append("</table>")
+        out.append("<p class='small'>From the pulses the device acknowledged (not the plan). "
+                   "Current density: IEC 60601-2-10 asks for the operator's attention above "
+                   "2 mA rms/cm² (CPS §4.1).</p>")
+        for ch in chans:
+            tai = [x for x in ch.get("time_at_intensity", []) if x[1] > 0]
+            if tai:
+                top = sorted(tai, key=lambda x: -x[1])[:8]
+                out.append(f"<p class='small'>Time at intensity, {e(ch['channel'])}: " + ", ".join(
+                    f"{a * 1e3:.0f} mA {s:.1f} s" for a, s in sorted(top)) + "</p>")
+    else:
+        out.append("<p class='small'>No dose summary was recorded.</p>")
+    out.append("<h2>Events</h2><table><tr><th>t (s)</th><th>event</th><th>details</th></tr>")
+    for ev in record.events:
+        if ev.kind == "intensity" and ev.data.get("by") == "script":
+            pass
+        det = ", ".join(f"{k}={v}" for k, v in ev.data.items() if v not in (None, "", []))
+        out.append(f"<tr><td>{ev.t:.2f}</td><td>{e(ev.kind)}</td><td>{e(det)}</td></tr>")
+    out.append("</table>")
+    streams = ", ".join(f"{st.name} ({st.n_samples} samples at {st.sfreq:g} Hz)"
+                        for st in info.streams) or "none"
+    out.append(f"<p class='small'>Session uid {e(info.uid)}; streams: {e(streams)}.</p>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def write_session_report(record: SessionRecord, path: str | Path) -> Path:
+    """Write the HTML report of a stored session; returns the path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(session_report_html(record), encoding="utf-8")
+    return out

@@ -1,0 +1,41 @@
+"""Therapy sessions: the runner that plays a program on a stimulator under the safety guard,
+the watchdog, typed events, the dose record and the terminal view.
+
+``start_session(store, patient_id, program, stim)`` checks everything (patient, screening,
+device limits) before it writes anything and returns a :class:`SessionRunner`; its
+:meth:`~SessionRunner.run` plays the program live and records it. See ``docs/sessions.md``.
+"""
+
+from opennmes.session._dose import DOSE_FORMAT, ChannelRecord, channel_trains, session_dose
+from opennmes.session._events import (
+    EVENT_KINDS,
+    STOP_KINDS,
+    AdverseEvent,
+    ComfortRating,
+    DeviceErrorEvent,
+    IntensityChanged,
+    Paused,
+    Resumed,
+    SessionEvent,
+    SessionStarted,
+    SessionStopped,
+    SkinCheck,
+    WatchdogFired,
+)
+from opennmes.session._runner import MAX_STEP, SessionResult, SessionRunner, Status
+from opennmes.session._sensors import DeviceSignals, PatientSensor, Sensor
+from opennmes.session._setup import ScriptedOperator, patient_factors, start_session
+from opennmes.session._timeline import Position, Timeline
+from opennmes.session._view import KEY_HELP, PlainView, TerminalView, handle_key, play
+from opennmes.session._watchdog import Watchdog
+
+__all__ = [
+    "SessionRunner", "SessionResult", "Status", "MAX_STEP", "Watchdog",
+    "start_session", "patient_factors", "ScriptedOperator",
+    "TerminalView", "PlainView", "play", "handle_key", "KEY_HELP",
+    "Sensor", "PatientSensor", "DeviceSignals", "Timeline", "Position",
+    "ChannelRecord", "session_dose", "channel_trains", "DOSE_FORMAT",
+    "SessionEvent", "SessionStarted", "IntensityChanged", "Paused", "Resumed",
+    "SessionStopped", "DeviceErrorEvent", "WatchdogFired", "ComfortRating", "SkinCheck",
+    "AdverseEvent", "EVENT_KINDS", "STOP_KINDS",
+]

@@ -1,0 +1,161 @@
+"""Typed, timestamped session events.
+
+Every event has a session time ``t`` (s from the first pulse window, the device's schedule
+time) and a ``kind``; :meth:`SessionEvent.data` is the plain JSON stored with it. Events that
+change a parameter name who changed it (``by``), the old and the new value (CPS §4.6 item 9,
+audit trail).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from opennmes.errors import ProgramError
+
+__all__ = [
+    "SessionEvent", "SessionStarted", "IntensityChanged", "Paused", "Resumed",
+    "SessionStopped", "DeviceErrorEvent", "WatchdogFired", "ComfortRating", "SkinCheck",
+    "AdverseEvent", "EVENT_KINDS", "STOP_KINDS",
+]
+
+STOP_KINDS = ("completed", "stopped", "emergency", "watchdog", "device_error", "safety")
+"""How a session can end: program completed, stop pressed, emergency stop, watchdog, device
+error, safety guard refusal."""
+
+
+@dataclass(frozen=True)
+class SessionEvent:
+    """Base of every session event; ``t`` in s (session time)."""
+
+    t: float
+    kind: ClassVar[str] = "event"
+
+    def data(self) -> dict[str, Any]:
+        """The event's fields (without ``t``) as plain JSON."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "t"}
+
+
+@dataclass(frozen=True)
+class SessionStarted(SessionEvent):
+    """The session started: program, device, levels at zero (CPS §4.6 item 2)."""
+
+    program: str = ""
+    device: str = ""
+    channels: tuple[str, ...] = ()
+    max_amplitude: tuple[float, ...] = ()
+    """Program amplitude of each channel, A: the ceiling of the live intensity."""
+    kind: ClassVar[str] = "start"
+
+
+@dataclass(frozen=True)
+class IntensityChanged(SessionEvent):
+    """The live intensity of a channel changed from ``old`` to ``new`` (A).
+
+    ``t_effective`` is the onset (s) of the first pulse sent at the new level: the next pulse
+    not yet handed to the device when the change was made.
+    """
+
+    channel: str = ""
+    old: float = 0.0
+    new: float = 0.0
+    by: str = "operator"
+    t_effective: float | None = None
+    kind: ClassVar[str] = "intensity"
+
+
+@dataclass(frozen=True)
+class Paused(SessionEvent):
+    """Output went to zero and the program clock stopped."""
+
+    by: str = "operator"
+    program_time: float = 0.0
+    kind: ClassVar[str] = "pause"
+
+
+@dataclass(frozen=True)
+class Resumed(SessionEvent):
+    """The program continues where it paused, ramping back from zero over ``ramp`` s."""
+
+    by: str = "operator"
+    paused_for: float = 0.0
+    ramp: float = 0.0
+    kind: ClassVar[str] = "resume"
+
+
+@dataclass(frozen=True)
+class SessionStopped(SessionEvent):
+    """The session ended; ``how`` is one of :data:`STOP_KINDS`."""
+
+    how: str = "completed"
+    reason: str = ""
+    by: str = "runner"
+    kind: ClassVar[str] = "stop"
+
+    def __post_init__(self) -> None:
+        if self.how not in STOP_KINDS:
+            raise ProgramError(f"stop kind {self.how!r}; one of {STOP_KINDS}")
+
+
+@dataclass(frozen=True)
+class DeviceErrorEvent(SessionEvent):
+    """The stimulator reported a fault, refused a command or stopped answering."""
+
+    message: str = ""
+    fault: str = "other"
+    kind: ClassVar[str] = "device_error"
+
+
+@dataclass(frozen=True)
+class WatchdogFired(SessionEvent):
+    """The watchdog zeroed the output: ``cause`` is ``loop_stall``, ``device`` or ``sensor``."""
+
+    cause: str = "loop_stall"
+    detail: str = ""
+    latency: float = 0.0
+    """Wall time in s from the missed deadline to the stop command returning."""
+    kind: ClassVar[str] = "watchdog"
+
+
+@dataclass(frozen=True)
+class ComfortRating(SessionEvent):
+    """Comfort 0 (worst) to 10 (fully comfortable), as rated by the patient."""
+
+    score: int = 10
+    by: str = "patient"
+    kind: ClassVar[str] = "comfort"
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.score, int) and 0 <= self.score <= 10):
+            raise ProgramError(f"comfort score = {self.score!r} must be an integer 0 to 10")
+
+
+@dataclass(frozen=True)
+class SkinCheck(SessionEvent):
+    """Skin under the electrodes inspected (``ok`` False: redness, burn, irritation)."""
+
+    ok: bool = True
+    channel: str | None = None
+    note: str = ""
+    by: str = "operator"
+    kind: ClassVar[str] = "skin_check"
+
+
+@dataclass(frozen=True)
+class AdverseEvent(SessionEvent):
+    """A free-text adverse event note (pain, burn, dizziness, ...)."""
+
+    note: str = ""
+    by: str = "operator"
+    kind: ClassVar[str] = "adverse_event"
+
+    def __post_init__(self) -> None:
+        if not self.note.strip():
+            raise ProgramError("an adverse event needs a note saying what happened")
+
+
+EVENT_KINDS: dict[str, type[SessionEvent]] = {
+    c.kind: c for c in (SessionStarted, IntensityChanged, Paused, Resumed, SessionStopped,
+                        DeviceErrorEvent, WatchdogFired, ComfortRating, SkinCheck, AdverseEvent)
+}

@@ -1,0 +1,640 @@
+"""SessionRunner: plays a program on a stimulator, live, under the safety guard.
+
+The program is expanded once; the control loop hands the device consecutive windows of
+``chunk`` seconds (on whole microseconds). Each window is the program's schedule scaled by the
+live intensity of each channel (``level / program amplitude``, so never above the program and
+ramps stay ramps), shifted by the time spent paused, multiplied by a resume ramp, rounded to
+the device's current step, and passed by the device's guard. Every channel starts at 0 A (CPS
+§4.6 item 2); the operator raises it in small steps.
+
+Threads: the control loop (the caller of :meth:`SessionRunner.run`), a watchdog, and a
+recorder that writes to the store so that a slow commit never delays a pulse. Commands from
+other threads (keys, API, web) are queued and applied at the next window; ``stop`` and
+``emergency_stop`` act at once from the calling thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from opennmes.errors import DeviceError, NmesError, ProgramError, SafetyLimitError
+from opennmes.session._dose import ChannelRecord, dose_document, session_dose
+from opennmes.session._events import (
+    AdverseEvent,
+    ComfortRating,
+    DeviceErrorEvent,
+    IntensityChanged,
+    Paused,
+    Resumed,
+    SessionEvent,
+    SessionStarted,
+    SessionStopped,
+    SkinCheck,
+    WatchdogFired,
+)
+from opennmes.session._sensors import DeviceSignals, Sensor
+from opennmes.session._timeline import Position, Timeline
+from opennmes.session._watchdog import Watchdog
+from opennmes.stim import Program, PulseSchedule
+
+if TYPE_CHECKING:  # pragma: no cover
+    from opennmes.devices import Stimulator
+    from opennmes.store import SessionWriter
+
+__all__ = ["SessionRunner", "SessionResult", "Status", "MAX_STEP"]
+
+log = logging.getLogger(__name__)
+
+MAX_STEP = 2e-3
+"""Largest rise of the intensity in one action, A (intensity must never jump)."""
+_US = 1_000_000
+_PULSE_FLUSH = 0.5  # s of wall time between reads of the delivered pulses for the record
+
+
+@dataclass(frozen=True)
+class Status:
+    """A snapshot of a running session (for views and APIs). Times in s, currents in A."""
+
+    state: str
+    t: float
+    program_time: float
+    position: Position
+    levels: dict[str, float]
+    max_levels: dict[str, float]
+    amplitude: dict[str, float]
+    paused: bool
+    selected: str
+    force: float | None
+
+
+@dataclass
+class SessionResult:
+    """How a session ended and what it delivered.
+
+    ``how`` is one of :data:`~opennmes.session.STOP_KINDS`; ``status`` is ``finished`` (the
+    program completed or was stopped on purpose) or ``aborted`` (emergency stop, watchdog,
+    device error, guard refusal).
+    """
+
+    status: str
+    how: str
+    reason: str
+    duration: float
+    delivered: PulseSchedule
+    dose: list[ChannelRecord]
+    events: list[SessionEvent]
+    session_id: int | None = None
+    late_chunks: int = 0
+    loop_lateness: list[float] = field(default_factory=list)
+
+
+class SessionRunner:
+    """Plays ``program`` on ``stim`` live; see the module docstring.
+
+    Parameters
+    ----------
+    program : Program
+    stim : Stimulator
+        Opened; the runner configures and starts it (and stops it, always).
+    writer : SessionWriter, optional
+        Where the record goes (events, delivered pulses, sensor streams, dose).
+    sensors : sequence of Sensor
+        Live signal sources, recorded and watched.
+    chunk : float
+        Window handed to the device per loop iteration, s (0.01 to 0.1; whole microseconds).
+    step : float
+        Intensity change per up/down action, A (at most :data:`MAX_STEP`).
+    resume_ramp : float
+        Time to ramp back from zero after a pause, s.
+    stall_margin : float
+        The watchdog stops the output when the device has played ``stall_margin`` s past the
+        last window the loop handed it (real clock only).
+    sensor_timeout : float
+        Longest lag of a sensor behind the session time, s.
+    wall_stall : float
+        Longest wall time between two loop iterations, s (any clock; catches a frozen loop
+        on a virtual clock).
+    channel_map : mapping, optional
+        Device channel of each program channel.
+    """
+
+    def __init__(self, program: Program, stim: Stimulator, *, writer: SessionWriter | None = None,
+                 sensors: Sequence[Sensor] = (), chunk: float = 0.04, step: float = 1e-3,
+                 resume_ramp: float = 1.0, stall_margin: float = 0.04,
+                 sensor_timeout: float = 0.5, wall_stall: float | None = None,
+                 channel_map: Mapping[str, int] | None = None) -> None:
+        if not 0.01 <= chunk <= 0.1:
+            raise ProgramError(f"chunk = {chunk!r} s must be within 0.01 to 0.1 s")
+        if not 0 < step <= MAX_STEP + 1e-12:
+            raise ProgramError(f"intensity step = {step * 1e3:g} mA must be above 0 and at most "
+                               f"{MAX_STEP * 1e3:g} mA (intensity must never jump; CPS §4.6)")
+        if not resume_ramp >= 0:
+            raise ProgramError(f"resume_ramp = {resume_ramp!r} s must be >= 0")
+        self.program = program
+        self.stim = stim
+        self.writer = writer
+        self.sensors = list(sensors)
+        if getattr(stim, "patient", None) is not None and not any(
+                isinstance(x, DeviceSignals) for x in self.sensors):
+            self.sensors.append(DeviceSignals(stim))  # sim:// with its own virtual patient
+        self.chunk_us = int(round(chunk * _US))
+        self.step = float(step)
+        self.resume_ramp = float(resume_ramp)
+        self.channels = program.channel_names
+        self.max_amplitude = {c.name: float(c.amplitude) for c in program.channels}
+        self.plan = program.expand()
+        self.timeline = Timeline(program, self.plan)
+        self.duration_us = int(round(program.duration_s * _US))
+        self._areas = {c.name: c.electrode.area_m2 for c in program.channels}
+        self._periods = {c.name: 1.0 / c.frequency for c in program.channels}
+        self._contraction = {c.name: (c.ramp_up + c.on + c.ramp_down) if c.on is not None
+                             else None for c in program.channels}
+        # the whole program must pass this device's guard at full amplitude before anything
+        from opennmes.safety import SafetyGuard, device_profile
+
+        guard = SafetyGuard.for_program(program, device_profile(stim.profile_name))
+        found = guard.evaluate(self.plan)
+        if found:
+            raise found[0].error()
+        stim.configure(program, channel_map=channel_map)
+        # live state (loop thread; other threads go through the command queue)
+        self.levels = dict.fromkeys(self.channels, 0.0)
+        self.max_levels = dict.fromkeys(self.channels, 0.0)
+        self.selected = self.channels[0]
+        self._paused = False
+        self._pause_t_us = 0
+        self._offset_us = 0
+        self._resume_at_us: int | None = None
+        self._T_us = 0
+        self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._stop_lock = threading.Lock()
+        self._stopping: tuple[str, str, str] | None = None  # (how, reason, by)
+        self._events: list[SessionEvent] = []
+        self._hooks: list[Callable[[SessionRunner, float], None]] = []
+        self._last_amp = dict.fromkeys(self.channels, 0.0)
+        self._last_force: float | None = None
+        self._sensor_end: dict[str, float] = {s.name: 0.0 for s in self.sensors}
+        self._state = "ready"
+        self.lateness: list[float] = []
+        self.late_chunks = 0
+        virtual = bool(stim.clock.virtual)
+        self.watchdog = Watchdog(
+            self, stall_margin=None if virtual else stall_margin,
+            sensor_timeout=sensor_timeout,
+            wall_stall=wall_stall if wall_stall is not None else (5.0 if virtual else 1.0))
+        self._recorder = _Recorder(writer, self) if writer is not None else None
+
+    def attach_writer(self, writer: SessionWriter) -> None:
+        """Record into ``writer`` (before :meth:`run`)."""
+        if self._state != "ready":
+            raise ProgramError("attach the writer before the session runs")
+        self.writer = writer
+        self._recorder = _Recorder(writer, self)
+
+    # ------------------------------------------------------------------ public control API
+    @property
+    def state(self) -> str:
+        """``ready``, ``running``, ``paused``, ``stopping`` or ``ended``."""
+        return self._state
+
+    @property
+    def events(self) -> list[SessionEvent]:
+        """Events so far (a copy)."""
+        return list(self._events)
+
+    def add_hook(self, hook: Callable[[SessionRunner, float], None]) -> None:
+        """Call ``hook(runner, t)`` in the control loop before each window (``t`` in s)."""
+        self._hooks.append(hook)
+
+    def select(self, channel: str) -> None:
+        """Choose the channel that :meth:`increase` / :meth:`decrease` act on."""
+        self._check_channel(channel)
+        self.selected = channel
+
+    def increase(self, channel: str | None = None, *, by: str = "operator") -> None:
+        """Raise a channel's intensity by one step (never above the program amplitude)."""
+        ch = channel or self.selected
+        self._check_channel(ch)
+        self._commands.put(lambda: self._change(ch, +1, None, by))
+
+    def decrease(self, channel: str | None = None, *, by: str = "operator") -> None:
+        """Lower a channel's intensity by one step (not below zero)."""
+        ch = channel or self.selected
+        self._check_channel(ch)
+        self._commands.put(lambda: self._change(ch, -1, None, by))
+
+    def set_level(self, channel: str, amplitude: float, *, by: str = "operator") -> None:
+        """Set a channel's intensity to ``amplitude`` A: any decrease, rises of one step."""
+        self._check_channel(channel)
+        a = float(amplitude)
+        if not (math.isfinite(a) and 0 <= a):
+            raise ProgramError(f"intensity = {amplitude!r} A must be a finite current >= 0")
+        if a > self.max_amplitude[channel] * (1 + 1e-9):
+            raise SafetyLimitError("intensity", a * 1e3, self.max_amplitude[channel] * 1e3, "mA",
+                                   f"program {self.program.name!r}",
+                                   where=f"channel {channel!r}")
+        self._commands.put(lambda: self._change(channel, 0, a, by))
+
+    def pause(self, *, by: str = "operator") -> None:
+        """Zero the output at the next window and hold the program clock."""
+        self._commands.put(lambda: self._pause(by))
+
+    def resume(self, *, by: str = "operator") -> None:
+        """Continue the program where it paused, ramping up from zero."""
+        self._commands.put(lambda: self._resume(by))
+
+    def toggle_pause(self, *, by: str = "operator") -> None:
+        """Pause when running, resume when paused."""
+        self._commands.put(lambda: self._resume(by) if self._paused else self._pause(by))
+
+    def rate_comfort(self, score: int, *, by: str = "patient") -> None:
+        """Record a comfort rating 0 (worst) to 10."""
+        self._note(ComfortRating(self.now(), int(score), by))
+
+    def skin_check(self, ok: bool, note: str = "", channel: str | None = None, *,
+                   by: str = "operator") -> None:
+        """Record a skin check under the electrodes."""
+        if channel is not None:
+            self._check_channel(channel)
+        self._note(SkinCheck(self.now(), bool(ok), channel, note, by))
+
+    def adverse_event(self, note: str, *, by: str = "operator") -> None:
+        """Record an adverse event note."""
+        self._note(AdverseEvent(self.now(), note, by))
+
+    def stop(self, reason: str = "stop pressed", *, by: str = "operator") -> None:
+        """End the session now: output to zero at once, the record is finished."""
+        self._halt("stopped", reason, by)
+
+    def emergency_stop(self, reason: str = "emergency stop", *, by: str = "operator") -> None:
+        """One-action stop from any thread: zero output now (CPS §4.6 item 3)."""
+        self._halt("emergency", reason, by)
+
+    def now(self) -> float:
+        """Session time, s (the device's schedule time; 0 before the first window)."""
+        return float(self.stim.now_rel())
+
+    def status(self) -> Status:
+        """A snapshot for views."""
+        t = self.now()
+        tau = max(0.0, t - self._offset_us / _US) if not self._paused else \
+            self._pause_t_us / _US - self._offset_us / _US
+        return Status(self._state, t, tau, self.timeline.at(tau), dict(self.levels),
+                      dict(self.max_levels), dict(self._last_amp), self._paused, self.selected,
+                      self._last_force)
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> SessionResult:
+        """Play the program to its end or until a stop; always ends at zero output.
+
+        Returns the result; the record (if any) is finished as ``finished`` or ``aborted``.
+        Exceptions other than device and guard errors (which end the session cleanly, with
+        the reason recorded) propagate after the output is stopped and the record closed.
+        """
+        if self._state != "ready":
+            raise ProgramError("a SessionRunner runs once; make a new one")
+        stim = self.stim
+        stim.start()
+        self._state = "running"
+        self._note(SessionStarted(0.0, self.program.name, stim.url, self.channels,
+                                  tuple(self.max_amplitude[c] for c in self.channels)))
+        if self._recorder is not None:
+            self._recorder.start()
+        self.watchdog.start()
+        error: BaseException | None = None
+        try:
+            self._loop()
+        except (DeviceError, SafetyLimitError, ProgramError) as exc:
+            how = "safety" if isinstance(exc, SafetyLimitError) else "device_error"
+            if self._stopping is None:  # not a consequence of our own stop
+                if how == "device_error":
+                    fault = stim.fault
+                    self._note(DeviceErrorEvent(self.now(), str(exc),
+                                                getattr(fault, "kind", "other")))
+                self._halt(how, str(exc), "runner")
+        except BaseException as exc:  # KeyboardInterrupt, bugs: stop, record, re-raise
+            error = exc
+            self._halt("emergency" if isinstance(exc, KeyboardInterrupt) else "device_error",
+                       f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+                       "runner")
+        finally:
+            self.watchdog.stop()
+            result = self._finish()
+        if error is not None and not isinstance(error, KeyboardInterrupt):
+            raise error
+        return result
+
+    def _loop(self) -> None:
+        stim = self.stim
+        clock = stim.clock
+        n = len(self.plan)
+        names = self.plan.channel_names
+        while self._stopping is None:
+            T = self._T_us
+            t_sess = T / _US
+            for hook in self._hooks:
+                hook(self, t_sess)
+            self._apply_commands()
+            if self._stopping is not None:
+                break
+            prog_T = T - self._offset_us
+            if not self._paused and prog_T >= self.duration_us:
+                self._halt("completed", "program completed", "runner")
+                break
+            T1 = T + self.chunk_us
+            if self._paused or n == 0:
+                chunk = PulseSchedule.empty(names)
+            else:
+                chunk = self._window(prog_T, T1 - self._offset_us)
+            self.watchdog.in_deliver = True
+            stim.deliver(chunk, until=T1 / _US)
+            self.watchdog.in_deliver = False
+            self._T_us = T1
+            self.watchdog.beat(T1 / _US)
+            self._after_window(chunk, T1 / _US)
+            # pace a device that does not block (sim://): send each window just ahead of time
+            if stim.t0 is not None and self._stopping is None:
+                target = stim.t0 + T1 / _US - min(0.5 * self.chunk_us / _US, 0.02)
+                late = clock.now() - (stim.t0 + T1 / _US)
+                self.lateness.append(late)
+                if late > 0:
+                    self.late_chunks += 1
+                clock.sleep_until(target)
+
+    def _window(self, a_us: int, b_us: int) -> PulseSchedule:
+        """The program's pulses with onsets in [a, b) program-us, scaled and shifted."""
+        part = self.plan.window((a_us - 0.5) / _US, (b_us - 0.5) / _US)
+        if not len(part):
+            return part
+        scale = np.array([self.levels[c] / self.max_amplitude[c] if self.max_amplitude[c] > 0
+                          else 0.0 for c in self.channels])[part.channel]
+        part = part.shift(self._offset_us / _US)
+        if self._resume_at_us is not None and self.resume_ramp > 0:
+            ramp = np.clip((part.t - self._resume_at_us / _US) / self.resume_ramp, 0.0, 1.0)
+            scale = scale * ramp
+            if part.t[-1] >= self._resume_at_us / _US + self.resume_ramp:
+                self._resume_at_us = None
+        part = self.stim.quantize(part.scaled(scale))
+        keep = (part.amplitude > 0) | (part.amplitude2 > 0)
+        if not keep.all():
+            part = part.take(keep)
+        return part
+
+    def _after_window(self, chunk: PulseSchedule, until: float) -> None:
+        for i, c in enumerate(self.channels):
+            m = chunk.channel == i
+            self._last_amp[c] = float(chunk.amplitude[m][-1]) if m.any() else 0.0
+        for s in self.sensors:
+            feed = getattr(s, "feed", None)
+            if callable(feed):
+                feed(chunk, until)
+            sig = s.read(until)
+            if sig is not None and sig.n_samples:
+                self._sensor_end[s.name] = sig.t0 + sig.n_samples / sig.sfreq
+                try:
+                    self._last_force = float(sig.data[_force_row(sig.names), -1])
+                except ValueError:
+                    pass
+                if self._recorder is not None:
+                    self._recorder.put(("signals", sig, s.name))
+        self.watchdog.check_sensors(until, self._sensor_end)
+        self._drain_device_events()
+
+    def _drain_device_events(self) -> None:
+        from opennmes.devices import DeviceFault, Disconnected
+
+        for ev in self.stim.events():
+            if isinstance(ev, DeviceFault | Disconnected):
+                msg = getattr(ev, "message", "") or getattr(ev, "reason", "")
+                kind = getattr(ev, "kind", "disconnected")
+                t = ev.t_rel if ev.t_rel is not None else self.now()
+                self._note(DeviceErrorEvent(t, msg, kind))
+
+    def _pulses_since(self, t_from: float, *, final: bool) -> tuple[PulseSchedule, float] | None:
+        """Delivered pulses from ``t_from`` s up to now (all when ``final``), and the new
+        mark; called by the recorder thread about once a second of wall time."""
+        try:
+            d = self.stim.delivered()
+        except NmesError as exc:
+            log.warning("could not read the delivered pulses: %s", exc)
+            return None
+        cutoff = math.inf if final else self.now() - 0.05
+        lo, hi = np.searchsorted(d.t, [t_from, cutoff], side="left")
+        if hi <= lo:
+            return None
+        return d.take(slice(int(lo), int(hi))), float(d.t[int(hi) - 1]) + 1e-7
+
+    # ------------------------------------------------------------------ commands (loop thread)
+    def _apply_commands(self) -> None:
+        while True:
+            try:
+                cmd = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                cmd()
+            except NmesError as exc:
+                log.warning("command refused: %s", exc)
+
+    def _change(self, ch: str, direction: int, value: float | None, by: str) -> None:
+        old = self.levels[ch]
+        cap = self.max_amplitude[ch]
+        if value is None:
+            new = min(max(old + direction * self.step, 0.0), cap)
+        else:
+            new = value
+            if new > old + MAX_STEP + 1e-12:
+                raise ProgramError(f"intensity of {ch!r} can rise by at most {MAX_STEP * 1e3:g} "
+                                   f"mA at a time (asked {old * 1e3:g} -> {new * 1e3:g} mA)")
+        step = self.stim.amplitude_step
+        if step > 0:
+            new = min(round(new / step) * step, math.floor(cap / step + 1e-9) * step)
+        new = round(new, 9)
+        if new == old:
+            return
+        self.levels[ch] = new
+        self.max_levels[ch] = max(self.max_levels[ch], new)
+        t_eff = self._T_us / _US
+        nxt = self.plan.window((self._T_us - self._offset_us - 0.5) / _US, math.inf)
+        onsets = nxt.t[nxt.channel == self.channels.index(ch)]
+        if onsets.size and not self._paused:
+            t_eff = float(onsets[0]) + self._offset_us / _US
+        self._note(IntensityChanged(self.now(), ch, old, new, by, round(t_eff, 6)))
+
+    def _pause(self, by: str) -> None:
+        if self._paused or self._stopping is not None:
+            return
+        self._paused = True
+        self._pause_t_us = self._T_us
+        self._state = "paused"
+        self._note(Paused(self.now(), by, (self._T_us - self._offset_us) / _US))
+
+    def _resume(self, by: str) -> None:
+        if not self._paused or self._stopping is not None:
+            return
+        held = self._T_us - self._pause_t_us
+        self._offset_us += held
+        self._paused = False
+        self._resume_at_us = self._T_us
+        self._state = "running"
+        self._note(Resumed(self.now(), by, held / _US, self.resume_ramp))
+
+    def _check_channel(self, ch: str) -> None:
+        if ch not in self.channels:
+            raise ProgramError(f"unknown channel {ch!r}; channels: {list(self.channels)}")
+
+    # ------------------------------------------------------------------ stopping
+    def _halt(self, how: str, reason: str, by: str) -> None:
+        """Zero the output now (any thread); the first caller's reason is the session's."""
+        with self._stop_lock:
+            first = self._stopping is None
+            if first:
+                self._stopping = (how, reason, by)
+                if self._state in ("running", "paused"):
+                    self._state = "stopping"
+        if not first:
+            return
+        try:
+            self.stim.stop(reason=f"{how}: {reason}")
+        except Exception as exc:  # stop never raises for a lost device; be sure anyway
+            log.error("stop failed: %s", exc)
+
+    def trip(self, cause: str, detail: str, latency: float) -> None:
+        """Watchdog action: stop at once and record why (used by :class:`Watchdog`)."""
+        if self._stopping is not None:
+            return
+        t0 = time.monotonic()
+        self._halt("watchdog", f"{cause}: {detail}", "watchdog")
+        self._note(WatchdogFired(self.now(), cause, detail,
+                                 round(latency + time.monotonic() - t0, 6)))
+
+    def _record_failed(self, exc: BaseException) -> None:
+        log.error("the session record failed: %s; stopping", exc)
+        self._halt("stopped", f"recording failed: {exc}", "runner")
+
+    def _note(self, ev: SessionEvent) -> None:
+        self._events.append(ev)
+        if self._recorder is not None:
+            self._recorder.put(("event", ev))
+        log.info("session event %s at %.3f s: %s", ev.kind, ev.t, ev.data())
+
+    def _finish(self) -> SessionResult:
+        stim = self.stim
+        stim.stop(reason="session end")  # idempotent; output is zero from here
+        how, reason, by = self._stopping or ("device_error", "ended without a reason", "runner")
+        self._drain_device_events()
+        t_end = self.now()
+        self._note(SessionStopped(t_end, how, reason, by))
+        try:
+            delivered = stim.delivered()
+        except NmesError as exc:
+            log.error("delivered pulses unavailable: %s", exc)
+            delivered = PulseSchedule.empty(self.channels)
+        dose = session_dose(delivered, self._areas, self._periods, self._contraction,
+                            self.max_levels, self.levels)
+        status = "finished" if how in ("completed", "stopped") else "aborted"
+        sid = None
+        if self._recorder is not None:
+            self._recorder.put(("dose", dose_document(dose, complete=True)))
+            self._recorder.finish(f"{how}: {reason}", status)
+            sid = self.writer.id if self.writer is not None else None
+        self._state = "ended"
+        return SessionResult(status, how, reason, t_end, delivered, dose, list(self._events),
+                             sid, self.late_chunks, list(self.lateness))
+
+
+def _force_row(names: tuple[str, ...]) -> int:
+    for i, n in enumerate(names):
+        if n.endswith(".force"):
+            return i
+    raise ValueError("no force channel")
+
+
+class _Recorder:
+    """Writes to the SessionWriter from its own thread (a commit never delays a pulse).
+
+    It also reads the device's delivered-pulse record about every ``_PULSE_FLUSH`` s of wall
+    time and writes the new pulses, so the record holds what the device acknowledged.
+    """
+
+    def __init__(self, writer: SessionWriter, runner: SessionRunner) -> None:
+        self.writer = writer
+        self.runner = runner
+        self._q: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="nmes-session-recorder",
+                                        daemon=True)
+        self.failed: BaseException | None = None
+        self._mark = 0.0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def put(self, item: tuple[Any, ...]) -> None:
+        self._q.put(item)
+
+    def _pulses(self, final: bool) -> None:
+        got = self.runner._pulses_since(self._mark, final=final)
+        if got is not None:
+            self.writer.write_pulses(got[0])
+            self._mark = got[1]
+
+    def _run(self) -> None:
+        w = self.writer
+        next_flush = time.monotonic() + _PULSE_FLUSH
+        while True:
+            try:
+                item = self._q.get(timeout=max(0.0, next_flush - time.monotonic()))
+            except queue.Empty:
+                item = ("tick",)
+            if item is None:
+                return
+            if self.failed is not None:
+                continue
+            try:
+                if time.monotonic() >= next_flush and self.runner.state != "ready":
+                    next_flush = time.monotonic() + _PULSE_FLUSH
+                    self._pulses(final=False)
+                kind = item[0]
+                if kind == "event":
+                    ev = item[1]
+                    w.log_event(ev.kind, ev.t, _jsonable(ev.data()))
+                elif kind == "signals":
+                    w.write_signals(item[1], item[2], dtype="float32")
+                elif kind == "dose":
+                    self._pulses(final=True)
+                    w.set_dose(item[1])
+            except BaseException as exc:  # a failed record stops the session
+                self.failed = exc
+                self.runner._record_failed(exc)
+
+    def finish(self, reason: str, status: str) -> None:
+        self._q.put(None)
+        self._thread.join(timeout=60.0)
+        if self.writer.finished:
+            return
+        if self.failed is not None:
+            status, reason = "aborted", f"{reason}; recording failed: {self.failed}"
+        try:
+            self.writer.finish(reason[:2000], status=status)  # type: ignore[arg-type]
+        except NmesError as exc:
+            log.error("could not finish the record: %s", exc)
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, tuple):
+            v = list(v)
+        if isinstance(v, float) and not math.isfinite(v):
+            v = None
+        out[k] = v
+    return out

@@ -1,0 +1,224 @@
+"""Terminal views of a running session: a live Rich panel with keys, or plain progress lines.
+
+Keys (live view): ``+`` / up arrow raise the selected channel one step, ``-`` / down arrow
+lower it, Tab selects the next channel, ``p`` pauses or resumes, ``s`` stops, space or ``x``
+is the emergency stop, ``0``-``9`` record a comfort rating.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import sys
+import threading
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from opennmes.session._runner import SessionRunner, Status
+
+__all__ = ["TerminalView", "PlainView", "KEY_HELP", "handle_key", "format_status", "play"]
+
+log = logging.getLogger(__name__)
+
+KEY_HELP = ("[+/↑] up  [-/↓] down  [Tab] channel  [p] pause/resume  [s] stop  "
+            "[space/x] EMERGENCY STOP  [0-9] comfort")
+
+
+def handle_key(runner: SessionRunner, key: str) -> str | None:
+    """Apply one key press to the runner; returns what it did (None: not a key we use)."""
+    if key in ("+", "=", "\x1b[A"):
+        runner.increase(by="keyboard")
+        return "up"
+    if key in ("-", "_", "\x1b[B"):
+        runner.decrease(by="keyboard")
+        return "down"
+    if key == "\t":
+        chans = list(runner.channels)
+        runner.select(chans[(chans.index(runner.selected) + 1) % len(chans)])
+        return "select"
+    if key in ("p", "P"):
+        runner.toggle_pause(by="keyboard")
+        return "pause"
+    if key in ("s", "S"):
+        runner.stop("stop pressed", by="keyboard")
+        return "stop"
+    if key in (" ", "x", "X"):
+        runner.emergency_stop("emergency stop key", by="keyboard")
+        return "emergency"
+    if len(key) == 1 and key.isdigit():
+        runner.rate_comfort(int(key), by="keyboard")
+        return "comfort"
+    return None
+
+
+def _countdown(st: Status) -> str:
+    pos = st.position
+    if st.paused:
+        return "paused"
+    if pos.contracting:
+        return f"contraction {pos.contraction}/{pos.n_contractions}"
+    if pos.next_contraction is None:
+        return "no more contractions"
+    return f"next contraction in {pos.next_contraction:4.1f} s"
+
+
+def format_status(st: Status, duration: float) -> str:
+    """One plain line describing the session."""
+    amps = "  ".join(f"{c} {st.amplitude[c] * 1e3:5.1f} mA (level {st.levels[c] * 1e3:.0f})"
+                     for c in st.levels)
+    force = f"  force {st.force:6.1f} N" if st.force is not None else ""
+    return (f"[{st.t:7.1f} s] {st.program_time:6.1f}/{duration:.0f} s  phase {st.position.phase}"
+            f"  {_countdown(st)}  {amps}{force}")
+
+
+class PlainView:
+    """Progress lines every ``every`` s of session time (no TTY, CI logs)."""
+
+    def __init__(self, runner: SessionRunner, *, every: float = 30.0,
+                 stream: IO[str] | None = None) -> None:
+        self.runner = runner
+        self.every = float(every)
+        self.stream = stream or sys.stdout
+        self._next = 0.0
+        self._seen = 0
+        runner.add_hook(self._hook)
+
+    def _hook(self, runner: SessionRunner, t: float) -> None:
+        evs = runner.events
+        for ev in evs[self._seen:]:
+            if ev.kind not in ("intensity",):
+                self._print(f"[{ev.t:7.1f} s] event {ev.kind}: "
+                            + ", ".join(f"{k}={v}" for k, v in ev.data().items()
+                                        if v not in (None, "", ())))
+        self._seen = len(evs)
+        if t + 1e-9 >= self._next:
+            self._next = t + self.every
+            self._print(format_status(runner.status(), runner.timeline.duration))
+
+    def _print(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def __enter__(self) -> PlainView:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+class TerminalView:
+    """A live panel (progress, phase, countdown, amplitudes, force) and the keyboard.
+
+    Parameters
+    ----------
+    runner : SessionRunner
+    keys : bool
+        Read keys from stdin (only when it is a terminal).
+    console : rich.console.Console, optional
+    """
+
+    def __init__(self, runner: SessionRunner, *, keys: bool = True, console: Any = None) -> None:
+        from rich.console import Console
+
+        self.runner = runner
+        self.console = console or Console()
+        self.keys = keys and sys.stdin.isatty()
+        self._live: Any = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_key = ""
+
+    def render(self) -> Any:
+        """The panel for the current status."""
+        from rich.console import Group
+        from rich.panel import Panel
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
+        r = self.runner
+        st = r.status()
+        dur = r.timeline.duration
+        head = Text()
+        head.append(f"{r.program.name}", style="bold")
+        head.append(f"   {st.state.upper()}", style="yellow" if st.paused else
+                    ("bold red" if st.state in ("stopping", "ended") else "green"))
+        stimulating = any(a > 0 for a in st.amplitude.values())
+        head.append("   ● STIMULATING" if stimulating else "   ○ output off",
+                    style="bold magenta" if stimulating else "dim")
+        bar = ProgressBar(total=max(dur, 1e-9), completed=min(st.program_time, dur), width=50)
+        line = Text(f" {st.program_time:6.1f} / {dur:.0f} s   phase {st.position.phase}   "
+                    f"{_countdown(st)}")
+        table = Table(box=None, padding=(0, 2))
+        for col in ("channel", "now", "level", "max set", "program max"):
+            table.add_column(col, justify="right" if col != "channel" else "left")
+        for c in r.channels:
+            mark = "▶ " if c == st.selected else "  "
+            table.add_row(mark + c, f"{st.amplitude[c] * 1e3:5.1f} mA",
+                          f"{st.levels[c] * 1e3:5.1f} mA", f"{st.max_levels[c] * 1e3:5.1f} mA",
+                          f"{r.max_amplitude[c] * 1e3:5.1f} mA")
+        parts: list[Any] = [head, bar, line, table]
+        if st.force is not None:
+            parts.append(Text(f" force {st.force:7.1f} N"))
+        parts.append(Text(KEY_HELP, style="dim"))
+        return Panel(Group(*parts), title="OpenNMES session", border_style="cyan")
+
+    def __enter__(self) -> TerminalView:
+        from rich.live import Live
+
+        self._live = Live(get_renderable=self.render, console=self.console,
+                          refresh_per_second=8, transient=False)
+        self._live.start()
+        if self.keys:
+            self._thread = threading.Thread(target=self._read_keys, name="nmes-keys",
+                                            daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)
+        if self._live is not None:
+            self._live.stop()
+
+    def _read_keys(self) -> None:
+        import termios
+        import tty
+
+        fd = sys.stdin.fileno()
+        try:
+            old = termios.tcgetattr(fd)
+        except termios.error:
+            return
+        try:
+            tty.setcbreak(fd)
+            while not self._stop.is_set():
+                r, _, _ = select.select([fd], [], [], 0.1)
+                if not r:
+                    continue
+                data = os.read(fd, 16).decode("utf-8", "replace")
+                keys = [data] if data.startswith("\x1b[") else list(data)
+                for k in keys:
+                    try:
+                        handle_key(self.runner, k)
+                    except Exception as exc:  # a bad key never ends the session
+                        log.warning("key %r: %s", k, exc)
+        finally:
+            termios.tcsetattr(fd, termios.TCSADRAIN, old)
+
+
+def play(runner: SessionRunner, *, live: bool | None = None, keys: bool = True,
+         every: float = 30.0, stream: IO[str] | None = None) -> Any:
+    """Run the session with a view: the live panel on a terminal, plain lines otherwise.
+
+    Returns the :class:`SessionResult`.
+    """
+    out = stream or sys.stdout
+    use_live = out.isatty() if live is None else live
+    if use_live:
+        with TerminalView(runner, keys=keys):
+            return runner.run()
+    with PlainView(runner, every=every, stream=out):
+        return runner.run()

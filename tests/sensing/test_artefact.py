@@ -18,7 +18,9 @@ from opennmes.errors import SignalError
 from opennmes.sensing import (
     ARTEFACT_METHODS,
     ArtefactSuppressor,
+    PlaybackSource,
     contaminate,
+    iter_chunks,
     locked_residual,
     suppress_artefacts,
     suppression_quality,
@@ -82,11 +84,10 @@ def test_pulse_schedule_input_and_streaming_equals_offline(clean: Signals) -> No
     f = ArtefactSuppressor(clean.sfreq, 3, "nlms", blank=0.002)
     f_whole = suppress_artefacts(dirty, sched, "nlms", blank=0.002)
     parts = []
-    step = 0.0173
-    for t in np.arange(0.0, dirty.duration, step):
-        chunk = dirty.crop(t, t + step)
+    for chunk in iter_chunks(PlaybackSource(dirty, 0.0173)):
         # pulses are announced just before their chunk, as a session runner would
-        parts.append(f.process(chunk, times[(times >= t - 0.1) & (times < t + step)]))
+        t = chunk.t0
+        parts.append(f.process(chunk, times[(times >= t - 0.1) & (times < t + chunk.duration)]))
     y = np.concatenate([p.data for p in parts], axis=1)
     np.testing.assert_allclose(y, f_whole.data, rtol=0, atol=1e-15)
     assert not np.allclose(whole.data, f_whole.data)  # blanking changed the first 2 ms

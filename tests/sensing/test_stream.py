@@ -94,3 +94,24 @@ def test_patient_source_with_simulated_stimulation() -> None:
     assert r.duration == pytest.approx(3.0)
     assert locked_residual(r, t, 0.03)[0] > 0.5
     assert locked_residual(y, t[5:], 0.03)[0] < 0.02
+
+
+def test_streaming_objects_refuse_gaps(bitalino: Signals, shank: Signals) -> None:
+    """A chunk that does not follow the previous one is refused, naming both times."""
+    from opennmes.sensing import ArtefactSuppressor, GaitEventDetector, OnsetDetector
+
+    det = OnsetDetector(bitalino.sfreq, bitalino.names)
+    det.calibrate(bitalino.crop(3.0, 10.0))
+    with pytest.raises(SignalError, match=r"OnsetDetector: chunk starts at t = 12 s but the "
+                                          r"stream is at 10 s"):
+        det.update(bitalino.crop(12.0, 13.0))
+    det.reset()
+    det.update(bitalino.crop(12.0, 13.0))  # a new stream after reset()
+    g = GaitEventDetector(shank.sfreq)
+    g.update(shank.crop(0.0, 1.0), "Gyr_Z")
+    with pytest.raises(SignalError, match="GaitEventDetector: chunk starts at t = 0 s"):
+        g.update(shank.crop(0.0, 1.0), "Gyr_Z")
+    a = ArtefactSuppressor(bitalino.sfreq, 1, "comb")
+    a.process(bitalino.crop(0.0, 1.0), [0.1, 0.2])
+    with pytest.raises(SignalError, match="ArtefactSuppressor: chunk starts at t = 2 s"):
+        a.process(bitalino.crop(2.0, 3.0))

@@ -34,7 +34,7 @@ import numba
 import numpy as np
 
 from opennmes.errors import SignalError
-from opennmes.sensing._filters import EmgPipeline
+from opennmes.sensing._filters import EmgPipeline, check_contiguous
 from opennmes.signals import Signals
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -231,8 +231,7 @@ class ArtefactSuppressor:
         if chunk.data.shape[0] != self.n_channels:
             raise SignalError(f"chunk has {chunk.data.shape[0]} channels, filter expects "
                               f"{self.n_channels}")
-        if self._t0 is None:
-            self._t0 = chunk.t0
+        self._t0 = check_contiguous(self._t0, self._n, chunk, "ArtefactSuppressor")
         if pulses is not None:
             self.add_pulses(pulses)
         y = _suppress_kernel(np.ascontiguousarray(chunk.data), self._pulses, self._n,

@@ -28,7 +28,39 @@ __all__ = [
     "mvc_reference",
     "normalize_mvc",
     "check_cutoff",
+    "check_contiguous",
 ]
+
+
+def check_contiguous(t0: float | None, n: int, chunk: Signals, what: str) -> float:
+    """Start time of a stream after checking that ``chunk`` follows the samples already seen.
+
+    Parameters
+    ----------
+    t0 : float or None
+        Time of the stream's first sample in seconds (None before the first chunk).
+    n : int
+        Samples seen so far.
+    chunk : Signals
+        The new chunk.
+    what : str
+        Name of the streaming object, for the message.
+
+    Raises
+    ------
+    SignalError
+        When the chunk starts more than half a sample away from where the stream is.
+    """
+    if t0 is None:
+        return chunk.t0
+    expected = t0 + n / chunk.sfreq
+    if abs(chunk.t0 - expected) > 0.5 / chunk.sfreq:
+        raise SignalError(
+            f"{what}: chunk starts at t = {chunk.t0:.6g} s but the stream is at "
+            f"{expected:.6g} s; streaming filters need contiguous chunks (call reset() to start "
+            "a new stream)"
+        )
+    return t0
 
 
 def check_cutoff(sfreq: float, cutoff: float, what: str) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import signal as sps
 
 from opennmes.errors import SignalError
-from opennmes.sensing._filters import SosFilter, check_cutoff
+from opennmes.sensing._filters import SosFilter, check_contiguous, check_cutoff
 from opennmes.signals import Signals
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -313,8 +313,7 @@ class GaitEventDetector:
                                   "with channel=")
             channel = chunk.names[0]
         x = _gyro(chunk, channel)
-        if self._t0 is None:
-            self._t0 = chunk.t0
+        self._t0 = check_contiguous(self._t0, self._n, chunk, "GaitEventDetector")
         g = self.polarity * self._lp(x[None, :])[0]
         return self._run(g)
 
@@ -416,8 +415,7 @@ class HeelSwitchDetector:
             raise SignalError(f"chunk has channels {list(chunk.names)}: name the heel switch "
                               "with channel=")
         x = chunk[channel or chunk.names[0]]
-        if self._t0 is None:
-            self._t0 = chunk.t0
+        self._t0 = check_contiguous(self._t0, self._n, chunk, "HeelSwitchDetector")
         out = []
         for j, v in enumerate(x):
             i = self._n + j

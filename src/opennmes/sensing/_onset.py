@@ -31,7 +31,7 @@ import numba
 import numpy as np
 
 from opennmes.errors import SignalError
-from opennmes.sensing._filters import EmgPipeline, SosFilter, check_cutoff
+from opennmes.sensing._filters import EmgPipeline, SosFilter, check_contiguous, check_cutoff
 from opennmes.signals import Signals
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -258,8 +258,7 @@ class OnsetDetector:
                               f"{list(self.names)}")
         if abs(chunk.sfreq - self.sfreq) > 1e-9 * self.sfreq:
             raise SignalError(f"chunk at {chunk.sfreq:g} Hz, detector built for {self.sfreq:g} Hz")
-        if self._t0 is None:
-            self._t0 = chunk.t0
+        self._t0 = check_contiguous(self._t0, self._n, chunk, "OnsetDetector")
         return chunk.data
 
     def set_baseline(self, mean: Sequence[float] | np.ndarray,

@@ -23,8 +23,9 @@ def test_program_starts_updates_stops_and_record_equals_schedule(
         stim.configure(rs2_program)
         stim.start()
         sched = stim.quantize(rs2_program.expand())
-        for chunk in sched.chunks(0.1):
-            stim.deliver(chunk, until=None)
+        for i in range(12):
+            # the last window reaches one period past the end: output is zero before stop()
+            stim.deliver(sched.window(i / 10, (i + 1) / 10), until=(i + 1) / 10 + (i == 11) / 25)
         stim.stop()
         delivered = stim.delivered()
         commands = stim._plan.commands  # type: ignore[attr-defined]

@@ -7,9 +7,10 @@ and ``t_rel`` the same time relative to the start of the schedule (``None`` befo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["DeviceEvent", "Acknowledged", "DeviceFault", "Disconnected", "Stopped",
-           "LateCommand", "FAULT_KINDS"]
+           "LateCommand", "Played", "FAULT_KINDS"]
 
 FAULT_KINDS = ("electrode", "emergency_switch", "module", "transfer", "parameter", "wrong_mode",
                "busy", "timeout", "device_reset", "device_stopped", "protocol", "other")
@@ -68,3 +69,18 @@ class LateCommand(DeviceEvent):
 
     command: str = ""
     lateness: float = 0.0
+
+
+@dataclass(frozen=True)
+class Played(DeviceEvent):
+    """``sim://`` played a window: the pulses delivered and the patient's response.
+
+    ``pulses`` is a PulseSchedule (times relative to the start), ``signals`` the virtual
+    patient's Signals over ``[start, until)`` (force, joint angle, EMG) or None without a
+    patient.
+    """
+
+    start: float = 0.0
+    until: float = 0.0
+    pulses: Any = None
+    signals: Any = None

@@ -9,6 +9,7 @@ the delivered-pulse record.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -54,6 +55,10 @@ class HasomedStimulator(Stimulator):
     packet_modulo: ClassVar[int] = 256
     keepalive_interval: ClassVar[float] = 0.5
     late_threshold: ClassVar[float] = 0.005
+    edge_before: ClassVar[float] = 0.003
+    """s: a command is not sent in the ``edge_before`` s before a period start or pulse..."""
+    edge_after: ClassVar[float] = 0.001
+    """... nor in the ``edge_after`` s after it, so the host knows which period it changes."""
 
     def __init__(self, url: str, port: str, *, clock: Clock | None = None,
                  ack_timeout: float = 0.25, retries: int = 2) -> None:
@@ -257,10 +262,33 @@ class HasomedStimulator(Stimulator):
                 self.late_commands += 1
                 self._post(LateCommand(now, self.kind, now - self._t0, command="update",
                                        lateness=late))
+                self._avoid_edges(pulses=False)
             self._wire_update(u.patterns, first=False)
             plan.acknowledge(self.last_send - self._t0, u.patterns)
         if self._t0 is not None:
             self.clock.sleep_until(self._t0 + plan.window_end - plan.max_period / 2)
+
+    def _avoid_edges(self, pulses: bool) -> None:
+        """Wait, if needed, so that the next command leaves clear of period starts (and, with
+        ``pulses``, of pulse onsets): the host's record then knows exactly which periods the
+        command changed, whatever the transport latency below ``edge_before``."""
+        plan = self._plan
+        if plan is None or self._t0 is None:
+            return
+        for _ in range(64):
+            rel = self.clock.now() - self._t0
+            hit = None
+            for g, pat in zip(plan.channels, plan.current, strict=True):
+                k = math.floor((rel + self.edge_before) / g.period)
+                edges = [k * g.period]
+                if pulses:
+                    edges += [k * g.period + g.offset + q.dt for q in pat]
+                for e in edges:
+                    if e - self.edge_before < rel < e + self.edge_after:
+                        hit = e if hit is None else max(hit, e)
+            if hit is None:
+                return
+            self.clock.sleep_until(self._t0 + hit + self.edge_after)
 
     def _set_intensity(self, channel: str, amplitude: float) -> None:
         plan = self._plan
@@ -294,6 +322,7 @@ class HasomedStimulator(Stimulator):
         vec[gi] = pat
         if self._t0 is None:
             raise DeviceError("set_intensity needs a running schedule: deliver a chunk first")
+        self._avoid_edges(pulses=False)
         self._wire_update(tuple(vec), first=False)
         plan.current[gi] = pat
         plan.acknowledge(self.last_send - self._t0, tuple(vec))
@@ -303,6 +332,8 @@ class HasomedStimulator(Stimulator):
         # command and its arrival counts as delivered, so the dose is never under-counted
         try:
             if self._link is not None and self._link.alive:
+                if self._fault is None:
+                    self._avoid_edges(pulses=True)  # <= 4 ms: a clean, exactly known end
                 self._wire_stop()
         finally:
             if self._t0 is not None and self._end_rel is None:

@@ -211,13 +211,13 @@ class GridPlan:
             return pats[min(k - k0, len(pats) - 1)]
 
         out: list[Update] = []
-        last = tuple(self.current)
+        prev_vec = tuple(self.current)
         for s in sorted(sends):
             vec = tuple(pattern_at(gi, s) for gi in range(len(self.channels)))
             first = not self.started and not out
-            if vec != last or first:
+            if vec != prev_vec or first:
                 out.append(Update(s, vec, first))
-                last = vec
+                prev_vec = vec
         for gi, (_, pats) in enumerate(lines):
             if pats:
                 self.current[gi] = pats[-1]

@@ -51,6 +51,8 @@ class RehaStim2Emulator(PtyEmulator):
         self._t_start = 0.0
         self._k = 0
         self._slot = 0
+        self._latched: dict[int, p.ChannelEntry] = {}
+        self._latched_k = -1
         self.inits_sent = 0
         self.watchdog_stops = 0
         self.stimulation_errors: list[int] = []
@@ -101,9 +103,11 @@ class RehaStim2Emulator(PtyEmulator):
         rel = now - self._t_start
         while self._k * t1 <= rel:
             k = self._k
+            if self._latched_k != k:  # the list is executed with the values at its start
+                self._latched, self._latched_k = dict(self._entries), k
             slots = []
             for rank, ch in enumerate(self._active):
-                e = self._entries.get(ch)
+                e = self._latched.get(ch)
                 if e is None or e.current_ma == 0:
                     continue
                 if cfg.low_frequency & (1 << ch) and k % (cfg.low_frequency_factor + 1):
@@ -133,6 +137,7 @@ class RehaStim2Emulator(PtyEmulator):
             self._note(f"stimulation stopped: {reason}")
         self.mode = MODE_START
         self._entries = {}
+        self._latched = {}
 
     @property
     def output_is_zero(self) -> bool:
@@ -252,6 +257,7 @@ class RehaStim2Emulator(PtyEmulator):
             self._t_start = t
             self._k = 0
             self._slot = 0
+            self._latched_k = -1
             self.starts += 1
             self.record.clear()
         self._entries = entries

@@ -32,6 +32,8 @@ class _Chan:
     cfg: p.MlChannelConfig
     start: float
     k: int = 0
+    idx: int = 0
+    latched: list[Any] | None = None
 
 
 class P24Emulator(PtyEmulator):
@@ -74,18 +76,29 @@ class P24Emulator(PtyEmulator):
         self._emit_until(now)
 
     def _emit_until(self, now: float) -> None:
+        """Record every pulse whose time has come; a period plays the pattern it had at its
+        start (ramp pulses scaled (n + 1) / (ramp + 1))."""
         ref = self._t_ref if self._t_ref is not None else 0.0
         for ch, c in self._chans.items():
             per = c.cfg.period
-            pulses = points_to_pulses(c.cfg.points)
             while c.start + c.k * per <= now:
+                if c.latched is None:
+                    c.latched = points_to_pulses(c.cfg.points)
                 scale = (c.k + 1) / (c.cfg.ramp + 1) if c.k < c.cfg.ramp else 1.0
-                t_k = c.start - ref + c.k * per
-                for q in pulses:
-                    self.record.add(t_k + q.dt, ch, q.amplitude * scale, q.phase_width,
-                                    q.interphase_gap, q.amplitude2 * scale, q.phase_width2,
-                                    q.waveform)
+                t_k = c.start + c.k * per
+                while c.idx < len(c.latched):
+                    q = c.latched[c.idx]
+                    if t_k + q.dt > now:
+                        break
+                    self.record.add((c.start - ref) + c.k * per + q.dt, ch,
+                                    q.amplitude * scale, q.phase_width, q.interphase_gap,
+                                    q.amplitude2 * scale, q.phase_width2, q.waveform)
+                    c.idx += 1
+                if c.idx < len(c.latched):
+                    break
                 c.k += 1
+                c.idx = 0
+                c.latched = None
 
     def _stop_output(self, reason: str) -> None:
         if self._chans:

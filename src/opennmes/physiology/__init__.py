@@ -40,7 +40,12 @@ from opennmes.physiology._nerve import (
 from opennmes.physiology._patient import Muscle, VirtualPatient
 from opennmes.physiology._presets import PRESETS, get_preset
 from opennmes.physiology._reference import reference_solution
-from opennmes.physiology._simulate import SimulationResult, simulate, simulate_train
+from opennmes.physiology._simulate import (
+    SimulationResult,
+    simulate,
+    simulate_cohort,
+    simulate_train,
+)
 from opennmes.physiology._stream import PatientStream
 
 __all__ = [
@@ -72,6 +77,7 @@ __all__ = [
     "pulse_weights",
     "reference_solution",
     "simulate",
+    "simulate_cohort",
     "simulate_train",
     "threshold_charge",
     "threshold_current",

@@ -57,7 +57,8 @@ def ding_advance(pt: np.ndarray, plam: np.ndarray, pg: np.ndarray, p: np.ndarray
                  out: np.ndarray) -> int:
     """Advance one muscle through ``n`` output samples ``t_j = (k0 + j)/sfreq``.
 
-    Pulses with ``pt <= t_j`` are applied before sample ``j`` is recorded. Returns the number
+    Pulses with ``pt <= t_j`` are applied before sample ``j`` is recorded; a pulse with
+    ``lam == g == 0`` is skipped (it recruited nothing). Returns the number
     of pulses consumed (those after the last sample are left for the next call).
     ``out`` has 1 row (F), 2 rows (F, CN) or 5 rows (F, CN, A, Km, tau1).
     """
@@ -97,7 +98,8 @@ def ding_advance(pt: np.ndarray, plam: np.ndarray, pg: np.ndarray, p: np.ndarray
     nrow = out.shape[0]
     npulse = pt.shape[0]
     ip = 0
-    for j in range(n):
+    j = 0
+    while j < n:
         tj = (k0 + j) * isf
         while True:
             is_pulse = ip < npulse and pt[ip] <= tj
@@ -108,7 +110,8 @@ def ding_advance(pt: np.ndarray, plam: np.ndarray, pg: np.ndarray, p: np.ndarray
                 if npl == 0.0 or ((c + ssum * s0 * itc) * e < 1e-13 * km
                                   and s0 > 10.0 * tau_c):
                     # CN negligible: exponential integrator (exact to rounding)
-                    if span != q_c:
+                    # spans between samples differ only by rounding: reuse the factors
+                    if abs(span - q_c) > 1e-12 * span:
                         q_c = span
                         qc_e = math.exp(-span * itc)
                         qc_f = math.exp(-span * itf)
@@ -119,7 +122,7 @@ def ding_advance(pt: np.ndarray, plam: np.ndarray, pg: np.ndarray, p: np.ndarray
                     else:
                         # below 1 nN: decay with tau1 taken once per span (cached); the
                         # fatigue forcing of such a force is below 1e-10 N/s
-                        if span != q_c1:
+                        if abs(span - q_c1) > 1e-12 * span:
                             q_c1 = span
                             qc_1 = math.exp(-span / tau1)
                         f *= qc_1
@@ -134,7 +137,7 @@ def ding_advance(pt: np.ndarray, plam: np.ndarray, pg: np.ndarray, p: np.ndarray
                     if m < 1:
                         m = 1
                     h = span / m
-                    if h != h_c:
+                    if abs(h - h_c) > 1e-12 * h:
                         h_c = h
                         eh_c = math.exp(-0.5 * h * itc)
                     eh = eh_c
@@ -190,6 +193,9 @@ def ding_advance(pt: np.ndarray, plam: np.ndarray, pg: np.ndarray, p: np.ndarray
                 break
             # a pulse at t: exact update of the CN closed form
             lam = plam[ip]
+            if lam == 0.0 and pg[ip] == 0.0:
+                ip += 1  # an ineffective pulse (lam = g = 0) is ignored entirely
+                continue
             if npl == 0.0:
                 c = 0.0
                 ssum = lam
@@ -210,6 +216,41 @@ def ding_advance(pt: np.ndarray, plam: np.ndarray, pg: np.ndarray, p: np.ndarray
             out[2, j] = a
             out[3, j] = km
             out[4, j] = tau1
+        j += 1
+        # rest: while CN is negligible and no pulse comes, step sample to sample with the
+        # exponential integrator in a tight loop (multiplications only, no denormals)
+        if j < n and (npl == 0.0 or ((c + ssum * (t - tl) * itc) * e < 1e-13 * km
+                                     and t - tl > 10.0 * tau_c)):
+            qe = math.exp(-isf * itc)
+            qf = math.exp(-isf * itf)
+            q1 = math.exp(-isf / tau1)
+            t_next = pt[ip] if ip < npulse else np.inf
+            while j < n and (k0 + j) * isf < t_next:
+                if f > 1e-9:
+                    r1 = math.exp(-isf / tau1)
+                    intf = f * tau1 * (1.0 - r1)
+                    f *= r1
+                else:
+                    f *= q1
+                    if f < 1e-300:
+                        f = 0.0
+                    intf = 0.0
+                if fat:
+                    a = a_r + (a - a_r) * qf + al_a * intf
+                    km = km_r + (km - km_r) * qf + al_k * intf
+                    tau1 = t1_r + (tau1 - t1_r) * qf + al_t * intf
+                e *= qe
+                if e < 1e-300:
+                    e = 0.0
+                t = (k0 + j) * isf
+                out[0, j] = f
+                if nrow > 1:
+                    out[1, j] = (c + ssum * (t - tl) * itc) * e
+                if nrow > 2:
+                    out[2, j] = a
+                    out[3, j] = km
+                    out[4, j] = tau1
+                j += 1
     st[S_C] = c
     st[S_S] = ssum
     st[S_TLAST] = tl

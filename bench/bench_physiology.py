@@ -1,0 +1,156 @@
+"""Physiology benchmarks: the compiled virtual patient against SciPy, cohorts, compilation.
+
+Run with ``.venv/bin/python bench/run.py physiology``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from opennmes.physiology import (
+    default_parameters,
+    get_preset,
+    reference_solution,
+    simulate,
+    simulate_cohort,
+    simulate_train,
+)
+from opennmes.stim import PulseSchedule
+
+SFREQ = 1000.0
+
+
+def _quadriceps_program(duration: float) -> np.ndarray:
+    """35 Hz, 10 s on / 30 s off, for ``duration`` s."""
+    on = np.arange(0.0, 10.0, 1.0 / 35.0)
+    cycles = int(np.ceil(duration / 40.0))
+    t = np.concatenate([k * 40.0 + on for k in range(cycles)])
+    return np.round(t[t < duration], 6)
+
+
+def _best(fn, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def _matched_rtol(p, pt: np.ndarray, err_ours: float, t_cal: float) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Loosest RK45 rtol whose error on the first ``t_cal`` s is <= ours."""
+    te = np.arange(int(t_cal * SFREQ) + 1) / SFREQ
+    ptc = pt[pt <= t_cal]
+    tight = reference_solution(p, ptc, te, method="DOP853", rtol=1e-11, atol=1e-9)[1]
+    scale = tight.max()
+    for rtol in (1e-5, 1e-6, 1e-7, 1e-8, 1e-9):
+        f = reference_solution(p, ptc, te, method="RK45", rtol=rtol, atol=rtol * 1e-2)[1]
+        err = float(np.max(np.abs(f - tight)) / scale)
+        if err <= err_ours:
+            return rtol, err
+    return 1e-9, err
+
+
+def run() -> list[dict]:
+    rows: list[dict] = []
+    p = default_parameters("ding2003", fatigue=True)
+    # ------------------------------------------------------------ 30-min program, kernel
+    pt = _quadriceps_program(1800.0)
+
+    def kernel() -> None:
+        simulate_train(p, pt, t_end=1800.0, sfreq=SFREQ)
+
+    t_kernel = _best(kernel)
+    rows.append(dict(name="30-min quadriceps program (35 Hz, 10 s on/30 s off, fatigue), "
+                          "force + CN + A, Km, tau1 at 1 kHz: simulate_train",
+                     value=t_kernel * 1e3, unit="ms", goal="< 50 ms after warm-up",
+                     passed=t_kernel < 0.050, note=f"{pt.size} pulses, 1800001 samples"))
+    # full virtual patient (recruitment, isometric knee torque, all state channels)
+    pat = get_preset("healthy-adult").isometric()
+    sched = PulseSchedule.from_arrays(pt, 0.045, 300e-6, channel_names=("quadriceps",))
+
+    def patient() -> None:
+        simulate(sched, pat, sfreq=SFREQ, t_end=1800.0)
+
+    t_pat = _best(patient, repeat=3)
+    rows.append(dict(name="same program on the healthy-adult preset (isometric), simulate(), "
+                          "10 channels at 1 kHz", value=t_pat * 1e3, unit="ms",
+                     goal="< 50 ms after warm-up", passed=t_pat < 0.050,
+                     note="includes recruitment, voluntary activation and knee torque "
+                          "channels (144 MB of output)"))
+    # ------------------------------------------------------------ accuracy and solve_ivp
+    t_cal = 120.0
+    te = np.arange(int(t_cal * SFREQ) + 1) / SFREQ
+    ptc = pt[pt <= t_cal]
+    tight = reference_solution(p, ptc, te, method="DOP853", rtol=1e-11, atol=1e-9)[1]
+    ours = simulate_train(p, ptc, t_end=t_cal, sfreq=SFREQ)["force"]
+    err_ours = float(np.max(np.abs(ours - tight)) / tight.max())
+    rows.append(dict(name="kernel error vs DOP853 (rtol 1e-11), first 120 s, max |dF|/F_max",
+                     value=err_ours, unit="", goal="< 1e-3", passed=err_ours < 1e-3))
+    rtol, err_ivp = _matched_rtol(p, pt, err_ours, t_cal)
+    te_full = np.arange(1800001) / SFREQ
+    t0 = time.perf_counter()
+    reference_solution(p, pt, te_full, method="RK45", rtol=rtol, atol=rtol * 1e-2)
+    t_ivp = time.perf_counter() - t0
+    ratio = t_ivp / t_kernel
+    rows.append(dict(name="solve_ivp (RK45, pulse breakpoints) on the same 30-min program at "
+                          "matched accuracy", value=t_ivp, unit="s", goal="(reference)",
+                     passed=None, note=f"rtol {rtol:g}: error {err_ivp:.2g} <= kernel's "
+                                       f"{err_ours:.2g}"))
+    rows.append(dict(name="speed-up of the compiled kernel over solve_ivp, same run",
+                     value=ratio, unit="x", goal=">= 100x", passed=ratio >= 100))
+    # ------------------------------------------------------------ cohort
+    rng = np.random.default_rng(0)
+    base = get_preset("healthy-adult")
+    cohort = [base.personalise("quadriceps", strength=float(s), fatigability=float(f))
+              for s, f in zip(rng.uniform(0.5, 1.5, 1000), rng.uniform(0.5, 2.0, 1000),
+                              strict=True)]
+    pt60 = _quadriceps_program(60.0)
+    s60 = PulseSchedule.from_arrays(pt60, 0.045, 300e-6, channel_names=("quadriceps",))
+
+    def run_cohort() -> None:
+        simulate_cohort(s60, cohort, muscle="quadriceps", sfreq=100.0, t_end=60.0)
+
+    t_cohort = _best(run_cohort, repeat=3)
+    t0 = time.perf_counter()
+    [base.personalise("quadriceps", strength=1.1) for _ in range(1000)]
+    t_make = time.perf_counter() - t0
+    rows.append(dict(name="1,000 personalised patients, 60-s program, force at 100 Hz "
+                          "(simulate_cohort, 2 cores)", value=t_cohort, unit="s",
+                     goal="< 3 s", passed=t_cohort < 3.0,
+                     note=f"creating the 1,000 patients takes {t_make:.2f} s more"))
+    # ------------------------------------------------------------ first call, compile cache
+    code = ("import time; t0 = time.perf_counter(); import numpy as np;"
+            "from opennmes.physiology import get_preset, simulate;"
+            "from opennmes.stim import PulseSchedule;"
+            "s = PulseSchedule.from_arrays(np.arange(0, 1, 1/35), 0.045, 300e-6,"
+            " channel_names=('quadriceps',));"
+            "simulate(s, get_preset('healthy-adult'), sfreq=1000.0, t_end=2.0, emg=True);"
+            "print(time.perf_counter() - t0)")
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        cold = float(subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                                    capture_output=True, text=True).stdout.split()[-1])
+        warm = float(subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                                    capture_output=True, text=True).stdout.split()[-1])
+    rows.append(dict(name="first simulate() in a new process, compiled-code cache present "
+                          "(import included)", value=warm, unit="s", goal="< 5 s",
+                     passed=warm < 5.0))
+    rows.append(dict(name="first simulate() in a new process with an empty cache "
+                          "(compiles everything)", value=cold, unit="s", goal="< 5 s",
+                     passed=cold < 5.0))
+    return rows
+
+
+if __name__ == "__main__":  # pragma: no cover
+    for r in run():
+        print(r)
+    _ = Path

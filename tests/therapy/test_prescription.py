@@ -125,6 +125,8 @@ def test_schedule_expected_sessions() -> None:
     s = Schedule(1, 3, 6, DAY)
     assert s.total_sessions == 18 and s.end_date == DAY + dt.timedelta(days=41)
     assert s.expected_by(DAY - dt.timedelta(days=1)) == 0
+    assert s.expected_by(DAY) == 1  # due from the first day
+    assert s.expected_by(DAY + dt.timedelta(days=2)) == 2
     assert s.expected_by(DAY + dt.timedelta(days=6)) == 3
     assert s.expected_by(DAY + dt.timedelta(days=13)) == 6
     assert s.expected_by(DAY + dt.timedelta(days=400)) == 18

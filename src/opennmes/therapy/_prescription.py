@@ -49,11 +49,12 @@ class Schedule:
         return self.sessions_per_week * self.weeks
 
     def expected_by(self, day: dt.date) -> int:
-        """Sessions that should have been done by the end of ``day`` (pro rata per day)."""
+        """Sessions due by the end of ``day``: pro rata per day, rounded up (a session is due
+        from the first day)."""
         if day < self.start_date:
             return 0
         days = min((day - self.start_date).days + 1, 7 * self.weeks)
-        return min(self.total_sessions, (days * self.sessions_per_week) // 7)
+        return min(self.total_sessions, -(-days * self.sessions_per_week // 7))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,279 @@
+"""The progress report of a patient: outcomes over time with MCID bands, dose and adherence,
+progression steps and sessions, as one self-contained HTML page and as a PDF.
+
+HTML is rendered with Jinja2 (``report/templates/progress.html``) with the figures embedded
+as base64 PNGs; the PDF is written with Matplotlib's ``PdfPages`` (no external programs).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from opennmes.store import Patient, Store
+    from opennmes.therapy import (
+        Adherence,
+        AdjustmentRecord,
+        OutcomeHistory,
+        Prescription,
+        TherapyRecord,
+    )
+
+__all__ = ["ProgressData", "collect_progress", "outcome_figure", "adherence_figure",
+           "progress_html", "write_progress_pdf", "write_progress_report"]
+
+_STATUS_TEXT = {"improved": "improved (beyond MCID)", "possibly-improved": "improved (within "
+                "MCID range)", "no-meaningful-change": "no meaningful change",
+                "possibly-worsened": "worse (within MCID range)",
+                "worsened": "worse (beyond MCID)", "no-threshold": "no published MCID"}
+
+
+@dataclass(frozen=True)
+class RxProgress:
+    """One prescription with its adherence and progression steps."""
+
+    prescription: Prescription
+    adherence: Adherence
+    adjustments: list[AdjustmentRecord]
+
+
+@dataclass(frozen=True)
+class ProgressData:
+    """Everything a progress report shows (see :func:`collect_progress`)."""
+
+    patient: Patient
+    as_of: dt.date
+    generated_at: dt.datetime
+    prescriptions: list[RxProgress]
+    histories: list[OutcomeHistory]
+
+
+def collect_progress(store: Store, patient_id: str, as_of: dt.date | None = None,
+                     record: TherapyRecord | None = None) -> ProgressData:
+    """Gather a patient's prescriptions, adherence, adjustments and outcome histories."""
+    from opennmes.therapy import TherapyRecord
+
+    rec = record or TherapyRecord(store)
+    patient = store.get_patient(patient_id)
+    day = as_of or dt.datetime.now(dt.UTC).date()
+    rxs = [RxProgress(rx, rec.adherence(rx.id, day), rec.adjustments(rx.id))
+           for rx in reversed(rec.list_prescriptions(patient_id))]
+    return ProgressData(patient, day, dt.datetime.now(dt.UTC), rxs,
+                        rec.outcome_histories(patient_id))
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def outcome_figure(history: OutcomeHistory) -> Figure:
+    """Values over time (display units) with the MCID band above and below the baseline.
+
+    The darker band is the published threshold range in the direction of improvement
+    (baseline + low .. baseline + high); the lighter one mirrors it for worsening; a
+    cut-off is a dashed line.
+    """
+    plt = _plt()
+    inst = history.instrument
+    fig, ax = plt.subplots(figsize=(6.4, 3.2), constrained_layout=True)
+    ms = history.measurements
+    days = [m.measured_on for m in ms]
+    vals = [m.value * inst.scale for m in ms]
+    ax.plot(days, vals, "o-", color="#1f4e79", zorder=3)
+    t = history.threshold
+    if ms and t is not None and t.low is not None and t.high is not None:
+        base = ms[0].value * inst.scale
+        lo, hi = t.low * inst.scale, max(t.high, t.low) * inst.scale
+        d = inst.direction
+        span = [min(days), max(days) if len(days) > 1 else min(days) + dt.timedelta(days=1)]
+        band_lo = (base + d * lo, base + d * hi)
+        ax.fill_between(span, min(band_lo), max(band_lo), color="#2e7d32", alpha=0.18,
+                        label=f"{t.kind.upper()} band (improvement)")
+        ax.fill_between(span, base - d * lo, base - d * hi, color="#c62828", alpha=0.10,
+                        label="MCID band (worsening)")
+        ax.axhline(base, color="#777", lw=0.8, ls=":", label="baseline")
+    for c in inst.thresholds:
+        if c.kind == "cutoff" and c.low is not None:
+            ax.axhline(c.low * inst.scale, color="#b26a00", ls="--", lw=1,
+                       label=f"cut-off {c.low * inst.scale:g}")
+    side = f" ({history.side})" if history.side else ""
+    ax.set_title(f"{inst.name}{side}", fontsize=10)
+    ax.set_ylabel(inst.unit)
+    ax.legend(fontsize=7, loc="best")
+    fig.autofmt_xdate()
+    return fig
+
+
+def adherence_figure(item: RxProgress) -> Figure:
+    """Top: sessions done and aborted per week against prescribed. Bottom: peak amplitude per
+    session with the target, and comfort ratings."""
+    plt = _plt()
+    adh = item.adherence
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(6.4, 5.0), constrained_layout=True)
+    weeks = [w.week for w in adh.weeks]
+    a1.bar(weeks, [w.prescribed for w in adh.weeks], color="#ddd", label="prescribed")
+    a1.bar(weeks, [w.done for w in adh.weeks], width=0.5, color="#2e7d32", label="done")
+    a1.bar(weeks, [w.partial for w in adh.weeks], width=0.5,
+           bottom=[w.done for w in adh.weeks], color="#e0a100", label="stopped early")
+    a1.set_xlabel("programme week")
+    a1.set_ylabel("sessions")
+    a1.legend(fontsize=7)
+    a1.set_title(item.prescription.document.get("protocol_title", ""), fontsize=10)
+    ss = adh.sessions
+    if ss:
+        x = list(range(1, len(ss) + 1))
+        for ch in item.prescription.ceilings:
+            a2.plot(x, [s.reached.get(ch, 0.0) * 1e3 for s in ss], "o-", label=f"{ch} (mA)")
+            target = item.prescription.targets.get(ch)
+            if target:
+                a2.axhline(target * 1e3, ls="--", lw=0.8, color="#555",
+                           label=f"{ch} target now")
+        a2.set_xlabel("session")
+        a2.set_ylabel("peak amplitude, mA")
+        comf = [(i, s.comfort) for i, s in zip(x, ss, strict=True) if s.comfort is not None]
+        if comf:
+            b = a2.twinx()
+            b.plot([c[0] for c in comf], [c[1] for c in comf], "s", color="#8e24aa",
+                   label="comfort (0-10)")
+            b.set_ylim(0, 10.5)
+            b.set_ylabel("comfort 0-10")
+        a2.legend(fontsize=7, loc="lower right")
+    else:
+        a2.text(0.5, 0.5, "no sessions yet", ha="center", va="center")
+        a2.set_axis_off()
+    return fig
+
+
+def _png(fig: Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    _plt().close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _context(data: ProgressData) -> dict[str, Any]:
+    outcomes = []
+    for h in data.histories:
+        inst = h.instrument
+        rows = []
+        for i, m in enumerate(h.measurements):
+            a = h.from_baseline[i - 1] if i else None
+            rows.append({"date": m.measured_on.isoformat(), "value": inst.fmt(m.value),
+                         "change": f"{'+' if a and a.change >= 0 else '-' if a else ''}"
+                                   f"{inst.fmt(abs(a.change)) if a else ''}",
+                         "status": _STATUS_TEXT[a.status] if a else "baseline",
+                         "css": a.status if a else ""})
+        t = h.threshold
+        outcomes.append({"name": inst.name, "side": h.side, "rows": rows,
+                         "latest": h.latest.message if h.latest else None,
+                         "threshold": t.source if t else "no published MCID",
+                         "png": _png(outcome_figure(h))})
+    rxs = []
+    for item in data.prescriptions:
+        rx, adh = item.prescription, item.adherence
+        rxs.append({
+            "id": rx.id, "title": rx.document.get("protocol_title", rx.protocol_id),
+            "status": rx.status, "side": rx.document.get("side") or "-",
+            "start": rx.schedule.start_date.isoformat(), "end": rx.schedule.end_date.isoformat(),
+            "schedule": f"{rx.schedule.sessions_per_day}/day, {rx.schedule.sessions_per_week}"
+                        f"/week for {rx.schedule.weeks} weeks",
+            "targets": ", ".join(f"{k}: {'-' if v is None else f'{v * 1e3:.0f} mA'}"
+                                 f" (ceiling {rx.ceilings[k] * 1e3:.0f} mA)"
+                                 for k, v in rx.targets.items()),
+            "expected": adh.expected, "done": adh.done, "partial": adh.partial,
+            "rate": "-" if adh.rate is None else f"{adh.rate:.0%}",
+            "reached": "-" if adh.mean_reached is None else f"{adh.mean_reached:.0%}",
+            "comfort": "-" if adh.mean_comfort is None else f"{adh.mean_comfort:.1f}/10",
+            "minutes": f"{adh.minutes:.0f}", "findings": rx.findings,
+            "adjustments": [{"at": a.at.strftime("%Y-%m-%d"), "what": a.parameter,
+                             "channel": a.channel or "", "reason": a.reason}
+                            for a in item.adjustments],
+            "sessions": [{"id": s.session_id, "date": s.started_at.strftime("%Y-%m-%d %H:%M"),
+                          "status": s.status, "minutes": f"{s.duration / 60:.1f}",
+                          "contractions": s.contractions,
+                          "reached": ", ".join(f"{k} {v * 1e3:.0f} mA"
+                                               for k, v in s.reached.items()),
+                          "comfort": "-" if s.comfort is None else f"{s.comfort:g}"}
+                         for s in adh.sessions],
+            "png": _png(adherence_figure(item)),
+        })
+    return {"patient": data.patient, "as_of": data.as_of.isoformat(),
+            "generated": data.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+            "outcomes": outcomes, "prescriptions": rxs}
+
+
+def progress_html(data: ProgressData) -> str:
+    """The report as one self-contained HTML page."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("opennmes.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined)
+    return env.get_template("progress.html").render(**_context(data))
+
+
+def write_progress_pdf(data: ProgressData, path: str | Path) -> None:
+    """The report as a PDF: a summary page, one page per outcome and per prescription."""
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    plt = _plt()
+    with PdfPages(Path(path)) as pdf:
+        fig = plt.figure(figsize=(8.27, 11.69))
+        lines = [f"Progress report: patient {data.patient.id}",
+                 f"as of {data.as_of.isoformat()} (generated "
+                 f"{data.generated_at.strftime('%Y-%m-%d %H:%M UTC')})", ""]
+        for item in data.prescriptions:
+            rx, adh = item.prescription, item.adherence
+            rate = "-" if adh.rate is None else f"{adh.rate:.0%}"
+            lines += [f"Prescription {rx.id}: {rx.document.get('protocol_title')} "
+                      f"({rx.status})",
+                      f"  sessions done {adh.done} of {adh.expected} due ({rate}), "
+                      f"{adh.partial} stopped early",
+                      "  mean intensity reached: " + ("-" if adh.mean_reached is None
+                                                       else f"{adh.mean_reached:.0%}")
+                      + ", mean comfort: " + ("-" if adh.mean_comfort is None
+                                              else f"{adh.mean_comfort:.1f}/10"),
+                      f"  progression steps: {len(item.adjustments)}", ""]
+        lines.append("Outcomes (latest against baseline):")
+        for h in data.histories:
+            lines.append("  " + (h.latest.message if h.latest else
+                                 f"{h.instrument.name}: baseline only")[:110])
+        fig.text(0.06, 0.96, "\n".join(lines), va="top", ha="left", family="monospace",
+                 fontsize=8)
+        pdf.savefig(fig)
+        plt.close(fig)
+        for h in data.histories:
+            f = outcome_figure(h)
+            pdf.savefig(f)
+            plt.close(f)
+        for item in data.prescriptions:
+            f = adherence_figure(item)
+            pdf.savefig(f)
+            plt.close(f)
+        info = pdf.infodict()
+        info["Title"] = f"OpenNMES progress report {data.patient.id}"
+        info["Creator"] = "OpenNMES"
+
+
+def write_progress_report(store: Store, patient_id: str, *, html: str | Path | None = None,
+                          pdf: str | Path | None = None, as_of: dt.date | None = None
+                          ) -> ProgressData:
+    """Write the progress report of a patient as HTML and/or PDF; returns the data shown."""
+    data = collect_progress(store, patient_id, as_of)
+    if html is not None:
+        Path(html).write_text(progress_html(data), encoding="utf-8")
+    if pdf is not None:
+        write_progress_pdf(data, pdf)
+    return data

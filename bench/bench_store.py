@@ -93,21 +93,22 @@ def _write_session(url: str, dtype: str, emg: np.ndarray) -> dict[str, float]:
 
 
 def _crash_loss(url: str, after: float) -> float:
-    """Seconds of EMG lost when the writer is killed with SIGKILL ``after`` s into a session."""
+    """Seconds of EMG handed to the writer but lost when it is killed with SIGKILL ``after``
+    seconds into a session."""
     writer = ROOT / "tests" / "store" / "_crash_writer.py"
     proc = subprocess.Popen([sys.executable, str(writer), url], stdout=subprocess.PIPE,
                             text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline().split()
-    sid, start = int(line[1]), float(line[2])
+    sid = int(line[1])
     time.sleep(after)
-    kill_at = time.time()
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    handed = [float(x.split()[1]) for x in proc.stdout.read().splitlines() if x.startswith("w ")]
     with open_store(url) as store:
         info = store.get_session(sid)
         assert info.status == "interrupted"
-        return (kill_at - start) - info.streams[0].t_end
+        return handed[-1] - info.streams[0].t_end
 
 
 def _pg_url() -> str | None:

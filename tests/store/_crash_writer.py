@@ -2,7 +2,8 @@
 
 Usage: python _crash_writer.py DB_URL. Prints ``ready SESSION_ID START_UNIX_TIME`` once the
 session has begun, then writes 50 ms blocks of 4-channel EMG at 2 kHz and 35 Hz pulses on 8
-channels, each block as soon as its time has passed, and an event every 0.5 s.
+channels, each block as soon as its time has passed, and an event every 0.5 s; after handing
+each block to the writer it prints ``w T_END`` (session seconds covered so far).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def main(url: str) -> None:
                                                           channel_names=CHANNELS))
         if k % 10 == 0:
             writer.log_event("tick", t0, {"k": k})
+        print(f"w {t0 + BLOCK!r}", flush=True)
         k += 1
 
 

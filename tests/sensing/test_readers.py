@@ -125,3 +125,16 @@ def test_unknown_file_type(tmp_path: Path) -> None:
         read_signals(p)
     with pytest.raises(SignalError, match="no such file"):
         read_signals(tmp_path / "missing.c3d")
+
+
+def test_edf_mixed_rates_needs_a_choice(tmp_path: Path) -> None:
+    from pyedflib import highlevel
+
+    hdrs = [highlevel.make_signal_header("EMG1", "uV", 512, -200, 200),
+            highlevel.make_signal_header("Acc", "mV", 128, -200, 200)]
+    p = tmp_path / "mixed.edf"
+    highlevel.write_edf(str(p), [np.zeros(1024), np.zeros(256)], hdrs)
+    with pytest.raises(SignalError, match=r"different sampling rates \{'EMG1': 512.0, "
+                                          r"'Acc': 128.0\}"):
+        read_edf(p)
+    assert read_edf(p, ["Acc"]).sfreq == 128.0

@@ -34,6 +34,7 @@ RULES: dict[tuple[str, str], set[str]] = {
     ("POST", "/patients/{patient_id}/screening"): STAFF,
     ("GET", "/patients/{patient_id}/prescribe"): STAFF,
     ("POST", "/patients/{patient_id}/prescribe"): STAFF,
+    ("POST", "/patients/{patient_id}/protocol-check"): STAFF,
     ("GET", "/patients/{patient_id}/outcomes"): STAFF,
     ("POST", "/patients/{patient_id}/outcomes"): STAFF,
     ("GET", "/patients/{patient_id}/progress"): STAFF,

@@ -144,9 +144,16 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                       status_code=exc.status_code,
                       title=titles.get(exc.status_code, "Error"), reason=str(exc.detail))
 
-    from opennmes.web import _routes_auth, _routes_clinic, _routes_live, _routes_patient
+    from opennmes.web import (
+        _routes_auth,
+        _routes_clinic,
+        _routes_live,
+        _routes_patient,
+        _routes_therapy,
+    )
 
-    for module in (_routes_auth, _routes_clinic, _routes_live, _routes_patient):
+    for module in (_routes_auth, _routes_clinic, _routes_therapy, _routes_live,
+                   _routes_patient):
         app.include_router(module.router)
     return app
 

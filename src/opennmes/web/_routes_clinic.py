@@ -81,7 +81,7 @@ def _patient_context(request: Request, patient: Patient) -> dict[str, Any]:
         "sessions": store.list_sessions(patient_id=patient.id, limit=50),
         "audit": accounts.list_audit(patient_id=patient.id, limit=50),
         "account": accounts.patient_account(patient.id),
-        "prescriptions": _therapy.prescriptions(store, patient.id),
+        "prescriptions": _therapy.prescriptions(request, store, patient.id),
         "live": request.app.state.live.for_patient(patient.id),
         "device_urls": request.app.state.settings.device_urls,
     }

@@ -1,19 +1,41 @@
-"""Thin calls into :mod:`opennmes.therapy` (imported lazily: the web app starts without it)."""
+"""Access to :class:`opennmes.therapy.TherapyRecord` for the pages (one per app)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from fastapi import HTTPException, Request
 
 from opennmes.store import Store
 
-__all__ = ["prescriptions"]
+if TYPE_CHECKING:  # pragma: no cover
+    from opennmes.therapy import TherapyRecord
+
+__all__ = ["record", "prescriptions", "instrument_choices"]
 
 
-def prescriptions(store: Store, patient_id: str) -> list[Any]:
-    """The patient's prescriptions, newest first (empty until therapy provides them)."""
-    try:
-        from opennmes import therapy
-    except ImportError:
-        return []
-    fn = getattr(therapy, "list_prescriptions", None)
-    return list(fn(store, patient_id)) if fn is not None else []
+def record(request: Request) -> TherapyRecord:
+    """The app's therapy record (created on first use; 503 when therapy cannot load)."""
+    rec = getattr(request.app.state, "therapy", None)
+    if rec is None:
+        try:
+            from opennmes.therapy import TherapyRecord
+        except ImportError as exc:  # pragma: no cover - therapy ships with the package
+            raise HTTPException(503, f"the therapy service is not available: {exc}") from exc
+        rec = TherapyRecord(request.app.state.store)
+        request.app.state.therapy = rec
+    return rec
+
+
+def prescriptions(request: Request, store: Store, patient_id: str) -> list[Any]:
+    """The patient's prescriptions, newest first."""
+    return record(request).list_prescriptions(patient_id)
+
+
+def instrument_choices() -> list[dict[str, Any]]:
+    """Outcome instruments for the entry form: key, name, display unit and valid range."""
+    from opennmes.therapy import INSTRUMENTS
+
+    return [{"key": k, "name": i.name, "unit": i.unit, "domain": i.domain,
+             "range": f"{i.fmt(i.minimum)} .. {i.fmt(i.maximum)}"}
+            for k, i in INSTRUMENTS.items()]

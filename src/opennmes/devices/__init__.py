@@ -15,6 +15,7 @@ from opennmes.devices._events import (
     DeviceFault,
     Disconnected,
     LateCommand,
+    Played,
     Stopped,
 )
 from opennmes.devices._registry import (
@@ -29,5 +30,6 @@ __all__ = [
     "Stimulator", "open_stimulator", "SCHEMES", "list_ports", "PortInfo", "KNOWN_USB_IDS",
     "Clock", "RealClock", "VirtualClock",
     "DeviceEvent", "Acknowledged", "DeviceFault", "Disconnected", "Stopped", "LateCommand",
+    "Played",
     "FAULT_KINDS",
 ]

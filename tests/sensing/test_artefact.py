@@ -13,6 +13,8 @@ import logging
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from opennmes.errors import SignalError
 from opennmes.sensing import (
@@ -137,3 +139,23 @@ def test_bad_input() -> None:
         ArtefactSuppressor(2000.0, 1, "blank", blank=0.5)
     with pytest.raises(SignalError, match="need at least 2 whole epochs"):
         locked_residual(Signals(np.zeros((1, 100)), 1000.0, ("a",), ("V",)), [0.05], 0.02)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=400), min_size=1, max_size=8),
+       st.sampled_from(ARTEFACT_METHODS))
+def test_any_chunking_gives_the_same_output(sizes: list[int], method: str) -> None:
+    rng = np.random.default_rng(5)
+    n = sum(sizes)
+    fs = 1000.0
+    times = np.arange(0.013, n / fs, 1 / 37)
+    sig = contaminate(Signals(rng.standard_normal((2, n)), fs, ("a", "b"), ("V", "V")), times,
+                      mwave_gain=5.0, spike_gain=20.0)
+    whole = suppress_artefacts(sig, times, method).data
+    f = ArtefactSuppressor(fs, 2, method)
+    out, i = [], 0
+    for s in sizes:
+        chunk = Signals(sig.data[:, i:i + s], fs, sig.names, sig.units, i / fs)
+        out.append(f.process(chunk, times[(times >= i / fs) & (times < (i + s) / fs)]).data)
+        i += s
+    np.testing.assert_allclose(np.concatenate(out, axis=1), whole, rtol=0, atol=1e-12)

@@ -1,0 +1,94 @@
+"""``nmes devices`` (serial ports that look like stimulators) and ``nmes emulate
+rehastim2|p24`` (a byte-exact emulator on a pseudo-terminal, until stopped)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from typing import Annotated
+
+import typer
+
+__all__ = ["register"]
+
+
+def devices(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the ports as JSON.")] = False,
+) -> None:
+    """List serial ports and say which look like a known stimulator (by USB ids)."""
+    from opennmes.devices import SCHEMES, list_ports
+
+    ports = list_ports()
+    if as_json:
+        typer.echo(json.dumps([{"device": p.device, "description": p.description,
+                                "vid": p.vid, "pid": p.pid, "serial_number": p.serial_number,
+                                "looks_like": p.looks_like, "url": p.url} for p in ports],
+                              indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not ports:
+        console.print("no serial ports found (plug the stimulator in; on Linux check "
+                      "'dmesg' and that you are in the 'dialout' group)")
+    else:
+        table = Table("port", "description", "USB id", "looks like", "URL")
+        for p in ports:
+            usb = f"{p.vid:04x}:{p.pid:04x}" if p.vid is not None and p.pid is not None else ""
+            table.add_row(p.device, p.description, usb, p.looks_like or "-", p.url or "-")
+        console.print(table)
+    console.print("URL schemes: " + ", ".join(f"{k}://" for k in SCHEMES)
+                  + "  (no hardware: nmes emulate rehastim2|p24)")
+
+
+def _emulate(kind: str, duration: float | None) -> None:
+    from opennmes.devices.sciencemode2 import RehaStim2Emulator
+    from opennmes.devices.sciencemode4 import P24Emulator
+
+    emu = RehaStim2Emulator() if kind == "rehastim2" else P24Emulator()
+    port = emu.start()
+    typer.echo(f"{kind} emulator on {port}", err=False)
+    typer.echo(f"open it with: {kind}://{port}")
+    stop = threading.Event()
+
+    def _quit(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _quit)
+    signal.signal(signal.SIGINT, _quit)
+    t_end = None if duration is None else time.monotonic() + duration
+    try:
+        while not stop.wait(0.1):
+            if t_end is not None and time.monotonic() >= t_end:
+                break
+    finally:
+        pulses = len(emu.record)
+        singles = len(emu.single_record)
+        zero = emu.output_is_zero
+        emu.close()
+    typer.echo(f"stopped: {pulses} pulses recorded in the last run, {singles} single pulses, "
+               f"output {'zero' if zero else 'NOT zero'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("devices")(devices)
+    emulate = typer.Typer(help="Run a stimulator emulator that speaks the real bytes on a "
+                               "pseudo-terminal (prints the port; runs until Ctrl-C).",
+                          no_args_is_help=True)
+
+    @emulate.command("rehastim2")
+    def rehastim2(duration: Annotated[float | None, typer.Option(
+            help="Stop after this many seconds (default: run until stopped).")] = None) -> None:
+        """Emulate a Hasomed RehaStim 2 (ScienceMode2)."""
+        _emulate("rehastim2", duration)
+
+    @emulate.command("p24")
+    def p24(duration: Annotated[float | None, typer.Option(
+            help="Stop after this many seconds (default: run until stopped).")] = None) -> None:
+        """Emulate a Hasomed P24 (ScienceMode4, mid and low level)."""
+        _emulate("p24", duration)
+
+    app.add_typer(emulate, name="emulate")

@@ -114,3 +114,12 @@ def test_newer_schema_is_refused(db_url: str) -> None:
     with pytest.raises(StoreError, match="revision '9999', unknown to this OpenNMES.*upgrade "
                        "OpenNMES"):
         open_store(db_url)
+
+
+def test_a_file_that_is_not_a_database_is_refused_untouched(tmp_path: Path) -> None:
+    junk = tmp_path / "notes.db"
+    junk.write_bytes(b"these are my notes, not a database" * 10)
+    with pytest.raises(StoreError, match=r"cannot open the SQLite database .*notes.db "
+                       r"\(from argument\): file is not a database"):
+        open_store(f"sqlite:///{junk}")
+    assert junk.read_bytes() == b"these are my notes, not a database" * 10

@@ -123,6 +123,9 @@ def make_engine(url: str, *, source: str = "argument") -> Engine:
     except DBAPIError as exc:
         engine.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        if parsed.get_backend_name() == "sqlite":
+            raise StoreError(f"cannot open the SQLite database {where}: {reason}; check the "
+                             f"path (--db or {ENV_VAR}) or choose another file") from exc
         raise StoreError(
             f"cannot reach the database {where}: {reason}; check the URL (--db or "
             f"{ENV_VAR}) and that the database server is running"

@@ -1,0 +1,112 @@
+"""``nmes outcomes instruments | add | history | report``: outcome measures and progress."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["register"]
+
+group = typer.Typer(help="Outcome measures with published ranges and MCIDs, their history "
+                         "and the patient's progress report.", no_args_is_help=True)
+
+DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL (default $NMES_DB_URL "
+                                           "or the user data folder).")]
+
+
+@group.command()
+def instruments() -> None:
+    """List the instruments: key, range, unit and published thresholds."""
+    from opennmes.therapy import INSTRUMENTS
+
+    for inst in INSTRUMENTS.values():
+        typer.echo(f"{inst.key:20s} {inst.name} [{inst.fmt(inst.minimum)} .. "
+                   f"{inst.fmt(inst.maximum)}; {'higher' if inst.higher_is_better else 'lower'}"
+                   " is better]")
+        for t in inst.thresholds:
+            band = ("" if t.low is None or t.high is None else
+                    f"{t.low * inst.scale:g}" + ("" if t.high == t.low
+                                                 else f"-{t.high * inst.scale:g}"))
+            rel = "" if t.relative is None else f" or {t.relative:.0%}"
+            typer.echo(f"{'':22s}{t.kind} {band}{rel} ({t.population}): {t.source}")
+
+
+@group.command()
+def add(
+    patient: Annotated[str, typer.Argument(help="Patient id.")],
+    instrument: Annotated[str, typer.Argument(help="Instrument key (`nmes outcomes "
+                                              "instruments`).")],
+    value: Annotated[str, typer.Argument(help="Value with its unit, e.g. '95 deg', '12.4 s', "
+                                         "'34'.")],
+    date: Annotated[str, typer.Option(help="Date measured, YYYY-MM-DD (default today).")] = "",
+    side: Annotated[str | None, typer.Option(help="left or right.")] = None,
+    population: Annotated[str | None, typer.Option(help="Threshold population, e.g. "
+                                                   "chronic-stroke.")] = None,
+    by: Annotated[str | None, typer.Option(help="Who measured.")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Record a measurement (refused with the valid range when out of range)."""
+    from opennmes.store import open_store
+    from opennmes.therapy import TherapyRecord
+
+    day = dt.date.fromisoformat(date) if date else dt.datetime.now(dt.UTC).date()
+    with open_store(db) as store:
+        rec = TherapyRecord(store)
+        m = rec.record_outcome(patient, instrument, value, measured_on=day, side=side,
+                               population=population, by=by)
+        h = rec.outcome_history(patient, instrument, side)
+    typer.echo(f"saved {instrument} = {h.instrument.fmt(m.value)} on {day} (id {m.id})")
+    if h.latest is not None:
+        typer.echo(h.latest.message)
+
+
+@group.command()
+def history(
+    patient: Annotated[str, typer.Argument(help="Patient id.")],
+    db: DbOpt = None,
+) -> None:
+    """Every instrument's measurements with the change from baseline and the MCID verdict."""
+    from opennmes.store import open_store
+    from opennmes.therapy import TherapyRecord
+
+    with open_store(db) as store:
+        hs = TherapyRecord(store).outcome_histories(patient)
+    if not hs:
+        typer.echo("no measurements")
+    for h in hs:
+        typer.echo(f"{h.instrument.name}" + (f" ({h.side})" if h.side else ""))
+        for i, m in enumerate(h.measurements):
+            verdict = h.from_baseline[i - 1].status if i else "baseline"
+            typer.echo(f"  {m.measured_on}  {h.instrument.fmt(m.value):>14s}  {verdict}")
+        if h.latest is not None:
+            typer.echo(f"  {h.latest.message}")
+
+
+@group.command()
+def report(
+    patient: Annotated[str, typer.Argument(help="Patient id.")],
+    html: Annotated[Path | None, typer.Option(help="HTML file to write.")] = None,
+    pdf: Annotated[Path | None, typer.Option(help="PDF file to write.")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Write the patient's progress report (outcomes with MCID bands, adherence, sessions)."""
+    from opennmes.report.progress_report import write_progress_report
+    from opennmes.store import open_store
+
+    if html is None and pdf is None:
+        raise typer.BadParameter("give --html and/or --pdf")
+    with open_store(db) as store:
+        data = write_progress_report(store, patient, html=html, pdf=pdf)
+    for p in (html, pdf):
+        if p is not None:
+            typer.echo(f"wrote {p}")
+    typer.echo(f"{len(data.prescriptions)} prescription(s), {len(data.histories)} outcome "
+               "series")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``nmes outcomes`` to the command."""
+    app.add_typer(group, name="outcomes")

@@ -1,0 +1,65 @@
+"""``nmes protocols`` and ``nmes outcomes`` as subprocesses."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from opennmes.stim import load_program
+from opennmes.store import open_store
+from opennmes.therapy import TherapyRecord
+
+
+def _nmes(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "opennmes", *args], capture_output=True,
+                          text=True, timeout=120, env=env)
+
+
+def test_list_show_and_new_program(tmp_path: Path) -> None:
+    r = _nmes("protocols", "list", "--json")
+    assert r.returncode == 0, r.stderr
+    ids = [p["id"] for p in json.loads(r.stdout)]
+    assert "total-knee-arthroplasty" in ids and "tens-burst" in ids
+    r = _nmes("protocols", "show", "total-knee-arthroplasty")
+    assert r.returncode == 0
+    assert "Stevens-Lapsley" in r.stdout and "start: 2 to 14 days after surgery" in r.stdout
+    out = tmp_path / "tka.yaml"
+    r = _nmes("protocols", "new-program", "total-knee-arthroplasty", "-o", str(out), "--side",
+              "left", "--amplitude", "65 mA", "--area", "quadriceps=80 cm2")
+    assert r.returncode == 0, r.stderr
+    p = load_program(out)
+    assert p.channels[0].amplitude == 0.065 and p.channels[0].electrode.side == "left"
+    bad = tmp_path / "bad.yaml"
+    r = _nmes("protocols", "new-program", "acl-reconstruction", "-o", str(bad), "--side",
+              "left", "--area", "quadriceps=4 cm2")
+    assert r.returncode == 2 and "rms current density" in r.stderr and not bad.exists()
+
+
+def test_prescribe_outcomes_and_report(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    with open_store(url) as store:
+        store.add_patient("P1", contraindications=[{"factor": "dvt", "site": "left calf"}])
+    env = {**os.environ, "NMES_DB_URL": url, "XDG_DATA_HOME": str(tmp_path)}
+    r = _nmes("protocols", "prescribe", "P1", "knee-osteoarthritis", "--side", "left", env=env)
+    assert r.returncode == 2 and "refused by the contraindication screening" in r.stderr
+    r = _nmes("protocols", "prescribe", "P1", "knee-osteoarthritis", "--side", "right",
+              env=env)
+    assert r.returncode == 0, r.stderr
+    assert "prescription 1: knee-osteoarthritis for P1" in r.stdout
+    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=14)
+    with open_store(url) as store:
+        TherapyRecord(store).record_outcome("P1", "pain_nrs", 7, measured_on=day)
+    r = _nmes("outcomes", "add", "P1", "pain_nrs", "11", env=env)
+    assert r.returncode == 2 and "outside the valid range 0 points .. 10 points" in r.stderr
+    r = _nmes("outcomes", "add", "P1", "pain_nrs", "4", env=env)
+    assert r.returncode == 0 and "improved beyond the MCID" in r.stdout
+    r = _nmes("outcomes", "history", "P1", env=env)
+    assert "Pain numeric rating scale" in r.stdout and "improved" in r.stdout
+    html, pdf = tmp_path / "r.html", tmp_path / "r.pdf"
+    r = _nmes("outcomes", "report", "P1", "--html", str(html), "--pdf", str(pdf), env=env)
+    assert r.returncode == 0, r.stderr
+    assert html.stat().st_size > 1000 and pdf.read_bytes().startswith(b"%PDF")

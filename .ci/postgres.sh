@@ -3,7 +3,7 @@
 #
 # Prints one line on stdout, the URL for NMES_TEST_PG_URL; everything else goes to stderr.
 # Idempotent and quick when PostgreSQL is already installed and running. Needs root (or sudo).
-#   usage in .ci/run:  NMES_TEST_PG_URL="$(.ci/postgres.sh)"; export NMES_TEST_PG_URL
+#   usage in .ci/run:  NMES_TEST_PG_URL="${NMES_TEST_PG_URL:-$(.ci/postgres.sh)}"; export ...
 set -euo pipefail
 
 ROLE="${NMES_PG_ROLE:-nmes}"

@@ -251,7 +251,7 @@ class SessionWriter:
 
     # ------------------------------------------------------------------ internals
     def _check_open(self) -> None:
-        if self._closed:
+        if self._closed or self._stopping:
             raise StoreError(f"session {self.id} is finished; begin a new session to record")
 
     def _raise_background_error(self) -> None:

@@ -123,3 +123,23 @@ def test_a_file_that_is_not_a_database_is_refused_untouched(tmp_path: Path) -> N
                        r"\(from argument\): file is not a database"):
         open_store(f"sqlite:///{junk}")
     assert junk.read_bytes() == b"these are my notes, not a database" * 10
+
+
+def test_migrations_downgrade_and_upgrade_again(db_url: str) -> None:
+    """Every revision can be undone and redone (the schema after is the schema before)."""
+    from alembic import command
+
+    from opennmes.store._engine import _alembic_config
+
+    with open_store(db_url) as store:
+        with store.engine.connect() as conn:
+            before = sorted(sa.inspect(conn).get_table_names())
+        with store.engine.begin() as conn:
+            command.downgrade(_alembic_config(conn), "base")
+        with store.engine.connect() as conn:
+            assert sorted(sa.inspect(conn).get_table_names()) == ["alembic_version"]
+        assert current_revision(store.engine) is None
+    with open_store(db_url) as store:
+        assert current_revision(store.engine) == head_revision()
+        with store.engine.connect() as conn:
+            assert sorted(sa.inspect(conn).get_table_names()) == before

@@ -42,8 +42,10 @@ def _play(store: Store, rx_program_version: int, patient: str, names: tuple[str,
                                        channel_names=names) for c in range(len(names))]
     w.write_pulses(PulseSchedule.concat(parts))
     w.log_event("intensity", 1.0, {"channel": names[0], "amplitude": amplitude})
-    if comfort is not None:
-        w.log_event("comfort", 9.0, {"rating": comfort})
+    if comfort is not None:  # as opennmes.session.ComfortRating writes it
+        w.log_event("comfort", 9.0, {"score": comfort, "by": "patient"})
+    if status != "finished":
+        w.log_event("skin_check", 9.5, {"ok": False, "channel": names[0], "note": "redness"})
     w.finish("completed" if status == "finished" else "patient stopped",
              status="finished" if status == "finished" else "aborted")
     return w.id
@@ -133,6 +135,7 @@ def test_adherence_and_progression_from_recorded_sessions(store: Store,
     assert [s.status for s in sums] == ["finished"] * 3 + ["aborted"]
     assert sums[0].contractions == 3 and sums[0].reached["quadriceps"] == pytest.approx(0.038)
     assert sums[0].comfort == 7
+    assert sums[3].notes == ("skin check failed (quadriceps): redness",)
     adh = record.adherence(rx.id, as_of=TODAY)
     assert (adh.done, adh.partial, adh.expected) == (3, 1, 2)  # 14/week: 2 a day
     assert adh.mean_reached == pytest.approx(np.mean([0.95, 1.0, 1.025]))
@@ -211,3 +214,16 @@ def test_first_session_sets_the_tolerance_baseline() -> None:
     # low comfort holds it back
     ss = [_summary(i, d0, "finished", 0.1, 3) for i in range(3)]
     assert review_progression(proto, state, ss, d0, d0) == []
+
+
+def test_sessions_linked_by_meta_count(store: Store, record: TherapyRecord) -> None:
+    """A session that played a copy of the program under another name still counts when its
+    meta names the prescription (as the web app starts them)."""
+    store.add_patient("P6")
+    rx = record.prescribe("P6", "patellofemoral-pain", side="left", start_date=TODAY)
+    other = store.save_program(record.program(rx.id).to_file_dict(), "copy").id
+    w = store.begin_session("P6", other, "sim://", meta={"prescription_id": rx.id})
+    w.finish()
+    w = store.begin_session("P6", other, "sim://", meta={"prescription_id": rx.id + 1})
+    w.finish()
+    assert [s.status for s in record.session_summaries(rx.id)] == ["finished"]

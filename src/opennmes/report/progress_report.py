@@ -205,7 +205,8 @@ def _context(data: ProgressData) -> dict[str, Any]:
                           "contractions": s.contractions,
                           "reached": ", ".join(f"{k} {v * 1e3:.0f} mA"
                                                for k, v in s.reached.items()),
-                          "comfort": "-" if s.comfort is None else f"{s.comfort:g}"}
+                          "comfort": "-" if s.comfort is None else f"{s.comfort:g}",
+                          "notes": "; ".join(s.notes)}
                          for s in adh.sessions],
             "png": _png(adherence_figure(item)),
         })

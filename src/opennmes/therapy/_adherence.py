@@ -3,12 +3,15 @@
 Sessions come from the store. What was delivered is read from the recorded pulses (peak
 amplitude per channel, contractions counted as pulse trains separated by more than 1 s);
 where no pulses were recorded, ``intensity`` events are used. Events this module reads
-(written by the session runner):
+(as written by ``opennmes.session``):
 
 ``intensity``
-    ``{"channel": name, "amplitude": A}``: the amplitude set on a channel.
+    ``{"channel": name, "new": A}`` (or ``"amplitude": A``): the live level of a channel.
 ``comfort``
-    ``{"rating": 0..10}``: 0 = unbearable, 10 = fully comfortable (the last one counts).
+    ``{"score": 0..10}`` (or ``"rating"``): 0 = worst, 10 = fully comfortable; the last
+    one counts.
+``skin_check`` with ``"ok": false``, ``adverse_event`` with a ``"note"``
+    Listed in :attr:`SessionSummary.notes`.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ class SessionSummary:
     contractions : int
         Pulse trains on the busiest channel (gaps > :data:`CONTRACTION_GAP`).
     program_version : int
+    notes : tuple of str
+        Adverse events and failed skin checks, in order.
     """
 
     session_id: int
@@ -58,6 +63,7 @@ class SessionSummary:
     comfort: float | None
     contractions: int
     program_version: int
+    notes: tuple[str, ...] = ()
 
     @property
     def completed(self) -> bool:
@@ -71,7 +77,7 @@ class SessionSummary:
 
 
 def _rating(data: Mapping[str, object]) -> float | None:
-    for key in ("rating", "comfort", "value"):
+    for key in ("score", "rating", "comfort", "value"):
         v = data.get(key)
         if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
             return float(min(10.0, max(0.0, v)))
@@ -93,17 +99,24 @@ def summarise_session(record: object) -> SessionSummary:
             t = np.sort(pulses.t[m])
             contractions = max(contractions, int(1 + (np.diff(t) > CONTRACTION_GAP).sum()))
     comfort = None
+    notes: list[str] = []
     for ev in record.events:  # type: ignore[attr-defined]
         if ev.kind == "comfort":
             comfort = _rating(ev.data) if _rating(ev.data) is not None else comfort
         elif ev.kind == "intensity" and not len(pulses):
-            ch, amp = ev.data.get("channel"), ev.data.get("amplitude")
+            ch = ev.data.get("channel")
+            amp = ev.data.get("new", ev.data.get("amplitude"))
             if isinstance(ch, str) and isinstance(amp, int | float):
                 reached[ch] = max(reached.get(ch, 0.0), float(amp))
+        elif ev.kind == "adverse_event":
+            notes.append(f"adverse event at {ev.t:.0f} s: {ev.data.get('note', '')}")
+        elif ev.kind == "skin_check" and ev.data.get("ok") is False:
+            where = f" ({ev.data['channel']})" if ev.data.get("channel") else ""
+            notes.append(f"skin check failed{where}: {ev.data.get('note', '')}")
     end = info.ended_at
     duration = (end - info.started_at).total_seconds() if end is not None else 0.0
     return SessionSummary(info.id, info.started_at, info.status, max(0.0, duration), reached,
-                          comfort, contractions, info.program_version)
+                          comfort, contractions, info.program_version, tuple(notes))
 
 
 @dataclass(frozen=True)

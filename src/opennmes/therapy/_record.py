@@ -242,10 +242,12 @@ class TherapyRecord:
 
     # ------------------------------------------------------------------ sessions
     def session_summaries(self, prescription_id: int) -> list[SessionSummary]:
-        """The prescription's sessions (any version of its program), oldest first."""
+        """The prescription's sessions, oldest first: those that played any version of its
+        program, or whose session ``meta`` names it (``{"prescription_id": id}``)."""
         rx = self.get_prescription(prescription_id)
         infos = [s for s in self.store.list_sessions(patient_id=rx.patient_id)
-                 if s.program_name == rx.program_name]
+                 if s.program_name == rx.program_name
+                 or s.meta.get("prescription_id") == rx.id]
         out = [summarise_session(self.store.load_session(s.id)) for s in infos]
         return sorted(out, key=lambda s: s.started_at)
 

@@ -282,3 +282,43 @@ def test_a_failed_commit_is_reported_and_retried(store: Store, ids: tuple[str, i
     assert np.array_equal(rec.streams["emg"].data,
                           np.hstack([emg_block(k).data for k in range(3)]))
     assert store.verify_session(w.id) == []
+
+
+def test_windows_of_streams_and_pulses(store: Store, ids: tuple[str, int]) -> None:
+    w = store.begin_session(*ids, "sim://")
+    for k in range(25):  # 2.5 s of EMG at 2 kHz, stored in 1 s chunks
+        w.write_signals(emg_block(k), "emg")
+    for k in range(5):
+        w.write_pulses(pulse_block(k * 0.5, 0.5))
+    w.finish()
+    full = store.load_session(w.id)
+    part = store.load_stream(w.id, "emg", 0.9, 2.1)
+    ref = full.streams["emg"].crop(0.9, 2.1)
+    assert part.t0 == ref.t0 == 0.9 and np.array_equal(part.data, ref.data)
+    assert part.n_samples == 2400
+    assert np.array_equal(store.load_stream(w.id, "emg").data, full.streams["emg"].data)
+    assert store.load_stream(w.id, "emg", 2.4).n_samples == 200
+    assert store.load_stream(w.id, "emg", 3.0, 4.0).n_samples == 0
+    p = store.load_pulses(w.id, 0.75, 1.3)
+    assert p.equals(full.pulses.window(0.75, 1.3)) and len(p) > 0
+    assert store.load_pulses(w.id).equals(full.pulses)
+    with pytest.raises(StoreError, match=r"has no stream 'force'; its streams: \['emg'\]"):
+        store.load_stream(w.id, "force")
+
+
+def test_a_running_session_can_be_followed(store: Store, ids: tuple[str, int],
+                                           db_url: str) -> None:
+    w = store.begin_session(*ids, "sim://")
+    for k in range(12):
+        w.write_signals(emg_block(k), "emg")
+    w.flush()
+    with open_store(db_url, recover=False) as reader:
+        assert reader.get_session(w.id).status == "running"
+        live = reader.load_stream(w.id, "emg", 1.0)
+        assert live.n_samples == 400 and live.t0 == 1.0
+        for k in range(12, 20):
+            w.write_signals(emg_block(k), "emg")
+        w.flush()
+        assert reader.load_stream(w.id, "emg", 1.0).n_samples == 2000
+        assert reader.load_session(w.id).streams["emg"].n_samples == 4000
+    w.finish()

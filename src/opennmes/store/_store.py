@@ -474,6 +474,44 @@ class Store:
                              patient=self.get_patient(info.patient_id),
                              device_info=dict(dev or {}))
 
+    def load_stream(self, session_id: int, name: str, tmin: float | None = None,
+                    tmax: float | None = None) -> Signals:
+        """Samples of one stream with ``tmin <= t < tmax`` (session seconds; None: no bound).
+
+        Only the chunks holding them are read: cheap for plotting a window of a long session
+        or following a session that is still recording.
+        """
+        with self._orm() as s:
+            st = s.scalar(sa.select(StreamRow).where(StreamRow.session_id == session_id,
+                                                     StreamRow.name == name))
+            if st is None:
+                names = s.scalars(sa.select(StreamRow.name).where(
+                    StreamRow.session_id == session_id).order_by(StreamRow.id)).all()
+                raise StoreError(f"session {session_id} has no stream {name!r}; its streams: "
+                                 f"{list(names)}")
+            i_lo = 0 if tmin is None else int(np.ceil((tmin - st.t0) * st.sfreq - 1e-9))
+            i_hi = None if tmax is None else int(np.ceil((tmax - st.t0) * st.sfreq - 1e-9))
+            return _load_stream(s, st, i_lo, i_hi)
+
+    def load_pulses(self, session_id: int, tmin: float | None = None,
+                    tmax: float | None = None) -> PulseSchedule:
+        """Delivered pulses with onset ``tmin <= t < tmax`` (session seconds; None: no bound)."""
+        info = self.get_session(session_id)
+        names = info.pulse_channels or ()
+        q = sa.select(PulseChunkRow).where(PulseChunkRow.session_id == session_id)
+        if tmin is not None:
+            q = q.where(PulseChunkRow.t_last >= tmin)
+        if tmax is not None:
+            q = q.where(PulseChunkRow.t_first < tmax)
+        with self._orm() as s:
+            parts = [_codec.decode_pulses(c.data, c.n, names)
+                     for c in s.scalars(q.order_by(PulseChunkRow.seq))]
+        pulses = _join_pulses(parts, names)
+        if tmin is None and tmax is None:
+            return pulses
+        return pulses.window(-np.inf if tmin is None else tmin,
+                             np.inf if tmax is None else tmax)
+
     # ------------------------------------------------------------------ recovery and checks
     def recover_interrupted(self, stale_after: float = STALE_AFTER) -> list[int]:
         """Mark sessions whose recording process is gone as ``interrupted``.
@@ -642,22 +680,37 @@ def _session_info(joined: tuple[Any, ...], streams: tuple[StreamInfo, ...]) -> S
         streams=streams)
 
 
-def _load_stream(s: OrmSession, st: StreamRow) -> Signals:
+def _load_stream(s: OrmSession, st: StreamRow, i_lo: int = 0, i_hi: int | None = None
+                 ) -> Signals:
+    """Samples ``i_lo .. i_hi - 1`` of a stream, reading only the chunks that hold them.
+
+    Chunks committed after ``st`` was read (a session still recording) are ignored.
+    """
+    n_total = int(st.n_samples)
+    i_hi = n_total if i_hi is None else min(i_hi, n_total)
+    i_lo = min(max(0, i_lo), i_hi)
     n_ch = len(st.channel_names)
-    data = np.empty((n_ch, int(st.n_samples)), dtype=np.float64)
-    pos = 0
-    for i0, n, blob in s.execute(sa.select(StreamChunkRow.i0, StreamChunkRow.n,
-                                           StreamChunkRow.data)
-                                 .where(StreamChunkRow.stream_id == st.id)
-                                 .order_by(StreamChunkRow.seq)):
-        if i0 != pos or pos + n > data.shape[1]:
-            raise StoreError(f"stream {st.name!r} is inconsistent at sample {i0}; run "
-                             "Store.verify_session() for details")
-        data[:, pos:pos + n] = _codec.decode_samples(blob, st.dtype, n_ch, n)
-        pos += n
-    if pos != data.shape[1]:
-        raise StoreError(f"stream {st.name!r} holds {pos} of {data.shape[1]} samples")
-    return Signals(data, st.sfreq, tuple(st.channel_names), tuple(st.units), st.t0)
+    data = np.empty((n_ch, i_hi - i_lo), dtype=np.float64)
+    pos = None
+    if i_hi > i_lo:
+        rows = s.execute(sa.select(StreamChunkRow.i0, StreamChunkRow.n, StreamChunkRow.data)
+                         .where(StreamChunkRow.stream_id == st.id,
+                                StreamChunkRow.i0 < i_hi,
+                                StreamChunkRow.i0 + StreamChunkRow.n > i_lo)
+                         .order_by(StreamChunkRow.seq))
+        for i0, n, blob in rows:
+            if (pos is None and i0 > i_lo) or (pos is not None and i0 != pos):
+                raise StoreError(f"stream {st.name!r} is inconsistent at sample {i0}; run "
+                                 "Store.verify_session() for details")
+            block = _codec.decode_samples(blob, st.dtype, n_ch, n)
+            a, b = max(i0, i_lo), min(i0 + n, i_hi)
+            data[:, a - i_lo:b - i_lo] = block[:, a - i0:b - i0]
+            pos = i0 + n
+        if pos is None or pos < i_hi:
+            raise StoreError(f"stream {st.name!r} holds samples up to {pos or i_lo}, its "
+                             f"header says {n_total}; run Store.verify_session() for details")
+    return Signals(data, st.sfreq, tuple(st.channel_names), tuple(st.units),
+                   st.t0 + i_lo / st.sfreq if i_lo else st.t0)
 
 
 def _join_pulses(parts: list[PulseSchedule], names: Sequence[str]) -> PulseSchedule:

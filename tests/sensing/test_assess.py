@@ -88,7 +88,7 @@ def test_assess_finds_the_weak_side(delsys: Signals, tmp_path: Path) -> None:
     assert 0 < cci < 100
     files = result.write(tmp_path)
     names = {p.name for p in files}
-    assert {"assessment.json", "asymmetry.csv", "timing.csv", "envelopes.png",
+    assert {"assessment.json", "report.md", "asymmetry.csv", "timing.csv", "envelopes.png",
             "asymmetry.png"} <= names
     js = json.loads((tmp_path / "assessment.json").read_text())
     assert js["deficient"]["Delt_ant (right)"] == pytest.approx(50.0, abs=0.1)
@@ -106,3 +106,14 @@ def test_assess_errors(delsys: Signals) -> None:
 def test_envelope_helper_units(delsys: Signals) -> None:
     env = envelope(delsys.pick(["Biceps"]), envelope="rms", rms_window=0.1)
     assert env.units == ("V",)
+
+
+def test_markdown_report(delsys: Signals) -> None:
+    left = delsys.pick(["Delt_ant", "Biceps"])
+    data = np.array(left.data)
+    data[1] *= 0.7
+    right = Signals(data, left.sfreq, left.names, left.units)
+    md = assess({"left": left, "right": right}, rest=(0.0, 0.3),
+                sides=("left", "right")).to_markdown()
+    assert md.startswith("# EMG assessment\n\n## Deficient muscles\n\n- Biceps (right): 30 %")
+    assert "| muscle | left | right | symmetry_index | weaker | deficit |" in md

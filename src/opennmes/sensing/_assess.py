@@ -155,6 +155,12 @@ def activation_timing(events: Sequence[OnsetEvent],
     return rows
 
 
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "-" if v is None else str(v)
+
+
 @dataclass
 class Assessment:
     """Result of :func:`assess`: tables (lists of dicts), findings and figure data."""
@@ -174,14 +180,34 @@ class Assessment:
                 "muscles": self.muscles, "asymmetry": self.asymmetry, "timing": self.timing,
                 "cocontraction": self.cocontraction, "fatigue": self.fatigue}
 
+    def to_markdown(self) -> str:
+        """A short human-readable report: deficient muscles first, then the tables."""
+        lines = ["# EMG assessment", "", "## Deficient muscles", ""]
+        if self.deficient:
+            lines += [f"- {k}: {v:g} {'ms' if 'timing' in k else '%'}"
+                      for k, v in self.deficient.items()]
+        else:
+            lines.append("- none with the given limits")
+        lines += ["", "## Findings", ""] + [f"- {f}" for f in self.findings]
+        for title, rows in (("Asymmetry", self.asymmetry), ("Activation timing", self.timing),
+                            ("Co-contraction", self.cocontraction), ("Fatigue", self.fatigue)):
+            if rows:
+                keys = list(rows[0])
+                lines += ["", f"## {title}", "", "| " + " | ".join(keys) + " |",
+                          "|" + "---|" * len(keys)]
+                lines += ["| " + " | ".join(_fmt(r.get(k)) for k in keys) + " |" for r in rows]
+        return "\n".join(lines) + "\n"
+
     def write(self, out_dir: str | Path, *, plots: bool = True) -> list[Path]:
-        """Write ``assessment.json``, one CSV per table and (optionally) PNG figures."""
+        """Write ``assessment.json``, ``report.md``, one CSV per table and PNG figures."""
         import pandas as pd
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         written = [out / "assessment.json"]
         written[0].write_text(json.dumps(self.to_dict(), indent=2))
+        written.append(out / "report.md")
+        written[-1].write_text(self.to_markdown())
         for name in ("muscles", "asymmetry", "timing", "cocontraction", "fatigue"):
             rows = getattr(self, name)
             if rows:

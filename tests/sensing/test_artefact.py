@@ -159,3 +159,14 @@ def test_any_chunking_gives_the_same_output(sizes: list[int], method: str) -> No
         out.append(f.process(chunk, times[(times >= i / fs) & (times < (i + s) / fs)]).data)
         i += s
     np.testing.assert_allclose(np.concatenate(out, axis=1), whole, rtol=0, atol=1e-12)
+
+
+def test_late_pulses_are_logged_and_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    fs = 1000.0
+    sig = Signals(np.zeros((1, 1000)), fs, ("a",), ("V",))
+    f = ArtefactSuppressor(fs, 1, "template")
+    f.process(sig.crop(0.0, 0.5), [0.1])
+    with caplog.at_level(logging.WARNING):
+        f.process(sig.crop(0.5, 1.0), [0.3, 0.6])
+    assert "1 pulse(s) announced after their samples were processed (first at t = 0.3 s)" \
+        in caplog.text

@@ -27,6 +27,7 @@ pulse-synchronous power left when no clean reference exists.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,8 @@ from opennmes.signals import Signals
 
 if TYPE_CHECKING:  # pragma: no cover
     from opennmes.stim import PulseSchedule
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "ARTEFACT_METHODS",
@@ -221,6 +224,12 @@ class ArtefactSuppressor:
         idx = np.ceil((t - self._t0) * self.sfreq - 1e-6).astype(np.int64)
         last = self._pulses[-1] if self._pulses.size else -1
         new = np.unique(idx[idx > last])
+        late = new[new < self._n]
+        if late.size:
+            log.warning("ArtefactSuppressor: %d pulse(s) announced after their samples were "
+                        "processed (first at t = %.6g s); they are ignored", late.size,
+                        self._t0 + late[0] / self.sfreq)
+            new = new[new >= self._n]
         self._pulses = np.concatenate([self._pulses, new])
 
     def process(self, chunk: Signals,

@@ -8,6 +8,7 @@ a recorded force trace). See ``docs/physiology.md``.
 """
 
 from opennmes.physiology._ding import (
+    DING2003_TAU2,
     MODELS,
     DingParameters,
     cn_closed_form,
@@ -39,7 +40,7 @@ from opennmes.physiology._nerve import (
 )
 from opennmes.physiology._patient import Muscle, VirtualPatient
 from opennmes.physiology._presets import PRESETS, get_preset
-from opennmes.physiology._reference import reference_solution
+from opennmes.physiology._reference import cocofest_rk4, reference_solution
 from opennmes.physiology._simulate import (
     SimulationResult,
     simulate,
@@ -49,6 +50,7 @@ from opennmes.physiology._simulate import (
 from opennmes.physiology._stream import PatientStream
 
 __all__ = [
+    "DING2003_TAU2",
     "FATIGUE_PARAMETERS",
     "FORCE_PARAMETERS",
     "IdentificationResult",
@@ -65,6 +67,7 @@ __all__ = [
     "VirtualPatient",
     "activation_derivative",
     "cn_closed_form",
+    "cocofest_rk4",
     "default_parameters",
     "ding2007_a_factor",
     "ding_derivative",

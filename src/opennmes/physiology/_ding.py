@@ -48,6 +48,7 @@ import numpy.typing as npt
 from opennmes.errors import ModelError
 
 __all__ = [
+    "DING2003_TAU2",
     "MODELS",
     "DingParameters",
     "default_parameters",

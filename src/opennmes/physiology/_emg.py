@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
-from scipy.signal import butter, lfilter, lfilter_zi
 
 from opennmes.errors import ModelError
 
@@ -128,6 +127,8 @@ class EmgSynth:
 
     def __init__(self, model: EmgModel, sfreq: float, rng_vol: np.random.Generator,
                  rng_noise: np.random.Generator) -> None:
+        from scipy.signal import butter, lfilter_zi
+
         self.model = model
         self.sfreq = sfreq
         self._rng_vol = rng_vol
@@ -157,6 +158,8 @@ class EmgSynth:
         _pulse_emg(pulses["t"], pulses["recruitment"], pulses["amplitude"],
                    pulses["phase_width"], pulses["interphase_gap"], pulses["amplitude2"],
                    pulses["phase_width2"], k0, n, self.sfreq, self._mp, out)
+        from scipy.signal import lfilter
+
         white = self._rng_vol.standard_normal(n)
         vol, self._zi = lfilter(self._b, self._a, white, zi=self._zi)
         out += self.model.volitional_rms * self._vol_scale * activation * vol
@@ -165,6 +168,8 @@ class EmgSynth:
 
 
 def _impulse(b: np.ndarray, a: np.ndarray, n: int) -> np.ndarray:
+    from scipy.signal import lfilter
+
     x = np.zeros(max(n, 16))
     x[0] = 1.0
     return np.asarray(lfilter(b, a, x))

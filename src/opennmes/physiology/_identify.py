@@ -20,11 +20,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize, stats
 
 from opennmes.errors import ModelError
 from opennmes.physiology._ding import DingParameters, default_parameters, pulse_weights
@@ -174,6 +173,8 @@ def identify(
     ModelError
         Bad input (NaN, unsorted times, too short), or a trace the model cannot fit.
     """
+    from scipy import optimize, stats
+
     tt = np.asarray(t, dtype=np.float64)
     ff = np.asarray(force, dtype=np.float64)
     pt = np.asarray(pulse_times, dtype=np.float64)
@@ -228,7 +229,7 @@ def identify(
         return p.replace(**vals)
 
     def fit_stage(p: DingParameters, keys: Sequence[str], n: int
-                  ) -> tuple[DingParameters, optimize.OptimizeResult]:
+                  ) -> tuple[DingParameters, Any]:
         keys = list(keys)
         for k in keys:
             if getattr(p, k) == 0:

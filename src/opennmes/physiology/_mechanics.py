@@ -197,7 +197,7 @@ class Joint:
                          self.spasticity_gain, self.spasticity_threshold])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _joint_accel(th: float, w: float, fd: np.ndarray, mp: np.ndarray, jp: np.ndarray
                  ) -> tuple[float, float]:
     tq = 0.0

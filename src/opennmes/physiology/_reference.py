@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from scipy.integrate import solve_ivp
 
 from opennmes.physiology._ding import DingParameters
 
@@ -48,6 +47,8 @@ def reference_solution(
     ndarray, shape (5, n)
         Rows CN, F (N), A (N/s), Km, tau1 (s).
     """
+    from scipy.integrate import solve_ivp
+
     tp = np.asarray(pulse_times, dtype=np.float64)
     te = np.asarray(t_eval, dtype=np.float64)
     w = np.ones_like(tp) if lam is None else np.asarray(lam, dtype=np.float64)

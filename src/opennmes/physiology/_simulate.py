@@ -255,6 +255,7 @@ def simulate_train(
     amplitudes: npt.ArrayLike | None = None,
     fatigue: bool = False,
     params: Mapping[str, Any] | None = None,
+    states: bool = True,
     hmax: float = 1e-3,
 ) -> SimulationResult:
     """Simulate one Ding-family model on a pulse train (no patient, no recruitment).
@@ -277,6 +278,10 @@ def simulate_train(
         Switch on the fatigue states (when ``model`` is a name).
     params : mapping, optional
         Parameter overrides by name (SI), e.g. ``{"tau2": 0.1}``.
+    states : bool
+        Also return the other states (otherwise only ``force``).
+    hmax : float
+        Longest internal integration step, s.
 
     Returns
     -------
@@ -316,8 +321,8 @@ def simulate_train(
     if p.model == "hmed2018" and amplitudes is None:
         raise ModelError("hmed2018 needs the pulse amplitudes (amplitudes)")
     lam, g = pulse_weights(p, amp, pw) if tp.size else (np.empty(0), np.empty(0))
-    rows = 5 if p.fatigue else 2
-    out = np.zeros((rows, n))
+    rows = (5 if p.fatigue else 2) if states else 1
+    out = np.empty((rows, n))
     st = initial_state(p.as_array())
     ding_advance(tp, lam, g, p.as_array(), st, 0, n, float(sfreq), hmax, out)
     names = ("force", "CN", "A", "Km", "tau1")[:rows]

@@ -173,18 +173,33 @@ def _playwright():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture()
-def browser_page(_playwright, tmp_path: Path):  # type: ignore[no-untyped-def]
+def browser_factory(_playwright, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Pages of fresh headless Chromium instances (own user-data dir each)."""
+    contexts = []
+
+    def factory(javascript: bool = True):  # type: ignore[no-untyped-def]
+        ctx = _playwright.chromium.launch_persistent_context(
+            str(tmp_path / f"chromium-profile-{len(contexts)}"), executable_path=str(CHROMIUM),
+            headless=True, args=CHROMIUM_ARGS, viewport={"width": 1200, "height": 900},
+            java_script_enabled=javascript)
+        contexts.append(ctx)
+        ctx.set_default_timeout(15_000)
+        page = ctx.pages[0] if ctx.pages else ctx.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.js_errors = errors
+        return page
+
+    yield factory
+    for ctx in contexts:
+        ctx.close()
+
+
+@pytest.fixture()
+def browser_page(browser_factory):  # type: ignore[no-untyped-def]
     """A page of a fresh headless Chromium (own user-data dir)."""
-    ctx = _playwright.chromium.launch_persistent_context(
-        str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
-        args=CHROMIUM_ARGS, viewport={"width": 1200, "height": 900})
-    ctx.set_default_timeout(15_000)
-    page = ctx.pages[0] if ctx.pages else ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.js_errors = errors  # type: ignore[attr-defined]
-    yield page
-    ctx.close()
+    return browser_factory()
 
 
 def shot(page, name: str) -> Path:  # type: ignore[no-untyped-def]

@@ -194,6 +194,6 @@ def test_forms_without_csrf_token_are_refused(app, world, store: Store) -> None:
     assert (len(store.list_patients()), len(app.state.accounts.list_users())) == before
     assert not app.state.live.get(world["run"]["own"]).ended  # the stop without token did nothing
     # the header form of the token is accepted (used by the live page's script)
-    r = admin.post(fill("/live/{run_id}/pause", world, "own"), data={"action": "pause"},
+    r = admin.post(fill("/live/{run_id}/pause", world, "own"), data={"command": "pause"},
                    headers={"X-CSRF-Token": admin.csrf, "X-Requested-With": "fetch"})
     assert r.status_code == 200 and r.json()["error"] is None

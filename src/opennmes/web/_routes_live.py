@@ -90,14 +90,14 @@ def live_intensity(request: Request, run_id: str, direction: str = Form(""),
 
 
 @router.post("/live/{run_id}/pause")
-def live_pause(request: Request, run_id: str, action: str = Form("pause"),
+def live_pause(request: Request, run_id: str, command: str = Form("pause"),
                user: User = Depends(current_user)) -> Response:
     """Pause (output to zero, program clock held) or resume (ramping back from zero)."""
     run = _run(request, run_id, user)
-    if action not in ("pause", "resume"):
-        return _reply(request, run, error=f"action {action!r} must be 'pause' or 'resume'")
-    (run.runner.pause if action == "pause" else run.runner.resume)(by=user.username)
-    return _reply(request, run, "Paused." if action == "pause" else "Resuming.")
+    if command not in ("pause", "resume"):
+        return _reply(request, run, error=f"command {command!r} must be 'pause' or 'resume'")
+    (run.runner.pause if command == "pause" else run.runner.resume)(by=user.username)
+    return _reply(request, run, "Paused." if command == "pause" else "Resuming.")
 
 
 @router.post("/live/{run_id}/comfort")

@@ -215,8 +215,9 @@ def progress_context(request: Request, patient: Patient) -> dict[str, Any]:
                "x": [m.measured_on.isoformat() for m in h.measurements],
                "y": [m.value * h.instrument.scale for m in h.measurements]}
               for i, h in enumerate(histories)]
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return {"patient": patient, "histories": histories, "prescriptions": rx_rows,
-            "charts": charts,
+            "charts": charts, "now": now,
             "sessions": request.app.state.store.list_sessions(patient_id=patient.id, limit=20)}
 
 

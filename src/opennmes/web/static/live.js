@@ -100,7 +100,7 @@
       ev.preventDefault();
       var data = new FormData(form);
       if (ev.submitter && ev.submitter.name) { data.append(ev.submitter.name, ev.submitter.value); }
-      fetch(form.action, { method: "POST", body: new URLSearchParams(data), credentials: "same-origin",
+      fetch(form.getAttribute("action"), { method: "POST", body: new URLSearchParams(data), credentials: "same-origin",
                            headers: { "X-Requested-With": "fetch" } })
         .then(function (r) { return r.json(); })
         .then(function (body) {

@@ -50,6 +50,10 @@ def test_prescribe_outcomes_and_report(tmp_path: Path) -> None:
               env=env)
     assert r.returncode == 0, r.stderr
     assert "prescription 1: knee-osteoarthritis for P1" in r.stdout
+    sheet = tmp_path / "rx.html"
+    r = _nmes("protocols", "sheet", "1", "--html", str(sheet), env=env)
+    assert r.returncode == 0, r.stderr
+    assert "<svg" in sheet.read_text() and "Nussbaum" in sheet.read_text()
     day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=14)
     with open_store(url) as store:
         TherapyRecord(store).record_outcome("P1", "pain_nrs", 7, measured_on=day)

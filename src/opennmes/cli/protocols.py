@@ -1,4 +1,4 @@
-"""``nmes protocols list | show | new-program | prescribe``: the protocol library."""
+"""``nmes protocols list | show | new-program | prescribe | sheet``: the protocol library."""
 
 from __future__ import annotations
 
@@ -195,6 +195,24 @@ def prescribe(
     typer.echo(f"prescription {rx.id}: {protocol} for {patient} from {day}, "
                f"{rx.schedule.sessions_per_week}/week for {rx.schedule.weeks} weeks; "
                f"program {rx.program_name!r}")
+
+
+@group.command()
+def sheet(
+    prescription: Annotated[int, typer.Argument(help="Prescription id.")],
+    html: Annotated[Path, typer.Option("--html", help="HTML file to write (print it from "
+                                       "the browser).")],
+    db: Annotated[str | None, typer.Option("--db", help="Database URL.")] = None,
+) -> None:
+    """Write the printable prescription sheet with the electrode placement picture."""
+    from opennmes.report.progress_report import prescription_sheet_html
+    from opennmes.store import open_store
+    from opennmes.therapy import TherapyRecord
+
+    with open_store(db) as store:
+        page = prescription_sheet_html(TherapyRecord(store), prescription)
+    html.write_text(page, encoding="utf-8")
+    typer.echo(f"wrote {html}")
 
 
 def register(app: typer.Typer) -> None:

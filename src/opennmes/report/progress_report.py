@@ -1,5 +1,6 @@
 """The progress report of a patient: outcomes over time with MCID bands, dose and adherence,
-progression steps and sessions, as one self-contained HTML page and as a PDF.
+progression steps and sessions, as one self-contained HTML page and as a PDF; and the
+printable prescription sheet with the electrode placement picture.
 
 HTML is rendered with Jinja2 (``report/templates/progress.html``) with the figures embedded
 as base64 PNGs; the PDF is written with Matplotlib's ``PdfPages`` (no external programs).
@@ -26,8 +27,9 @@ if TYPE_CHECKING:  # pragma: no cover
         TherapyRecord,
     )
 
-__all__ = ["ProgressData", "collect_progress", "outcome_figure", "adherence_figure",
-           "progress_html", "write_progress_pdf", "write_progress_report"]
+__all__ = ["ProgressData", "RxProgress", "collect_progress", "outcome_figure",
+           "adherence_figure", "progress_html", "write_progress_pdf", "write_progress_report",
+           "prescription_sheet_html"]
 
 _STATUS_TEXT = {"improved": "improved (beyond MCID)", "possibly-improved": "improved (within "
                 "MCID range)", "no-meaningful-change": "no meaningful change",
@@ -217,12 +219,7 @@ def _context(data: ProgressData) -> dict[str, Any]:
 
 def progress_html(data: ProgressData) -> str:
     """The report as one self-contained HTML page."""
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("opennmes.report", "templates"),
-        autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined)
-    return env.get_template("progress.html").render(**_context(data))
+    return str(_env().get_template("progress.html").render(**_context(data)))
 
 
 def write_progress_pdf(data: ProgressData, path: str | Path) -> None:
@@ -278,3 +275,67 @@ def write_progress_report(store: Store, patient_id: str, *, html: str | Path | N
     if pdf is not None:
         write_progress_pdf(data, pdf)
     return data
+
+
+def _env() -> Any:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("opennmes.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined)
+
+
+def prescription_sheet_html(record: TherapyRecord, prescription_id: int) -> str:
+    """A printable prescription: what, how often, where the pads go (with the placement
+    picture), the intensity instruction, precautions and progression, for the patient's
+    file and for the patient at home."""
+    import markupsafe
+
+    from opennmes.therapy import DIAGRAMS, diagram_svg, get_protocol
+
+    rx = record.get_prescription(prescription_id)
+    proto = get_protocol(rx.protocol_id)
+    program = record.program(prescription_id)
+    doc = rx.document
+    chans = []
+    for c in program.channels:
+        env = ("continuous" if c.on is None else
+               f"ramp up {c.ramp_up:g} s, on {c.on:g} s, ramp down {c.ramp_down:g} s, "
+               f"rest {c.off:g} s")
+        pw = "-" if c.waveform == "sine" else f"{c.pulse_width_s * 1e6:.0f} us"
+        target = rx.targets.get(c.name)
+        chans.append({"name": c.name, "site": c.electrode.site, "side": c.electrode.side or "-",
+                      "area": f"{c.electrode.area_m2 * 1e4:.0f} cm2",
+                      "waveform": f"{c.waveform}, {c.train.kind} train",
+                      "frequency": f"{c.frequency:g} Hz", "pulse_width": pw, "envelope": env,
+                      "ceiling": f"{c.amplitude * 1e3:.0f} mA",
+                      "target": "set at the first session" if target is None
+                      else f"{target * 1e3:.0f} mA"})
+    d = proto.dose
+    per = (f"{program.repetitions} contractions" if program.repetitions
+           else f"{program.duration_s / 60:.0f} minutes")
+    progression = []
+    for r in proto.progression:
+        if r.when == "tolerated":
+            progression.append(
+                f"{r.parameter}: +{float(r.step) * 1e3:g} mA after {r.sessions} finished "
+                f"sessions at >= {r.min_reached:.0%} of the target with comfort >= "
+                f"{r.min_comfort}/10" if r.parameter == "amplitude" else
+                f"{r.parameter}: {float(r.step):+g} after {r.sessions} tolerated sessions")
+        else:
+            progression.append(f"{r.parameter}: {float(r.step):+g} every {r.every_weeks} "
+                               f"week(s), up to {float(r.limit):g}")
+    ctx = {
+        "rx": rx, "proto": proto, "side": doc.get("side") or "-",
+        "schedule": f"{rx.schedule.sessions_per_day} a day, {rx.schedule.sessions_per_week} a "
+                    f"week, for {rx.schedule.weeks} weeks",
+        "start": rx.schedule.start_date.isoformat(), "end": rx.schedule.end_date.isoformat(),
+        "per_session": per, "program_minutes": f"{program.duration_s / 60:.1f}",
+        "channels": chans, "diagram": markupsafe.Markup(diagram_svg(proto.placement.diagram)),
+        "diagram_text": DIAGRAMS[proto.placement.diagram],
+        "intensity": proto.intensity, "progression": progression,
+        "findings": rx.findings, "sources": proto.evidence.sources,
+        "dose_note": f"{d.sessions_per_week} sessions a week in the protocol",
+        "trigger": proto.trigger,
+    }
+    return str(_env().get_template("progress_prescription.html").render(**ctx))

@@ -15,6 +15,7 @@ from opennmes.therapy._adherence import (
     adherence,
     summarise_session,
 )
+from opennmes.therapy._diagrams import diagram_svg
 from opennmes.therapy._errors import OutcomeError, PrescriptionError, TherapyError
 from opennmes.therapy._instruments import INSTRUMENTS, Instrument, Threshold, get_instrument
 from opennmes.therapy._library import (
@@ -66,7 +67,7 @@ __all__ = [
     # protocols
     "Protocol", "Source", "Evidence", "ElectrodePlacement", "Placement", "Dose", "StartWindow",
     "Intensity", "ProgressionRule", "Trigger",
-    "DIAGRAMS", "PROTOCOL_DIR", "get_protocol", "list_protocols", "load_protocol",
+    "DIAGRAMS", "diagram_svg", "PROTOCOL_DIR", "get_protocol", "list_protocols", "load_protocol",
     "load_protocol_text",
     # prescriptions
     "Schedule", "ChannelPlan", "PrescriptionPlan", "plan_prescription", "build_program",

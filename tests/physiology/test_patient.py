@@ -139,3 +139,22 @@ def test_emg_mwave_scales_with_recruitment_and_artefact() -> None:
     hi = simulate(e, pat, sfreq=2000.0, t_end=1.0, emg=True, voluntary_drive=0.8, seed=1)
     rms = [np.sqrt(np.mean(r["quadriceps.emg"][1000:] ** 2)) for r in (lo, hi)]
     assert rms[1] / rms[0] == pytest.approx(8.0, rel=0.1)
+
+
+def test_cohort_equals_individual_simulations() -> None:
+    """simulate_cohort (parallel kernel) gives each patient's isometric simulate() force."""
+    from opennmes.physiology import simulate_cohort
+
+    base = get_preset("healthy-adult").isometric()
+    cohort = [base.personalise("quadriceps", strength=s, fatigability=f)
+              for s, f in ((0.6, 1.0), (1.0, 2.0), (1.4, 0.5))]
+    s = _train("quadriceps", amp=0.04, dur=3.0)
+    forces = simulate_cohort(s, cohort, muscle="quadriceps", sfreq=200.0, t_end=4.0)
+    assert forces.shape == (3, 801)
+    for i, pat in enumerate(cohort):
+        ref = simulate(s, pat, sfreq=200.0, t_end=4.0).force("quadriceps")
+        np.testing.assert_allclose(forces[i], ref, rtol=1e-12, atol=1e-12)
+    # below-threshold pulses recruit nothing in anyone
+    weak = simulate_cohort(_train("quadriceps", amp=0.010), cohort, muscle="quadriceps",
+                           sfreq=200.0, t_end=1.0)
+    assert np.all(weak == 0.0)

@@ -314,3 +314,24 @@ def test_bad_inputs_name_the_value() -> None:
         simulate_train("ding2003", [0.0], t_end=1, sfreq=100, params={"tau3": 1.0})
     with pytest.raises(ModelError, match="tau_c"):
         default_parameters("ding2003").replace(tau_c=-1.0)
+
+
+def test_uncertain_choices_are_named_options() -> None:
+    """Reference section 7: tau2 (60 vs 100 ms), the Ding 2007 parameter set and where R0
+    takes Km from are options, with the values the reference lists."""
+    from opennmes.physiology import DING2003_TAU2
+
+    assert default_parameters("ding2003").tau2 == 0.060
+    assert default_parameters("ding2003", tau2=DING2003_TAU2["pmc9936668"]).tau2 == 0.100
+    alt = default_parameters("ding2007", parameter_set="bioptim")
+    assert (alt.a_rest, alt.pd0, alt.pdt, alt.km_rest) == (1500.0, 86e-6, 138e-6, 0.18)
+    assert alt.km_rest + alt.r0_offset == pytest.approx(5.0)  # R0 = 5 in that set
+    with pytest.raises(ModelError, match="unknown Ding 2007 parameter set"):
+        default_parameters("ding2007", parameter_set="x")
+    assert default_parameters("ding2003").r0_from == "state"  # the paper's choice
+    pt = np.arange(0, 1, 1 / 30)
+    last = simulate_train("ding2007", pt, t_end=1.0, sfreq=100.0, pulse_widths=300e-6)
+    per = simulate_train("ding2007", pt, t_end=1.0, sfreq=100.0, pulse_widths=300e-6,
+                         params={"pd_effect": "per_pulse"})
+    assert per["force"].max() != pytest.approx(last["force"].max(), rel=1e-3)
+    assert default_parameters("ding2003-fatigue").fatigue

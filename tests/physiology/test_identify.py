@@ -91,3 +91,15 @@ def test_bad_traces_name_the_value() -> None:
         identify(np.r_[t[:50], t[51:]], np.ones(t.size - 1), [0.0])
     with pytest.raises(ModelError, match="unknown force model"):
         identify(t, np.ones_like(t), [0.0], model="ding2020")
+
+
+def test_hmed2018_force_model_from_amplitude_ramp() -> None:
+    """Hmed 2018: a trace recorded with an amplitude ramp is fitted with the per-pulse
+    amplitudes; the force parameters come back."""
+    p = default_parameters("hmed2018").replace(a_rest=2500.0, tau1_rest=0.055)
+    pt = np.round(np.arange(0, 3, 1 / 33), 6)
+    amps = np.linspace(0.025, 0.110, pt.size)
+    res0 = simulate_train(p, pt, t_end=3.5, sfreq=500.0, amplitudes=amps)
+    fit = identify(res0.t, res0["force"], pt, model="hmed2018", amplitudes=amps)
+    assert fit.estimates["a_rest"][0] == pytest.approx(2500.0, rel=1e-3)
+    assert fit.estimates["tau1_rest"][0] == pytest.approx(0.055, rel=1e-3)

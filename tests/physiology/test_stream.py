@@ -55,3 +55,32 @@ def test_stream_voluntary_drive_and_errors() -> None:
 def test_stream_sfreq_required_positive() -> None:
     with pytest.raises(ModelError, match="sfreq"):
         get_preset("icu").start(sfreq=0.0)
+
+
+def test_two_channels_and_voluntary_drive_switch_chunked() -> None:
+    """Quadriceps and tibialis anterior channels plus a voluntary drive switched on between
+    chunks give the same samples as one simulate() call with the drive as an array."""
+    pat = get_preset("stroke")
+    t = np.round(np.arange(0, 2, 1 / 30), 6)
+    sched = PulseSchedule.concat([
+        PulseSchedule.from_arrays(t, 0.045, 300e-6, channel=0,
+                                  channel_names=("quadriceps", "peroneal nerve")),
+        PulseSchedule.from_arrays(t + 0.01, 0.035, 250e-6, channel=1,
+                                  channel_names=("quadriceps", "peroneal nerve")),
+    ])
+    sfreq = 500.0
+    n = 1501
+    drive = np.where(np.arange(n) >= 400, 0.6, 0.0)
+    muscles = ("quadriceps", "tibialis_anterior")
+    whole = simulate(sched, pat, sfreq=sfreq, t_end=3.0,
+                     voluntary_drive={m: drive for m in muscles})
+    stream = pat.start(sfreq=sfreq, emg=False, muscles=muscles)
+    parts = []
+    for a, b in ((0.0, 0.5), (0.5, 0.8), (0.8, 2.2), (2.2, 3.001)):
+        if a == 0.8:
+            stream.set_voluntary_drive(0.6)
+        parts.append(stream.advance(sched.window(a, b), b))
+    data = np.hstack([p.data for p in parts])
+    assert parts[0].names == whole.names
+    np.testing.assert_allclose(data, whole.signals.data, rtol=1e-10, atol=1e-10)
+    assert whole.angle("ankle").max() > 0.05 and whole.angle("knee").max() > 0.2

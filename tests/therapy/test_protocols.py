@@ -183,3 +183,14 @@ def test_bad_protocol_file_names_field_and_fix(tmp_path: Path) -> None:
     bad.write_text(text)
     with pytest.raises(TherapyError, match="must equal the file name 'other-name'"):
         load_protocol(bad)
+
+
+@pytest.mark.parametrize("pid", IDS)
+def test_protocol_round_trips_through_json(pid: str) -> None:
+    """What `nmes protocols show --json` prints loads back as the same protocol."""
+    import yaml
+
+    p = get_protocol(pid)
+    text = yaml.safe_dump(p.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    again = load_protocol_text(text, source=f"{pid}.json")
+    assert again.model_dump(mode="json") == p.model_dump(mode="json")

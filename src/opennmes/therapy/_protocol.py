@@ -17,11 +17,20 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    field_serializer,
+    model_validator,
+)
 
 from opennmes.errors import UnitError
 from opennmes.stim import Program
-from opennmes.units import parse_quantity
+from opennmes.units import format_quantity, parse_quantity
 
 __all__ = [
     "Source",
@@ -64,8 +73,12 @@ def _unit(dimension: str) -> Any:
     return BeforeValidator(parse)
 
 
-Seconds = Annotated[float, _unit("time")]
-Amperes = Annotated[float, _unit("current")]
+def _as_text(dimension: str) -> Any:
+    return PlainSerializer(lambda v: format_quantity(v, dimension, digits=9), when_used="json")
+
+
+Seconds = Annotated[float, _unit("time"), _as_text("time")]
+Amperes = Annotated[float, _unit("current"), _as_text("current")]
 Fraction = Annotated[float, _unit("ratio")]
 
 
@@ -225,6 +238,11 @@ class ProgressionRule(_Frozen):
     min_comfort: int = Field(default=5, ge=0, le=10)
     every_weeks: int = Field(default=1, ge=1, le=52)
     note: str = ""
+
+    @field_serializer("step", "limit", when_used="json")
+    def _with_unit(self, v: float | str) -> float | str:
+        dim = {"amplitude": "current", "off": "time"}.get(self.parameter)
+        return format_quantity(float(v), dim, digits=9) if dim else v
 
     @model_validator(mode="after")
     def _values(self) -> ProgressionRule:

@@ -101,6 +101,29 @@ def _sosfilt(sos, x, zi):  # pragma: no cover - compiled
     return y
 
 
+@numba.njit(cache=True)
+def _sos_abs_sos(sos1, zi1, sos2, zi2, x):  # pragma: no cover - compiled
+    """``sos2(|sos1(x)|)`` sample by sample, states updated in place."""
+    n_ch, n = x.shape
+    y = np.empty((n_ch, n))
+    for c in range(n_ch):
+        for j in range(n):
+            v = x[c, j]
+            for s in range(sos1.shape[0]):
+                out = sos1[s, 0] * v + zi1[s, c, 0]
+                zi1[s, c, 0] = sos1[s, 1] * v - sos1[s, 4] * out + zi1[s, c, 1]
+                zi1[s, c, 1] = sos1[s, 2] * v - sos1[s, 5] * out
+                v = out
+            v = abs(v)
+            for s in range(sos2.shape[0]):
+                out = sos2[s, 0] * v + zi2[s, c, 0]
+                zi2[s, c, 0] = sos2[s, 1] * v - sos2[s, 4] * out + zi2[s, c, 1]
+                zi2[s, c, 1] = sos2[s, 2] * v - sos2[s, 5] * out
+                v = out
+            y[c, j] = v
+    return y
+
+
 class SosFilter:
     """A causal IIR filter in second-order sections with state carried between chunks.
 
@@ -132,15 +155,43 @@ class SosFilter:
         self._zi = np.zeros((self.sos.shape[0], self.n_channels, 2))
         self._fresh = True
 
+    def prime(self, x: np.ndarray) -> None:
+        """Before the first non-empty chunk: set the steady state of its first sample."""
+        if self._fresh and self.steady_start:
+            self._zi = sps.sosfilt_zi(self.sos)[:, None, :] * x[None, :, 0, None]
+        self._fresh = False
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Filter a chunk of shape (n_channels, n_samples); returns a new array."""
         if x.shape[-1] == 0:
             return np.array(x, dtype=np.float64)
-        if self._fresh and self.steady_start:
-            self._zi = sps.sosfilt_zi(self.sos)[:, None, :] * x[None, :, 0, None]
-        self._fresh = False
+        self.prime(x)
         return np.asarray(_sosfilt(self.sos, np.ascontiguousarray(x, dtype=np.float64),
                                    self._zi))
+
+
+@numba.njit(cache=True)
+def _moving_rms(x, ring, acc, n0):  # pragma: no cover - compiled
+    """Running sum of squares over a ring of ``w`` samples, recomputed exactly whenever the
+    absolute sample count is a multiple of ``w`` (no drift, same result for any chunking)."""
+    n_ch, n = x.shape
+    w = ring.shape[1]
+    y = np.empty((n_ch, n))
+    for c in range(n_ch):
+        s = acc[c]
+        for j in range(n):
+            i = n0 + j
+            k = i % w
+            v = x[c, j] * x[c, j]
+            s += v - ring[c, k]
+            ring[c, k] = v
+            if (i + 1) % w == 0:
+                s = 0.0
+                for q in range(w):
+                    s += ring[c, q]
+            y[c, j] = np.sqrt(max(s, 0.0) / w)
+        acc[c] = s
+    return y
 
 
 class MovingRms:
@@ -165,26 +216,16 @@ class MovingRms:
 
     def reset(self) -> None:
         """Forget the past."""
-        self._tail = np.zeros((self.n_channels, self.n - 1))
+        self._ring = np.zeros((self.n_channels, self.n))
+        self._acc = np.zeros(self.n_channels)
+        self._count = 0
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """RMS of each sample's window; x has shape (n_channels, n_samples)."""
-        block = 8192  # bounds the rounding of the running sums on long inputs
-        if x.shape[-1] > block:
-            return np.concatenate([self._block(x[:, i:i + block])
-                                   for i in range(0, x.shape[-1], block)], axis=1)
-        return self._block(x)
-
-    def _block(self, x: np.ndarray) -> np.ndarray:
-        m = x.shape[-1]
-        sq = np.concatenate([self._tail, np.square(x)], axis=1)
-        if self.n > 1:
-            self._tail = sq[:, -(self.n - 1):]
-        # cumulative sums restarted per call: exact up to rounding of partial sums
-        c = np.cumsum(sq, axis=1)
-        c = np.concatenate([np.zeros((self.n_channels, 1)), c], axis=1)
-        win = c[:, self.n:] - c[:, :-self.n] if m else np.zeros((self.n_channels, 0))
-        return np.sqrt(np.maximum(win, 0.0) / self.n)
+        y = _moving_rms(np.ascontiguousarray(x, dtype=np.float64), self._ring, self._acc,
+                        self._count)
+        self._count += x.shape[-1]
+        return np.asarray(y)
 
 
 @dataclass(frozen=True)
@@ -249,19 +290,21 @@ class EmgPipeline:
                               float(band[1])), band_order, tuple(float(f) for f in notch),
                               notch_q, envelope, cutoff, order, rms_window)
         self.n_channels = int(n_channels)
-        self._stages: list[SosFilter | MovingRms] = []
-        self._pre: list[SosFilter] = []
+        sections = []
         if band is not None:
             lo, hi = band
             if not lo < hi:
                 raise SignalError(f"band-pass edges {band} Hz must be increasing")
             check_cutoff(sfreq, hi, f"{lo:g}-{hi:g} Hz band-pass")
-            self._pre.append(SosFilter(sps.butter(band_order, [lo, hi], "bandpass", fs=sfreq,
-                                                  output="sos"), n_channels, steady_start=True))
+            sections.append(sps.butter(band_order, [lo, hi], "bandpass", fs=sfreq,
+                                       output="sos"))
         for f0 in self.config.notch:
             check_cutoff(sfreq, f0, f"{f0:g} Hz notch")
             b, a = sps.iirnotch(f0, notch_q, fs=sfreq)
-            self._pre.append(SosFilter(sps.tf2sos(b, a), n_channels, steady_start=True))
+            sections.append(sps.tf2sos(b, a))
+        # band-pass and notches form one cascade of second-order sections
+        self._pre = (SosFilter(np.vstack(sections), n_channels, steady_start=True)
+                     if sections else None)
         self._env: SosFilter | MovingRms | None = None
         if envelope == "linear":
             check_cutoff(sfreq, cutoff, f"{cutoff:g} Hz envelope low-pass")
@@ -288,17 +331,15 @@ class EmgPipeline:
 
     def reset(self) -> None:
         """Forget all filter state."""
-        for f in self._pre:
-            f.reset()
+        if self._pre is not None:
+            self._pre.reset()
         if self._env is not None:
             self._env.reset()
 
     def filter(self, x: np.ndarray) -> np.ndarray:
         """Band-pass and notch only (stateful); x has shape (n_channels, n_samples)."""
         y = np.asarray(x, dtype=np.float64)
-        for f in self._pre:
-            y = f(y)
-        return y
+        return self._pre(y) if self._pre is not None else y
 
     def process_array(self, x: np.ndarray) -> np.ndarray:
         """Envelope of a chunk of shape (n_channels, n_samples)."""
@@ -307,9 +348,15 @@ class EmgPipeline:
             raise SignalError(
                 f"expected a chunk of shape ({self.n_channels}, n_samples), got {x.shape}"
             )
-        y = np.abs(self.filter(x))
-        if self._env is not None:
-            y = self._env(y)
+        if isinstance(self._env, SosFilter) and self._pre is not None and x.shape[1]:
+            # fused band-pass/notch -> |.| -> low-pass: one compiled call per chunk
+            self._pre.prime(x)
+            y = _sos_abs_sos(self._pre.sos, self._pre._zi, self._env.sos, self._env._zi,
+                             np.ascontiguousarray(x))
+        else:
+            y = np.abs(self.filter(x))
+            if self._env is not None:
+                y = self._env(y)
         if self.mvc is not None:
             y = y / self.mvc[:, None]
         return y

@@ -33,6 +33,8 @@ def test_twenty_strides_as_listed(shank: Signals) -> None:
     assert ev.mid_swing[0] == pytest.approx(4.37, abs=0.01)
     assert np.mean(ev.peak) == pytest.approx(5.15, abs=0.05)
     assert np.all(ev.foot_off < ev.mid_swing) and np.all(ev.mid_swing < ev.initial_contact)
+    assert len(ev.swing_windows) == 20
+    assert ev.swing_windows[0][1] - ev.swing_windows[0][0] == pytest.approx(ev.swing_times[0])
     df = ev.to_pandas()
     assert list(df.columns)[:5] == ["foot_off", "mid_swing", "initial_contact", "swing",
                                     "stride"]

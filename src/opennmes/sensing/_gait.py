@@ -102,6 +102,12 @@ class GaitEvents:
         """Foot-off to initial-contact durations, in seconds (NaN where FO is missing)."""
         return self.initial_contact - self.foot_off
 
+    @property
+    def swing_windows(self) -> list[tuple[float, float]]:
+        """(foot-off, initial-contact) time pairs in seconds, strides with a foot-off only."""
+        return [(float(a), float(b)) for a, b in zip(self.foot_off, self.initial_contact,
+                                                     strict=True) if np.isfinite(a)]
+
     def to_pandas(self) -> pd.DataFrame:
         """One row per stride: foot_off, mid_swing, initial_contact, swing, stride [s]."""
         import pandas as pd

@@ -133,3 +133,12 @@ def test_gait_triggered_drop_foot_on_real_shank_gyroscope() -> None:
     # the stimulation is on in swing, off in stance
     on_time = sum(min(e, b + 0.95) - b for b, e in zip(starts, ends, strict=False))
     assert len(s) == pytest.approx(40 * (on_time + 0.05 * len(starts)), rel=0.15)
+
+
+def test_grid_alignment_for_devices_with_a_period_clock() -> None:
+    stim = TriggeredStimulation(_hand(frequency=50.0), grid_origin=0.0)
+    stim.trigger(1.013)
+    s = _run(stim, 6.0, dt=0.01)
+    assert s.t[0] == pytest.approx(1.02)
+    np.testing.assert_allclose(s.t * 50, np.round(s.t * 50), atol=1e-4)
+    assert len(s) == pytest.approx(4.0 * 50, abs=2)

@@ -66,11 +66,17 @@ class TriggeredStimulation:
         Longest burst from its start, s (a safety stop for gait stimulation).
     silence_timeout : float, optional
         A sensor that sends nothing for this long cancels stimulation, s.
+    grid_origin : float, optional
+        Put pulses on the grid ``grid_origin + k / frequency`` (s) instead of starting each
+        burst at its trigger: devices with a fixed period clock (RehaStim 2 channel-list mode)
+        can only pulse on their grid. The first pulse then follows the trigger by up to one
+        period.
     """
 
     def __init__(self, channel: Channel, channel_names: tuple[str, ...] | None = None, *,
                  refractory: float = 0.0, max_burst: float | None = None,
-                 silence_timeout: float | None = None) -> None:
+                 silence_timeout: float | None = None,
+                 grid_origin: float | None = None) -> None:
         self.channel = channel
         self.channel_names = channel_names or (channel.name,)
         if channel.name not in self.channel_names:
@@ -81,12 +87,14 @@ class TriggeredStimulation:
         self.refractory = float(refractory)
         self.max_burst = max_burst
         self.silence_timeout = silence_timeout
+        self.grid_origin = grid_origin
         self.events: list[TriggerEvent] = []
         self._start: float | None = None
         self._end: float | None = None  # time the ramp-down starts
         self._done_at = -math.inf  # end of the last burst (incl. ramp-down)
         self._seen: float | None = None
         self._silent = False
+        self._rendered = -math.inf  # end of the last rendered window
 
     # ------------------------------------------------------------------ requests
     @property
@@ -145,7 +153,13 @@ class TriggeredStimulation:
         return np.clip(np.minimum(up, down), 0.0, 1.0)
 
     def chunk(self, t0: float, t1: float) -> PulseSchedule:
-        """The pulses with onset in ``[t0, t1)`` s (zero output when idle or silent)."""
+        """The pulses with onset in ``[t0, t1)`` s (zero output when idle or silent).
+
+        Windows are expected in time order; a window that overlaps the previous one only
+        renders its new part, so no pulse is ever delivered twice.
+        """
+        t0 = max(t0, self._rendered)
+        self._rendered = max(self._rendered, t1)
         if (self.silence_timeout is not None and self._seen is not None
                 and t0 - self._seen > self.silence_timeout and not self._silent):
             self._silent = True
@@ -160,16 +174,20 @@ class TriggeredStimulation:
         assert self._end is not None
         c = self.channel
         period_us = 1e6 / c.frequency
+        base = self._start
+        if self.grid_origin is not None:  # the device's period grid
+            base = self.grid_origin + math.ceil(
+                (self._start - self.grid_origin) * 1e6 / period_us - 1e-6) * period_us / 1e6
         # onsets are rounded to whole microseconds; membership of a chunk is decided on the
         # rounded onsets, so consecutive chunks neither lose nor repeat a pulse
-        k0 = max(0, math.ceil((t0 - self._start) * 1e6 / period_us) - 1)
+        k0 = max(0, math.ceil((t0 - base) * 1e6 / period_us) - 1)
         stop = self._end + c.ramp_down
-        k1 = math.ceil((min(t1, stop) - self._start) * 1e6 / period_us) + 1
+        k1 = math.ceil((min(t1, stop) - base) * 1e6 / period_us) + 1
         if min(t1, stop) <= t0:
             if t1 >= stop:
                 self._finish(stop)
             return PulseSchedule.empty(self.channel_names)
-        t = (np.round(self._start * 1e6 + np.arange(k0, k1) * period_us)) / 1e6
+        t = (np.round(base * 1e6 + np.arange(k0, k1) * period_us)) / 1e6
         t = t[(t >= t0) & (t < t1)]
         f = self._factor(t)
         keep = f > 0

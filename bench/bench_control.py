@@ -1,0 +1,128 @@
+"""Control benchmarks.
+
+1. Trigger latency: from the trigger decision (an EMG onset or gait event confirmed by the
+   streaming detector) to the first pulse at the emulated RehaStim 2, over a real pty, in real
+   time. Goal: p99 under 30 ms (issue "Biofeedback and functional stimulation"). The RehaStim 2
+   pulses on its own period clock (channel-list mode), so a burst's first pulse waits for the
+   next slot of the 20 ms grid at 50 Hz; the figure includes that wait.
+2. Detection latency of the streaming detectors on the real recordings (onset or event
+   estimate to its confirmation), reported separately: it depends on the detector's hold time
+   and filters, not on the delivery path.
+3. Closed-loop step cost on the virtual patient (one controller step per pulse).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from opennmes.control import PID, TriggeredStimulation, standard_knee_target, track
+from opennmes.devices import open_stimulator
+from opennmes.devices.sciencemode2._emulator import RehaStim2Emulator
+from opennmes.physiology import get_preset
+from opennmes.sensing import GaitEventDetector, OnsetDetector, read_text
+from opennmes.stim import Channel, Electrode, Program
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+def _trigger_latency(n_triggers: int = 60, seed: int = 1) -> list[float]:
+    rng = np.random.default_rng(seed)
+    ch = Channel(name="wrist extensors", electrode=Electrode(area=36e-4, site="wrist extensors"),
+                 frequency=50.0, pulse_width=300e-6, interphase_gap=100e-6, amplitude=0.02,
+                 ramp_up=0.1, on=0.3,
+                 ramp_down=0.1)
+    program = Program(name="triggered", channels=[ch], duration=600.0)
+    gaps = rng.uniform(0.8, 1.4, n_triggers)
+    trigger_at = 0.5 + np.cumsum(gaps)
+    t_end = float(trigger_at[-1] + 1.0)
+    dt = 0.01
+    decisions: list[float] = []
+    with RehaStim2Emulator() as emu:
+        stim = open_stimulator(f"rehastim2://{emu.port}")
+        with stim:
+            stim.configure(program)
+            stim.start()
+            trig = TriggeredStimulation(ch, grid_origin=0.0)
+            k = 0
+            for i in range(int(t_end / dt)):
+                t = i * dt
+                while k < n_triggers and trigger_at[k] < t + dt:
+                    # the decision is taken now, when this window's sensor chunk arrived
+                    decisions.append(time.monotonic())
+                    trig.trigger(stim.now_rel() if stim.t0 is not None else t, "bench")
+                    k += 1
+                stim.deliver(stim.quantize(trig.chunk(t, (i + 1) * dt)), until=(i + 1) * dt)
+            stim.stop()
+        rec = emu.record.schedule()
+        # the record is relative to the emulator's stimulation start (time.monotonic)
+        times = rec.t + emu._t_start
+    first = []
+    for d in decisions:
+        j = int(np.searchsorted(times, d))
+        if j < len(times):
+            first.append(float(times[j] - d))
+    return first
+
+
+def _detection_latency() -> tuple[list[float], list[float]]:
+    emg = read_text(DATA / "emg" / "bitalino_forearm_1000hz.txt")
+    det = OnsetDetector(emg.sfreq, emg.names, "threshold")
+    det.calibrate(emg.crop(4.0, 14.0))
+    det.reset()
+    onsets = []
+    for i in range(int(emg.duration / 0.01)):
+        onsets += [e.latency for e in det.update(emg.crop(i * 0.01, (i + 1) * 0.01))
+                   if e.kind == "onset"]
+    g = read_text(DATA / "gait" / "xsens_shank_walking_120hz.txt")
+    gd = GaitEventDetector(g.sfreq)
+    gd.calibrate(g, "Gyr_Z")
+    gd.reset()
+    gait = []
+    dt = 1 / g.sfreq
+    for i in range(int(g.duration / dt)):
+        gait += [e.latency for e in gd.update(g.crop(i * dt, (i + 1) * dt), "Gyr_Z")
+                 if e.kind == "foot_off"]
+    return onsets, gait
+
+
+def _closed_loop_step() -> float:
+    f = 35.0
+    patient = get_preset("healthy-adult")
+    target = standard_knee_target(f)
+    stream = patient.start(sfreq=f, seed=0, emg=False)
+    pid = PID(kp=0.005, ki=0.05, kd=0.002, dt=1 / f, u_min=0.0, u_max=0.09, rate_limit=0.1)
+    t0 = time.perf_counter()
+    track(stream, target, pid, frequency=f, pulse_width=300e-6, channel="quadriceps",
+          electrode_area=80e-4)
+    return (time.perf_counter() - t0) / len(target)
+
+
+def run() -> list[dict[str, object]]:
+    lat = _trigger_latency()
+    onset_lat, fo_lat = _detection_latency()
+    step = _closed_loop_step()
+    p50 = statistics.median(lat)
+    p99 = float(np.percentile(lat, 99))
+    return [
+        {"name": f"trigger decision -> first pulse at emulated RehaStim 2, 50 Hz grid "
+                 f"({len(lat)} triggers), p50", "value": p50 * 1e3, "unit": "ms",
+         "goal": "-", "passed": None},
+        {"name": "  p99", "value": p99 * 1e3, "unit": "ms", "goal": "< 30 ms",
+         "passed": p99 < 0.030},
+        {"name": "  max", "value": max(lat) * 1e3, "unit": "ms", "goal": "-", "passed": None},
+        {"name": f"EMG onset detection latency, real BITalino EMG ({len(onset_lat)} onsets),"
+                 " median", "value": statistics.median(onset_lat) * 1e3, "unit": "ms",
+         "goal": "-", "passed": None,
+         "note": "threshold method, 50 ms hold"},
+        {"name": f"foot-off detection latency, real Xsens shank ({len(fo_lat)} events), "
+                 "median", "value": statistics.median(fo_lat) * 1e3, "unit": "ms",
+         "goal": "-", "passed": None},
+        {"name": "closed-loop step on the virtual patient (PID + stream advance)",
+         "value": step * 1e3, "unit": "ms", "goal": "< 28.6 ms (one 35 Hz period)",
+         "passed": step < 1 / 35},
+    ]
+

@@ -158,3 +158,12 @@ def test_cohort_equals_individual_simulations() -> None:
     weak = simulate_cohort(_train("quadriceps", amp=0.010), cohort, muscle="quadriceps",
                            sfreq=200.0, t_end=1.0)
     assert np.all(weak == 0.0)
+
+
+def test_states_false_outputs_force_and_joints_only() -> None:
+    pat = get_preset("healthy-adult")
+    full = simulate(_train(), pat, sfreq=200.0, t_end=3.0)
+    lean = simulate(_train(), pat, sfreq=200.0, t_end=3.0, states=False)
+    assert lean.names == ("quadriceps.force", "knee.angle", "knee.velocity", "knee.torque")
+    for name in lean.names:
+        np.testing.assert_allclose(lean[name], full[name], rtol=1e-12, atol=1e-12)

@@ -239,7 +239,8 @@ class VirtualPatient:
 
     def start(self, *, sfreq: float, seed: int | None = None, emg: bool = True,
               electrode_areas: Mapping[str, float] | None = None,
-              muscles: tuple[str, ...] | None = None, hmax: float = 1e-3) -> PatientStream:
+              muscles: tuple[str, ...] | None = None, hmax: float = 1e-3,
+              states: bool = True) -> PatientStream:
         """A streaming simulation starting at rest at t = 0.
 
         Parameters
@@ -256,8 +257,12 @@ class VirtualPatient:
             Muscles to simulate (all by default).
         hmax : float
             Longest internal integration step, s.
+        states : bool
+            Output the model states (CN, A, Km, tau1, voluntary activation) besides the force;
+            without them long runs write less memory.
         """
         from opennmes.physiology._stream import PatientStream
 
         return PatientStream(self, sfreq=sfreq, seed=seed, emg=emg,
-                             electrode_areas=electrode_areas, muscles=muscles, hmax=hmax)
+                             electrode_areas=electrode_areas, muscles=muscles, hmax=hmax,
+                             states=states)

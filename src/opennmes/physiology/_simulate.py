@@ -144,6 +144,7 @@ def simulate(
     emg: bool = False,
     voluntary_drive: DriveInput | None = None,
     seed: int | None = None,
+    states: bool = True,
     hmax: float = 1e-3,
 ) -> SimulationResult:
     """Simulate the response of a virtual patient to a program or pulse schedule.
@@ -167,6 +168,9 @@ def simulate(
         name. Applies to every simulated muscle unless given per muscle.
     seed : int, optional
         Seed of the EMG noise.
+    states : bool
+        Also output CN, A, Km, tau1 and the voluntary activation of each muscle (otherwise
+        force, EMG and joint channels only).
     hmax : float
         Longest internal integration step, s.
 
@@ -203,7 +207,7 @@ def simulate(
     muscles = tuple(m for m in patient.muscle_names if m in used or m in drives) \
         or patient.muscle_names[:1]
     stream = patient.start(sfreq=sfreq, seed=seed, emg=emg, electrode_areas=areas,
-                           muscles=muscles, hmax=hmax)
+                           muscles=muscles, hmax=hmax, states=states)
     for name, d in drives.items():
         if np.ndim(d) == 0:
             stream.set_voluntary_drive({name: float(d)})

@@ -59,12 +59,13 @@ class PatientStream:
 
     def __init__(self, patient: VirtualPatient, *, sfreq: float, seed: int | None,
                  emg: bool, electrode_areas: Mapping[str, float] | None,
-                 muscles: tuple[str, ...] | None, hmax: float) -> None:
+                 muscles: tuple[str, ...] | None, hmax: float, states: bool = True) -> None:
         if not (isinstance(sfreq, int | float) and math.isfinite(sfreq) and sfreq > 0):
             raise ModelError(f"sfreq = {sfreq!r} Hz must be a positive number")
         if not (math.isfinite(hmax) and hmax > 0):
             raise ModelError(f"hmax = {hmax!r} s must be > 0")
         self.patient = patient
+        self._states = bool(states)
         self.sfreq = float(sfreq)
         self.hmax = float(hmax)
         self._areas = dict(electrode_areas or {})
@@ -97,11 +98,12 @@ class PatientStream:
         names_l: list[str] = []
         units_l: list[str] = []
         for ms in self._ms:
-            for key in OUT_NAMES:
+            for key in OUT_NAMES if states else OUT_NAMES[:1]:
                 names_l.append(f"{ms.muscle.name}.{'force' if key == 'F' else key}")
                 units_l.append(_STATE_UNITS[key])
-            names_l.append(f"{ms.muscle.name}.activation")
-            units_l.append("1")
+            if states:
+                names_l.append(f"{ms.muscle.name}.activation")
+                units_l.append("1")
             if emg:
                 names_l.append(f"{ms.muscle.name}.emg")
                 units_l.append("V")
@@ -177,13 +179,14 @@ class PatientStream:
         data = np.zeros((len(self.names), n))
         self._distribute(chunk)
         row = 0
-        fd = np.zeros((len(self._ms), n))
+        nst = 5 if self._states else 1
+        fd = np.empty((len(self._ms), n))
         for i, ms in enumerate(self._ms):
-            out = data[row:row + 5]
+            out = data[row:row + nst]
             pt, lam, g = ms.pending
             used = ding_advance(pt, lam, g, ms.p, ms.st, k0, n, self.sfreq, self.hmax, out)
             ms.pending = (pt[used:], lam[used:], g[used:])
-            act = data[row + 5]
+            act = data[row + 5] if self._states else np.zeros(n)
             u = None if drives is None else drives.get(ms.muscle.name)
             if u is not None:
                 u = np.asarray(u[k0:k1] if u.size > n else u, dtype=np.float64)
@@ -195,7 +198,7 @@ class PatientStream:
             if ms.active_vol:
                 fd[i] += act * ms.muscle.voluntary_capacity * ms.muscle.max_voluntary_force
                 out[0] = fd[i]
-            row += 6
+            row += nst + (1 if self._states else 0)
             if self._emg:
                 assert ms.emg is not None
                 data[row] = self._render_emg(ms, k0, n, act)
@@ -256,8 +259,7 @@ class PatientStream:
             gain = np.array([mp[m, 0] * _fl(1.0 + mp[m, 2] * (th - mp[m, 1]))
                              for m in range(mp.shape[0])]) * float(force_velocity(0.0))
             out[0] = th
-            out[1] = 0.0
-            out[2] = gain @ fd
+            np.dot(gain, fd, out=out[2])
             return
         if not jd["active"]:
             if not np.any(fd):

@@ -73,8 +73,15 @@ def test_prescribe_saves_program_and_prescription(store: Store, record: TherapyR
     assert prog.channels[0].electrode.side == "right"
     assert store.get_program(rx.program_name).id == rx.program_version_id
     assert [p.id for p in record.list_prescriptions("P1")] == [rx.id]
+    assert record.check_session_allowed(rx.id) == 2  # 2 a day, none done
+    with pytest.raises(PrescriptionError, match="starts on"):
+        record.check_session_allowed(rx.id, dt.datetime.now(dt.UTC) - dt.timedelta(days=2))
+    with pytest.raises(PrescriptionError, match="ask the therapist to renew it"):
+        record.check_session_allowed(rx.id, dt.datetime.now(dt.UTC) + dt.timedelta(weeks=7))
     ended = record.end_prescription(rx.id, "discharged", by="pt1")
     assert ended.status == "ended" and ended.end_reason == "discharged (by pt1)"
+    with pytest.raises(PrescriptionError, match="has ended"):
+        record.check_session_allowed(rx.id)
 
 
 def test_refused_prescription_saves_nothing(store: Store, record: TherapyRecord) -> None:
@@ -139,6 +146,11 @@ def test_adherence_and_progression_from_recorded_sessions(store: Store,
     adh = record.adherence(rx.id, as_of=TODAY)
     assert (adh.done, adh.partial, adh.expected) == (3, 1, 2)  # 14/week: 2 a day
     assert adh.mean_reached == pytest.approx(np.mean([0.95, 1.0, 1.025]))
+    assert adh.contractions == 4 * 3
+    # 2 a day (TKA): the dose cap refuses a further session today
+    with pytest.raises(PrescriptionError, match=r"today's dose is done: 3 of 2 session\(s\) "
+                                                r"a day"):
+        record.check_session_allowed(rx.id)
     assert adh.weeks[0].done == 3 and adh.weeks[0].partial == 1
     assert record.review_progression(rx.id, as_of=TODAY) == []  # the aborted one holds it
     for amp in (0.039, 0.040):
@@ -190,6 +202,7 @@ def test_adherence_over_weeks_pure() -> None:
           _summary(6, d0 - dt.timedelta(days=3), "finished", 0.05, 5)]  # before the start
     a = adherence(sched, ss, {"quadriceps": 0.05}, d0 + dt.timedelta(days=13))
     assert (a.expected, a.done, a.partial) == (6, 4, 1)
+    assert a.contractions == 5 * 15
     assert a.rate == pytest.approx(4 / 6)
     assert [(w.week, w.prescribed, w.done, w.partial) for w in a.weeks] == [
         (1, 3, 3, 0), (2, 3, 1, 1)]

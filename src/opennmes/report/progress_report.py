@@ -199,6 +199,7 @@ def _context(data: ProgressData) -> dict[str, Any]:
             "reached": "-" if adh.mean_reached is None else f"{adh.mean_reached:.0%}",
             "comfort": "-" if adh.mean_comfort is None else f"{adh.mean_comfort:.1f}/10",
             "minutes": f"{adh.minutes:.0f}", "findings": rx.findings,
+            "contractions": adh.contractions,
             "adjustments": [{"at": a.at.strftime("%Y-%m-%d"), "what": a.parameter,
                              "channel": a.channel or "", "reason": a.reason}
                             for a in item.adjustments],

@@ -149,6 +149,8 @@ class Adherence:
     mean_comfort : float or None
     minutes : float
         Total stimulation session time, min.
+    contractions : int
+        Contractions delivered in all counted sessions.
     weeks : tuple of WeekAdherence
     sessions : tuple of SessionSummary
         The sessions counted, oldest first.
@@ -162,6 +164,7 @@ class Adherence:
     mean_reached: float | None
     mean_comfort: float | None
     minutes: float
+    contractions: int
     weeks: tuple[WeekAdherence, ...]
     sessions: tuple[SessionSummary, ...]
 
@@ -209,4 +212,5 @@ def adherence(schedule: Schedule, sessions: Sequence[SessionSummary],
         mean_reached=float(np.mean(fractions)) if fractions else None,
         mean_comfort=float(np.mean(comforts)) if comforts else None,
         minutes=sum(s.duration for s in inside) / 60.0,
+        contractions=sum(s.contractions for s in inside),
         weeks=tuple(weeks), sessions=tuple(inside))

@@ -258,6 +258,42 @@ class TherapyRecord:
         day = as_of or _now().date()
         return adherence(rx.schedule, self.session_summaries(prescription_id), rx.targets, day)
 
+    def check_session_allowed(self, prescription_id: int, when: dt.datetime | None = None
+                              ) -> int:
+        """Refuse a session the prescription does not allow now; else the sessions left today.
+
+        A session is refused when the prescription has ended, before its start date or after
+        its end date, and when today's dose is done: finished sessions, and stopped ones that
+        lasted at least half the program, count against ``sessions_per_day`` (dose cap, CPS
+        §4.6 item 6). Days are UTC.
+
+        Raises
+        ------
+        PrescriptionError
+            Saying why and when the next session is allowed.
+        """
+        rx = self.get_prescription(prescription_id)
+        now = when or _now()
+        day = now.date()
+        sch = rx.schedule
+        if rx.status != "active":
+            raise PrescriptionError(f"prescription {rx.id} has ended ({rx.end_reason}); no "
+                                    "session can be started from it")
+        if day < sch.start_date:
+            raise PrescriptionError(f"prescription {rx.id} starts on {sch.start_date}")
+        if day > sch.end_date:
+            raise PrescriptionError(f"prescription {rx.id} ended on {sch.end_date}; ask the "
+                                    "therapist to renew it")
+        half = 0.5 * self.program(prescription_id).duration_s
+        today = [s for s in self.session_summaries(prescription_id) if s.day == day
+                 and (s.completed or (s.status != "running" and s.duration >= half))]
+        left = sch.sessions_per_day - len(today)
+        if left <= 0:
+            raise PrescriptionError(
+                f"today's dose is done: {len(today)} of {sch.sessions_per_day} session(s) a "
+                f"day (prescription {rx.id}); the next one is allowed tomorrow")
+        return left
+
     def review_progression(self, prescription_id: int, as_of: dt.date | None = None
                            ) -> list[Adjustment]:
         """The adjustments the protocol's progression rules call for (nothing is saved)."""

@@ -73,16 +73,17 @@ def test_consensus_tables_nussbaum_2017() -> None:
     c = acl.program.channels[0]
     assert acl.evidence.level == "consensus"
     assert 30 <= c.frequency <= 50 and 250e-6 <= c.pulse_width_s <= 400e-6
-    assert 6 <= c.ramp_up + (c.on or 0) <= 10 and 12 <= c.off <= 50
+    assert 6 <= c.active_time <= 10 and 12 <= c.off <= 50  # ON includes the ramps
     assert 12 <= acl.dose.contractions_per_session <= 15  # type: ignore[operator]
     assert acl.dose.sessions_per_week == 3 and acl.dose.programme_weeks_range == (4, 6)
     assert acl.start_window.latest_days == 7
     pf = get_protocol("patellofemoral-pain").program.channels[0]
     assert 35 <= pf.frequency <= 50 and 250e-6 <= pf.pulse_width_s <= 500e-6
+    assert 6 <= pf.active_time <= 10 and 10 <= pf.off <= 50
     oa = get_protocol("knee-osteoarthritis")
     c = oa.program.channels[0]
     assert c.frequency == 50 and 250e-6 <= c.pulse_width_s <= 300e-6
-    assert c.ramp_up + (c.on or 0) == 10 and c.off == 50  # 10 s : 50 s
+    assert c.active_time == 10 and c.off == 50  # 10 s : 50 s
     assert 15 <= oa.dose.contractions_per_session <= 20  # type: ignore[operator]
     assert oa.dose.programme_weeks_range == (4, 8)
 

@@ -20,9 +20,10 @@ __all__ = [
     "AdverseEvent", "EVENT_KINDS", "STOP_KINDS",
 ]
 
-STOP_KINDS = ("completed", "stopped", "emergency", "watchdog", "device_error", "safety")
+STOP_KINDS = ("completed", "stopped", "emergency", "watchdog", "device_error", "safety",
+              "record_error")
 """How a session can end: program completed, stop pressed, emergency stop, watchdog, device
-error, safety guard refusal."""
+error, safety guard refusal, the record could not be written."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class SessionStarted(SessionEvent):
     channels: tuple[str, ...] = ()
     max_amplitude: tuple[float, ...] = ()
     """Program amplitude of each channel, A: the ceiling of the live intensity."""
+    utc: str = ""
+    """Wall-clock time (ISO 8601, UTC) of session time 0, within a few ms."""
     kind: ClassVar[str] = "start"
 
 

@@ -15,6 +15,7 @@ other threads (keys, API, web) are queued and applied at the next window; ``stop
 
 from __future__ import annotations
 
+import datetime
 import logging
 import math
 import queue
@@ -129,7 +130,7 @@ class SessionRunner:
 
     def __init__(self, program: Program, stim: Stimulator, *, writer: SessionWriter | None = None,
                  sensors: Sequence[Sensor] = (), chunk: float = 0.04, step: float = 1e-3,
-                 resume_ramp: float = 1.0, stall_margin: float = 0.04,
+                 resume_ramp: float = 1.0, stall_margin: float = 0.06,
                  sensor_timeout: float = 0.5, wall_stall: float | None = None,
                  channel_map: Mapping[str, int] | None = None) -> None:
         if not 0.01 <= chunk <= 0.1:
@@ -156,6 +157,7 @@ class SessionRunner:
         self.duration_us = int(round(program.duration_s * _US))
         self._areas = {c.name: c.electrode.area_m2 for c in program.channels}
         self._periods = {c.name: 1.0 / c.frequency for c in program.channels}
+        self._period_arr = np.array([self._periods[c] for c in self.channels])
         self._contraction = {c.name: (c.ramp_up + c.on + c.ramp_down) if c.on is not None
                              else None for c in program.channels}
         # the whole program must pass this device's guard at full amplitude before anything
@@ -192,6 +194,8 @@ class SessionRunner:
             sensor_timeout=sensor_timeout,
             wall_stall=wall_stall if wall_stall is not None else (5.0 if virtual else 1.0))
         self._recorder = _Recorder(writer, self) if writer is not None else None
+        self._played_pulses = False  # the device posts what it played (sim://)
+        stim.add_listener(self._on_device_event)
 
     def attach_writer(self, writer: SessionWriter) -> None:
         """Record into ``writer`` (before :meth:`run`)."""
@@ -303,10 +307,12 @@ class SessionRunner:
         if self._state != "ready":
             raise ProgramError("a SessionRunner runs once; make a new one")
         stim = self.stim
+        _warm_up(stim)
         stim.start()
         self._state = "running"
         self._note(SessionStarted(0.0, self.program.name, stim.url, self.channels,
-                                  tuple(self.max_amplitude[c] for c in self.channels)))
+                                  tuple(self.max_amplitude[c] for c in self.channels),
+                                  datetime.datetime.now(datetime.UTC).isoformat()))
         if self._recorder is not None:
             self._recorder.start()
         self.watchdog.start()
@@ -316,10 +322,8 @@ class SessionRunner:
         except (DeviceError, SafetyLimitError, ProgramError) as exc:
             how = "safety" if isinstance(exc, SafetyLimitError) else "device_error"
             if self._stopping is None:  # not a consequence of our own stop
-                if how == "device_error":
-                    fault = stim.fault
-                    self._note(DeviceErrorEvent(self.now(), str(exc),
-                                                getattr(fault, "kind", "other")))
+                if how == "device_error" and stim.fault is None:  # faults: drained later
+                    self._note(DeviceErrorEvent(self.now(), str(exc), "other"))
                 self._halt(how, str(exc), "runner")
         except BaseException as exc:  # KeyboardInterrupt, bugs: stop, record, re-raise
             error = exc
@@ -355,11 +359,12 @@ class SessionRunner:
                 chunk = PulseSchedule.empty(names)
             else:
                 chunk = self._window(prog_T, T1 - self._offset_us)
+            self.watchdog.beat(T1 / _US)  # the device is covered up to T1 from now
             self.watchdog.in_deliver = True
             stim.deliver(chunk, until=T1 / _US)
             self.watchdog.in_deliver = False
+            self.watchdog.armed = True
             self._T_us = T1
-            self.watchdog.beat(T1 / _US)
             self._after_window(chunk, T1 / _US)
             # pace a device that does not block (sim://): send each window just ahead of time
             if stim.t0 is not None and self._stopping is None:
@@ -379,7 +384,9 @@ class SessionRunner:
                           else 0.0 for c in self.channels])[part.channel]
         part = part.shift(self._offset_us / _US)
         if self._resume_at_us is not None and self.resume_ramp > 0:
-            ramp = np.clip((part.t - self._resume_at_us / _US) / self.resume_ramp, 0.0, 1.0)
+            per = self._period_arr[part.channel]  # the first pulse after a resume is > 0 A
+            ramp = np.clip((part.t - self._resume_at_us / _US + per) / (self.resume_ramp + per),
+                           0.0, 1.0)
             scale = scale * ramp
             if part.t[-1] >= self._resume_at_us / _US + self.resume_ramp:
                 self._resume_at_us = None
@@ -408,6 +415,15 @@ class SessionRunner:
                     self._recorder.put(("signals", sig, s.name))
         self.watchdog.check_sensors(until, self._sensor_end)
         self._drain_device_events()
+
+    def _on_device_event(self, event: object) -> None:
+        """Device listener: a device that posts the pulses it played (``sim://``) feeds the
+        record directly, so its pulse record is never polled from another thread."""
+        pulses = getattr(event, "pulses", None)
+        if isinstance(pulses, PulseSchedule):
+            self._played_pulses = True
+            if self._recorder is not None and len(pulses):
+                self._recorder.put(("pulses", pulses))
 
     def _drain_device_events(self) -> None:
         from opennmes.devices import DeviceFault, Disconnected
@@ -519,7 +535,7 @@ class SessionRunner:
 
     def _record_failed(self, exc: BaseException) -> None:
         log.error("the session record failed: %s; stopping", exc)
-        self._halt("stopped", f"recording failed: {exc}", "runner")
+        self._halt("record_error", f"recording failed: {exc}", "runner")
 
     def _note(self, ev: SessionEvent) -> None:
         self._events.append(ev)
@@ -552,6 +568,20 @@ class SessionRunner:
                              sid, self.late_chunks, list(self.lateness))
 
 
+def _warm_up(stim: Stimulator) -> None:
+    """Load a simulated patient's compiled kernels before the clock starts: the first window
+    would otherwise take long enough to trip the watchdog (real time)."""
+    patient = getattr(stim, "patient", None)
+    if patient is None or stim.clock.virtual:
+        return
+    try:
+        stream = patient.start(sfreq=float(getattr(stim, "sfreq", None) or 100.0), seed=0)
+        stream.advance(PulseSchedule.from_arrays([0.0], [0.01], [3e-4],
+                                                 channel_names=("warm-up",)), 0.04)
+    except Exception:  # only a speed-up; the session itself is checked as usual
+        log.warning("virtual patient warm-up failed", exc_info=True)
+
+
 def _force_row(names: tuple[str, ...]) -> int:
     for i, n in enumerate(names):
         if n.endswith(".force"):
@@ -582,6 +612,8 @@ class _Recorder:
         self._q.put(item)
 
     def _pulses(self, final: bool) -> None:
+        if self.runner._played_pulses:  # the device's own Played events feed the record
+            return
         got = self.runner._pulses_since(self._mark, final=final)
         if got is not None:
             self.writer.write_pulses(got[0])
@@ -607,6 +639,8 @@ class _Recorder:
                 if kind == "event":
                     ev = item[1]
                     w.log_event(ev.kind, ev.t, _jsonable(ev.data()))
+                elif kind == "pulses":
+                    w.write_pulses(item[1])
                 elif kind == "signals":
                     w.write_signals(item[1], item[2], dtype="float32")
                 elif kind == "dose":

@@ -8,7 +8,8 @@ A thread wakes every ``period`` s (wall time) and trips the runner when:
   When the loop is stuck inside ``deliver`` (waiting for an acknowledgement), the cause is
   recorded as ``device``;
 - **frozen loop** (any clock): no loop iteration for ``wall_stall`` s of wall time;
-- **device fault**: the stimulator reports a fatal fault or a lost link;
+- **device fault**: the stimulator reports a fatal fault or a lost link (the session ends as
+  ``device_error`` with the device's message);
 - **sensor**: a sensor's samples lag the session time by more than ``sensor_timeout`` s.
 """
 
@@ -39,6 +40,9 @@ class Watchdog:
         self.wall_stall = float(wall_stall)
         self.period = float(period)
         self.in_deliver = False
+        self.armed = False
+        """Deadline checks start once the first window has been delivered (a device has no
+        earlier pattern to repeat; the first window may include one-off set-up work)."""
         self.fired: str | None = None
         self._window_end = 0.0
         self._last_beat = time.monotonic()
@@ -59,7 +63,8 @@ class Watchdog:
             self._thread.join(timeout=2.0)
 
     def beat(self, window_end: float) -> None:
-        """The loop handed the device the window ending at ``window_end`` s (session time)."""
+        """The loop is handing the device the window ending at ``window_end`` s (session
+        time): the output is covered until then."""
         self._window_end = window_end
         self._last_beat = time.monotonic()
 
@@ -84,9 +89,11 @@ class Watchdog:
             if self.fired is not None or self.runner._stopping is not None:
                 return
             fault = stim.fault
-            if fault is not None:
+            if fault is not None:  # a device error, seen here first: stop with its reason
                 msg = getattr(fault, "message", "") or getattr(fault, "reason", "")
-                self._fire("device", f"{type(fault).__name__}: {msg}", 0.0)
+                self.fired = "device_fault"
+                self.runner._halt("device_error", f"{getattr(fault, 'kind', 'link')}: {msg}",
+                                  "watchdog")
                 return
             now = time.monotonic()
             if now - self._last_beat > self.wall_stall:
@@ -95,7 +102,7 @@ class Watchdog:
                            f"no loop iteration for {now - self._last_beat:.3f} s ({where})",
                            now - self._last_beat - self.wall_stall)
                 return
-            if self.stall_margin is not None and stim.t0 is not None:
+            if self.stall_margin is not None and self.armed and stim.t0 is not None:
                 over = stim.now_rel() - self._window_end
                 if over > self.stall_margin:
                     cause = "device" if self.in_deliver else "loop_stall"

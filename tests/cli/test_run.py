@@ -1,0 +1,145 @@
+"""``nmes run`` and ``nmes sessions`` as a user runs them (subprocesses), the crash test
+(kill -9 in the middle of a live session), and bad input that writes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from opennmes.store import open_store
+
+from ..conftest import REPO, run_nmes
+from ..session.conftest import program_text
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'clinic.db'}"
+    with open_store(url) as s:
+        s.add_patient("P1")
+        s.add_patient("P-pacer", contraindications=[{"factor": "pacemaker", "site": None}])
+    return url
+
+
+def _prog(tmp_path: Path, name: str = "prog.yaml", **kw: object) -> str:
+    p = tmp_path / name
+    p.write_text(program_text(**kw))  # type: ignore[arg-type]
+    return str(p)
+
+
+def _counts(url: str) -> tuple[int, int]:
+    with open_store(url) as s:
+        info = s.info()
+    return info["sessions"], info["program_versions"]
+
+
+def test_run_on_sim_then_list_show_export_report(tmp_path: Path, db: str) -> None:
+    prog = _prog(tmp_path, reps=3, on=2.0, off=2.0, amplitude="30 mA")
+    r = run_nmes("run", prog, "--device", "sim://post-surgery?sfreq=100&emg=0",
+                 "--patient", "P1", "--db", db, "--virtual", "--titrate-to", "20",
+                 "--titrate-interval", "0.1", "--plain", "--report", str(tmp_path / "r.html"))
+    assert r.returncode == 0, r.stderr
+    assert "session 1: finished (completed" in r.stdout
+    assert "3 contractions, max tolerated level 20.0 mA" in r.stdout
+    assert (tmp_path / "r.html").read_text().count("data:image/png") == 2
+    r = run_nmes("sessions", "list", "--db", db)
+    assert r.returncode == 0 and "finished" in r.stdout and "P1" in r.stdout
+    r = run_nmes("sessions", "show", "1", "--db", db)
+    assert r.returncode == 0
+    assert "3 contractions" in r.stdout and "intensity" in r.stdout and "stop" in r.stdout
+    r = run_nmes("sessions", "export", "1", str(tmp_path / "exp"), "--db", db)
+    assert r.returncode == 0 and (tmp_path / "exp").is_dir()
+    r = run_nmes("sessions", "report", "1", "--db", db, "--out", str(tmp_path / "r2.html"))
+    assert r.returncode == 0 and (tmp_path / "r2.html").is_file()
+    r = run_nmes("sessions", "show", "7", "--db", db)
+    assert r.returncode == 2 and "unknown session id 7" in r.stderr
+
+
+def test_run_on_the_emulated_rehastim2(tmp_path: Path, db: str) -> None:
+    from opennmes.devices.sciencemode2 import RehaStim2Emulator
+
+    prog = _prog(tmp_path, reps=1, on=0.5)
+    with RehaStim2Emulator() as emu:
+        r = run_nmes("run", prog, "--device", f"rehastim2://{emu.port}", "--patient", "P1",
+                     "--db", db, "--titrate-to", "10", "--titrate-interval", "0.02", "--plain")
+        assert r.returncode == 0, r.stderr
+        assert emu.output_is_zero and len(emu.record) > 0
+    with open_store(db) as s:
+        rec = s.load_session(1)
+    assert len(rec.pulses) == len(emu.record)
+    assert rec.pulses.amplitude.max() == pytest.approx(0.010)
+
+
+def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path: Path, db: str) -> None:
+    prog = _prog(tmp_path)
+    base = ("run", prog, "--device", "sim://", "--db", db, "--plain", "--virtual")
+    r = run_nmes(*base, "--patient", "nobody")
+    assert r.returncode == 2 and "error: unknown patient 'nobody'" in r.stderr
+    r = run_nmes(*base, "--patient", "P-pacer")
+    assert r.returncode == 2 and "contraindicated" in r.stderr and "pacemaker" in r.stderr
+    from opennmes.devices.sciencemode2 import RehaStim2Emulator
+
+    wide = _prog(tmp_path, "wide.yaml", pulse_width="600 us")
+    with RehaStim2Emulator() as emu:
+        r = run_nmes("run", wide, "--device", f"rehastim2://{emu.port}", "--patient", "P1",
+                     "--db", db, "--plain")
+    assert r.returncode == 2 and "phase width" in r.stderr.lower()
+    assert _counts(db) == (0, 0)
+    r = run_nmes(*base[:4], "--patient", "P1", "--db",
+                 f"sqlite:///{tmp_path / 'no' / 'such' / 'x.db'}")
+    assert r.returncode == 2 and "does not exist" in r.stderr
+    r = run_nmes(*base[:4], "--patient", "P1", "--db",
+                 "postgresql://nobody:secret@127.0.0.1:1/nmes")
+    assert r.returncode == 2 and "cannot reach the database" in r.stderr
+    assert "secret" not in r.stderr
+
+
+def test_kill_9_mid_session_leaves_a_consistent_interrupted_record(tmp_path: Path,
+                                                                   db: str) -> None:
+    """Crash test through ``nmes run`` (real time): kill -9 after a few seconds; on the next
+    open the session is interrupted, the record is consistent, and at most one second of
+    the patient stream is missing."""
+    prog = _prog(tmp_path, reps=20, on=1.0, off=1.0, amplitude="30 mA")
+    env = dict(os.environ, MPLBACKEND="Agg")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "opennmes", "run", prog, "--device",
+         "sim://post-surgery?sfreq=100&emg=0", "--patient", "P1", "--db", db,
+         "--titrate-to", "20", "--titrate-interval", "0.05", "--plain"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            with open_store(db, recover=False) as s:
+                rows = s.list_sessions()
+                if rows and rows[0].streams and rows[0].streams[0].t_end > 3.0:
+                    break
+        else:
+            pytest.fail("the session never got going")
+        time.sleep(0.7)  # kill between two commits
+        killed = dt.datetime.now(dt.UTC)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with open_store(db) as s:  # recovery runs on open
+        info = s.get_session(1)
+        assert info.status == "interrupted"
+        assert "interrupted" in (info.end_reason or "")
+        assert s.verify_session(1, decode=True) == []
+        rec = s.load_session(1)
+    start = next(e for e in rec.events if e.kind == "start")
+    elapsed = (killed - dt.datetime.fromisoformat(start.data["utc"])).total_seconds()
+    stream_end = rec.streams["patient"].n_samples / 100.0
+    assert elapsed - stream_end <= 1.0, (elapsed, stream_end)
+    assert len(rec.pulses) > 0 and rec.pulses.t[-1] > stream_end - 1.5
+    kinds = [e.kind for e in rec.events]
+    assert kinds[0] == "start" and "intensity" in kinds and "stop" not in kinds

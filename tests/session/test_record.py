@@ -1,0 +1,120 @@
+"""A recorded session: checks before anything is written, the stored record (events,
+delivered pulses, signals, dose), and bad input that writes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from opennmes.devices import VirtualClock, open_stimulator
+from opennmes.errors import ContraindicationError, SafetyLimitError, StoreError
+from opennmes.physiology import get_preset
+from opennmes.report.session_report import contraction_peaks, write_session_report
+from opennmes.session import ScriptedOperator, start_session
+from opennmes.store import Store, open_store
+
+from .conftest import backend, make_program
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = open_store(f"sqlite:///{tmp_path / 'sessions.db'}")
+    s.add_patient("P1")
+    s.add_patient("P-pacer", contraindications=[{"factor": "pacemaker", "site": None}])
+    yield s
+    s.close()
+
+
+def _nothing_written(store: Store) -> None:
+    info = store.info()
+    assert info["sessions"] == 0 and info["program_versions"] == 0 and info["events"] == 0
+
+
+def test_recorded_session_on_a_virtual_patient(store: Store, tmp_path: Path) -> None:
+    prog = make_program(reps=3, on=2.0, off=3.0, amplitude="60 mA")
+    patient = get_preset("post-surgery").isometric()
+    with open_stimulator("sim://?sfreq=100&emg=0", clock=VirtualClock(), patient=patient,
+                         seed=3) as stim:
+        runner = start_session(store, "P1", prog, stim, chunk=0.05, step=2e-3)
+        runner.add_hook(ScriptedOperator.titrate(["quad"], {"quad": 0.05}, 2e-3, 0.0, 0.1))
+        runner.add_hook(ScriptedOperator([(4.0, "rate_comfort", (6,))]))
+        res = runner.run()
+    assert res.status == "finished" and res.session_id is not None
+    rec = store.load_session(res.session_id)
+    assert rec.info.status == "finished" and rec.info.end_reason.startswith("completed")
+    assert rec.pulses.equals(res.delivered, atol_t=1e-9, atol_a=1e-12)
+    kinds = [e.kind for e in rec.events]
+    assert kinds[0] == "start" and kinds[-1] == "stop" and "comfort" in kinds
+    assert kinds.count("intensity") == 25
+    assert rec.dose is not None and rec.dose["complete"] is True
+    ch = rec.dose["channels"][0]
+    assert ch["pulses"] == len(res.delivered) and ch["contractions"] == 3
+    assert ch["max_level"] == pytest.approx(0.05)
+    sig = rec.streams["patient"]
+    assert sig.sfreq == 100.0 and sig.n_samples == pytest.approx(res.duration * 100, abs=2)
+    force = sig["quadriceps.force"]
+    assert force.max() > 1.0  # the virtual quadriceps contracted
+    peaks = contraction_peaks(rec)
+    assert len(peaks) == 3
+    assert store.verify_session(res.session_id, decode=True) == []
+    html = write_session_report(rec, tmp_path / "r.html").read_text()
+    for part in ("Amplitude and force", "Fatigue", "Dose delivered", "Events", "comfort",
+                 "data:image/png;base64,"):
+        assert part in html
+
+
+def test_unknown_patient_writes_nothing(store: Store) -> None:
+    with backend("sim") as (stim, _):
+        with pytest.raises(StoreError, match="unknown patient 'nobody'"):
+            start_session(store, "nobody", make_program(), stim)
+    _nothing_written(store)
+
+
+def test_contraindication_blocks_before_anything_is_written(store: Store) -> None:
+    with backend("sim") as (stim, _):
+        with pytest.raises(ContraindicationError, match="pacemaker"):
+            start_session(store, "P-pacer", make_program(), stim)
+        assert stim.state == "open"  # never configured, never started
+    _nothing_written(store)
+
+
+def test_screening_block_lifted_by_a_recorded_decision(store: Store) -> None:
+    with backend("sim") as (stim, _):
+        runner = start_session(store, "P-pacer", make_program(), stim,
+                               screening_acknowledged={"pacemaker": "cardiology cleared "
+                                                                    "lower-limb NMES"})
+        res = runner.run()
+    info = store.get_session(res.session_id)  # type: ignore[arg-type]
+    assert any("acknowledged" in s for s in info.meta["screening"])
+
+
+def test_program_failing_the_device_guard_writes_nothing(store: Store) -> None:
+    """600 us phases pass the sim profile but not the RehaStim 2's 500 us maximum."""
+    prog = make_program(pulse_width="600 us")
+    with backend("rehastim2") as (stim, emu):
+        with pytest.raises(SafetyLimitError, match="phase"):
+            start_session(store, "P1", prog, stim)
+        assert emu.record.schedule().t.size == 0
+    _nothing_written(store)
+    with backend("sim") as (stim, _):  # the same program is fine on sim://
+        start_session(store, "P1", prog, stim).run()
+
+
+def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist"):
+        open_store(f"sqlite:///{tmp_path / 'missing' / 'x.db'}")
+
+
+def test_delivered_pulses_written_while_running(store: Store) -> None:
+    """The record holds the acknowledged pulses in time order, in several chunks."""
+    prog = make_program(reps=2, on=1.0)
+    with backend("rehastim2") as (stim, _):
+        runner = start_session(store, "P1", prog, stim)
+        for _ in range(20):
+            runner.increase()
+        res = runner.run()
+    rec = store.load_session(res.session_id)  # type: ignore[arg-type]
+    assert len(rec.pulses) == len(res.delivered) > 0
+    np.testing.assert_allclose(rec.pulses.t, res.delivered.t)

@@ -167,3 +167,25 @@ def test_states_false_outputs_force_and_joints_only() -> None:
     assert lean.names == ("quadriceps.force", "knee.angle", "knee.velocity", "knee.torque")
     for name in lean.names:
         np.testing.assert_allclose(lean[name], full[name], rtol=1e-12, atol=1e-12)
+
+
+def test_refractory_period_limits_firing() -> None:
+    """Pulses closer than the axons' refractory period (1 ms) elicit nothing: a 2500-Hz
+    carrier (0.4-ms cycles) drives the muscle like its every third cycle (1.2 ms), and a
+    second channel on the same muscle at the same instants adds nothing."""
+    pat = get_preset("healthy-adult").isometric()
+    carrier = PulseSchedule.from_arrays(np.round(np.arange(0, 0.2, 0.0004), 7), 0.06, 200e-6,
+                                        channel_names=("quadriceps",))
+    khz = PulseSchedule.from_arrays(np.round(np.arange(0, 0.2, 0.0012), 7), 0.06, 200e-6,
+                                    channel_names=("quadriceps",))
+    f1 = simulate(carrier, pat, sfreq=1000.0, t_end=0.3).force("quadriceps")
+    f2 = simulate(khz, pat, sfreq=1000.0, t_end=0.3).force("quadriceps")
+    np.testing.assert_allclose(f1, f2, rtol=1e-12, atol=1e-12)
+    t = np.round(np.arange(0, 1, 1 / 30), 6)
+    one = PulseSchedule.from_arrays(t, 0.04, 300e-6, channel_names=("a quadriceps",))
+    two = PulseSchedule.concat([
+        PulseSchedule.from_arrays(t, 0.04, 300e-6, channel=c,
+                                  channel_names=("a quadriceps", "b quadriceps"))
+        for c in (0, 1)])
+    np.testing.assert_allclose(simulate(two, pat, sfreq=500.0, t_end=1.0).force(),
+                               simulate(one, pat, sfreq=500.0, t_end=1.0).force(), rtol=1e-12)

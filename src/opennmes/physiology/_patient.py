@@ -65,6 +65,10 @@ class Muscle:
         Joint angle at which the fibres are at optimal length, rad.
     length_gain : float
         Change of normalised fibre length per rad of joint angle, 1/rad.
+    refractory : float
+        Absolute refractory period of the motor axons, s: a pulse within it of the previous
+        firing pulse elicits nothing (e.g. the 2500-Hz cycles of Russian current) [U: motor
+        axons ~0.5-1 ms].
     """
 
     name: str
@@ -77,6 +81,7 @@ class Muscle:
     moment_arm: float = 0.0
     theta_opt: float = 0.0
     length_gain: float = 0.0
+    refractory: float = 1e-3
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.voluntary_capacity <= 1.0):

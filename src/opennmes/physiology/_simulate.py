@@ -371,6 +371,7 @@ def simulate_cohort(
         Force in N.
     """
     from opennmes.physiology._kernels import ding_batch
+    from opennmes.physiology._stream import _refractory
 
     n = _n_samples(t_end, sfreq)
     if not patients:
@@ -380,6 +381,7 @@ def simulate_cohort(
         m = pat.muscle(muscle)
         _, lam, g = m.pulse_response(schedule.amplitude, schedule.phase_width, electrode_area)
         eff = (lam > 0) & (g > 0)
+        _refractory(schedule.t, eff, -np.inf, m.refractory)
         rows_p.append(m.force_model.as_array())
         rows_l.append(np.where(eff, lam, 0.0))
         rows_g.append(np.where(eff, g, 0.0))

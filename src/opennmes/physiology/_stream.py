@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numba import njit
 
 from opennmes.errors import ModelError
 from opennmes.physiology._emg import EmgSynth
@@ -46,6 +47,19 @@ class _MuscleState:
         self.active_vol = False
         self.emg = emg
         self.hist = {k: np.empty(0) for k in _PULSE_KEYS}
+        self.last_fired = -np.inf
+
+
+@njit(cache=True)
+def _refractory(t: np.ndarray, eff: np.ndarray, last: float, refractory: float) -> float:
+    """Clear ``eff`` for pulses within ``refractory`` s of the previous firing pulse."""
+    for i in range(t.shape[0]):
+        if eff[i]:
+            if t[i] - last < refractory:
+                eff[i] = False
+            else:
+                last = t[i]
+    return last
 
 
 class PatientStream:
@@ -234,6 +248,16 @@ class PatientStream:
                 rec[m], lam[m], g[m] = r_, l_, g_
             t = chunk.t[sel]
             eff = (lam > 0) & (g > 0)
+            order = np.argsort(t, kind="stable")
+            if np.any(np.diff(t[order]) < ms.muscle.refractory) or \
+                    (t.size and t[order[0]] - ms.last_fired < ms.muscle.refractory):
+                e_sorted = eff[order].copy()
+                ms.last_fired = _refractory(t[order], e_sorted, ms.last_fired,
+                                            ms.muscle.refractory)
+                eff[order] = e_sorted
+            elif eff.any():
+                ms.last_fired = float(t[eff].max())
+            rec = np.where(eff, rec, 0.0)  # no M-wave from a refractory axon
             pt0, lam0, g0 = ms.pending
             ms.pending = (np.concatenate([pt0, t[eff]]), np.concatenate([lam0, lam[eff]]),
                           np.concatenate([g0, g[eff]]))

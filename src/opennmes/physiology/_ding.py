@@ -196,6 +196,14 @@ def default_parameters(
 ) -> DingParameters:
     """Published default parameters of a model.
 
+    * ``ding2003``: Ding J, Wexler AS, Binder-Macleod SA (2003), *J Electromyogr Kinesiol*
+      13:575-588 (quadriceps; values as in pyomeca/cocofest, SI).
+    * ``ding2007``: Ding J et al. (2007), *Muscle Nerve* 36:214-222.
+    * ``hmed2018``: Hmed AB et al. (2018), *Comput Biol Med* 101:218-228 (Ding 2003 values
+      plus the amplitude curve).
+    * fatigue: Ding J, Wexler AS, Binder-Macleod SA (2000), *J Appl Physiol* 89:1322-1332,
+      coefficients as corrected in Doll BD et al. (2015), *IFAC-PapersOnLine* 48:338.
+
     Parameters
     ----------
     model : {"ding2003", "ding2007", "hmed2018"}
@@ -230,6 +238,10 @@ def default_parameters(
 def ding2007_a_factor(params: DingParameters, phase_width: npt.ArrayLike) -> np.ndarray:
     """Ding 2007 ``1 - exp(-(PD - PD0)/PDt)`` for pulse durations in s.
 
+    Ding J, Chou LW, Kesar TM, Lee SC, Johnston TE, Wexler AS, Binder-Macleod SA (2007).
+    Mathematical model that predicts the force-intensity and force-frequency relationships
+    after spinal cord injuries. *Muscle Nerve* 36:214-222.
+
     Raises
     ------
     ModelError
@@ -248,6 +260,10 @@ def ding2007_a_factor(params: DingParameters, phase_width: npt.ArrayLike) -> np.
 
 def hmed2018_lambda(params: DingParameters, amplitude: npt.ArrayLike) -> np.ndarray:
     """Hmed 2018 ``lam(I) = ar (tanh(bs (I - Is)) + cr)`` for amplitudes in A.
+
+    Hmed AB, Bakir T, Sakly A, Binczak S (2018). A new mathematical force model that predicts
+    the force-pulse amplitude relationship of human skeletal muscle. *Comput Biol Med*
+    101:218-228.
 
     Raises
     ------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import numpy as np
@@ -10,6 +11,10 @@ import pytest
 from opennmes.devices.sciencemode2 import RehaStim2Emulator
 from opennmes.devices.sciencemode4 import P24Emulator
 from opennmes.stim import Program, PulseSchedule, load_program_text
+
+# emulators run on a thread of the test process: hand the interpreter lock over every 0.5 ms
+# (default 5 ms) so the emulated device reads its bytes when they arrive, as hardware does
+sys.setswitchinterval(0.0005)
 
 RS2_PROGRAM = """
 name: rehastim2 test
@@ -88,3 +93,12 @@ def p24_emulator() -> Iterator[P24Emulator]:
 
 def nonzero(s: PulseSchedule) -> PulseSchedule:
     return s.take(np.flatnonzero((s.amplitude > 0) | (s.amplitude2 > 0)))
+
+
+def diff(a: PulseSchedule, b: PulseSchedule) -> str:
+    """Rows that differ between two schedules (for assertion messages)."""
+    x, y = a.to_pandas(), b.to_pandas()
+    x["t"], y["t"] = x["t"].round(7), y["t"].round(7)
+    m = x.merge(y, how="outer", on=["t", "channel"], indicator=True, suffixes=("_a", "_b"))
+    bad = m[(m["_merge"] != "both") | ((m["amplitude_a"] - m["amplitude_b"]).abs() > 1e-9)]
+    return bad[["t", "channel", "amplitude_a", "amplitude_b", "_merge"]].to_string()

@@ -23,7 +23,7 @@ from opennmes.devices.sciencemode4 import protocol as p4
 from opennmes.errors import DeviceError
 from opennmes.stim import load_program_text
 
-from .conftest import P24_PROGRAM, RS2_PROGRAM
+from .conftest import P24_PROGRAM, RS2_PROGRAM, diff
 
 DEVICES = {
     "rehastim2": (RehaStim2Emulator, RS2_PROGRAM, {0: 0, 1: 1}),
@@ -94,7 +94,7 @@ def test_recoverable_faults_recover_and_records_agree(device: str, name: str) ->
     record = emu.record.schedule(names, DEVICES[device][2])
     # the retried command arrived later, but both sides agree on every pulse
     assert len(record) > 20
-    assert record.equals(delivered, atol_t=1e-9, atol_a=1e-12)
+    assert record.equals(delivered, atol_t=1e-9, atol_a=1e-12), diff(record, delivered)
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -10,7 +10,7 @@ from opennmes.devices.sciencemode4 import P24Emulator
 from opennmes.errors import ProgramError
 from opennmes.stim import Program, Waveform, load_program_text
 
-from .conftest import P24_PROGRAM, nonzero
+from .conftest import P24_PROGRAM, diff, nonzero
 
 
 def test_program_starts_updates_stops_and_record_equals_schedule(
@@ -31,8 +31,8 @@ def test_program_starts_updates_stops_and_record_equals_schedule(
     assert p24_emulator.output_is_zero
     record = p24_emulator.record.schedule(names, {0: 0, 1: 1, 5: 2})
     expected = nonzero(sched)
-    assert record.equals(delivered, atol_t=1e-9, atol_a=1e-12)
-    assert record.equals(expected, atol_t=1e-9, atol_a=1e-12)
+    assert record.equals(delivered, atol_t=1e-9, atol_a=1e-12), diff(record, delivered)
+    assert record.equals(expected, atol_t=1e-9, atol_a=1e-12), diff(record, expected)
     assert len(record) > 100 and commands > 10
     ta = record.for_channel("ta")
     assert set(ta.waveform.tolist()) == {int(Waveform.ASYMMETRIC_BIPHASIC)}

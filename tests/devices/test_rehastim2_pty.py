@@ -13,7 +13,7 @@ from opennmes.devices.sciencemode2._emulator import SLOT
 from opennmes.errors import DeviceError, ProgramError
 from opennmes.stim import Program, load_program_text
 
-from .conftest import RS2_PROGRAM, nonzero
+from .conftest import RS2_PROGRAM, diff, nonzero
 
 
 def test_program_starts_updates_stops_and_record_equals_schedule(
@@ -33,7 +33,7 @@ def test_program_starts_updates_stops_and_record_equals_schedule(
     record = rs2_emulator.record.schedule(names, {0: 0, 1: 1})
     expected = nonzero(sched)
     # the host's record of what it commanded equals what the device did, to the nanosecond
-    assert record.equals(delivered, atol_t=1e-9, atol_a=1e-12)
+    assert record.equals(delivered, atol_t=1e-9, atol_a=1e-12), diff(record, delivered)
     # and equals the schedule: same pulses and shapes; each channel in its 1.5 ms slot
     assert len(record) == len(expected) == 44
     np.testing.assert_array_equal(record.channel, expected.channel)

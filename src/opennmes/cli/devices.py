@@ -44,7 +44,7 @@ def devices(
                   + "  (no hardware: nmes emulate rehastim2|p24)")
 
 
-def _emulate(kind: str, duration: float | None) -> None:
+def _emulate(kind: str, duration: float | None, record: str | None) -> None:
     from opennmes.devices.sciencemode2 import RehaStim2Emulator
     from opennmes.devices.sciencemode4 import P24Emulator
 
@@ -69,8 +69,15 @@ def _emulate(kind: str, duration: float | None) -> None:
         singles = len(emu.single_record)
         zero = emu.output_is_zero
         emu.close()
+        if record:
+            emu.record.schedule().write(record)
     typer.echo(f"stopped: {pulses} pulses recorded in the last run, {singles} single pulses, "
                f"output {'zero' if zero else 'NOT zero'}")
+
+
+_DURATION = typer.Option(help="Stop after this many seconds (default: until stopped).")
+_RECORD = typer.Option(help="On exit, write the pulses of the last run to this .csv or "
+                            ".parquet file (channels ch1..ch8, times from its start).")
 
 
 def register(app: typer.Typer) -> None:
@@ -80,15 +87,15 @@ def register(app: typer.Typer) -> None:
                           no_args_is_help=True)
 
     @emulate.command("rehastim2")
-    def rehastim2(duration: Annotated[float | None, typer.Option(
-            help="Stop after this many seconds (default: run until stopped).")] = None) -> None:
+    def rehastim2(duration: Annotated[float | None, _DURATION] = None,
+                  record: Annotated[str | None, _RECORD] = None) -> None:
         """Emulate a Hasomed RehaStim 2 (ScienceMode2)."""
-        _emulate("rehastim2", duration)
+        _emulate("rehastim2", duration, record)
 
     @emulate.command("p24")
-    def p24(duration: Annotated[float | None, typer.Option(
-            help="Stop after this many seconds (default: run until stopped).")] = None) -> None:
+    def p24(duration: Annotated[float | None, _DURATION] = None,
+            record: Annotated[str | None, _RECORD] = None) -> None:
         """Emulate a Hasomed P24 (ScienceMode4, mid and low level)."""
-        _emulate("p24", duration)
+        _emulate("p24", duration, record)
 
     app.add_typer(emulate, name="emulate")

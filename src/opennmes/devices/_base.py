@@ -303,6 +303,11 @@ class Stimulator:
                     raise SafetyLimitError(lim.parameter, v * lim.scale, lim.maximum * lim.scale,
                                            lim.unit, lim.source, where="single pulse")
 
+    def finish(self) -> None:
+        """End a program at its natural end: output is zero after the last delivered window,
+        then the device stops. :meth:`stop` is the immediate abort."""
+        self.stop(reason="finished")
+
     def stop(self, *, reason: str = "stop requested") -> None:
         """Zero output on every channel (idempotent, never raises for a lost device)."""
         with self._lock:

@@ -55,9 +55,12 @@ class HasomedStimulator(Stimulator):
     packet_modulo: ClassVar[int] = 256
     keepalive_interval: ClassVar[float] = 0.5
     late_threshold: ClassVar[float] = 0.005
+    return_lead: ClassVar[float] = 0.005
+    """s: deliver() returns this much before the next window's first command is due, so the
+    host has time to check and plan the next chunk."""
     edge_before: ClassVar[float] = 0.003
     """s: a command is not sent in the ``edge_before`` s before a period start or pulse..."""
-    edge_after: ClassVar[float] = 0.001
+    edge_after: ClassVar[float] = 0.003
     """... nor in the ``edge_after`` s after it, so the host knows which period it changes."""
 
     def __init__(self, url: str, port: str, *, clock: Clock | None = None,
@@ -68,7 +71,7 @@ class HasomedStimulator(Stimulator):
         self.retries = int(retries)
         self._link: SerialLink | None = None
         self._waiters: dict[tuple[int, int], Waiter] = {}
-        self._req_lock = threading.Lock()
+        self._req_lock = threading.RLock()
         self._pn = 0
         self._last_write = 0.0
         self._ka_thread: threading.Thread | None = None
@@ -82,6 +85,8 @@ class HasomedStimulator(Stimulator):
         self.retried = 0
         self.protocol_errors = 0
         self.last_send = 0.0
+        self.last_ack = 0.0
+        self._sent: tuple[Pattern, ...] | None = None
 
     # ------------------------------------------------------------------ codec hooks
     def _new_decoder(self) -> Any:
@@ -188,6 +193,7 @@ class HasomedStimulator(Stimulator):
                 rt = w.t - t_send
                 if ok:
                     self.round_trips.append(rt)
+                    self.last_ack = self.last_send + rt
                     self._post(Acknowledged(self.clock.now(), self.kind, self._rel(),
                                             command=what, packet_number=pn, round_trip=rt))
                     return w.message
@@ -246,10 +252,14 @@ class HasomedStimulator(Stimulator):
         updates = plan.plan(chunk, until)
         for u in updates:
             if u.first:
+                vec = plan.vector_at(0.0)
                 self._t0 = self.clock.now()
-                self._wire_update(u.patterns, first=True)
-                self._t0 = self.last_send  # t = 0 is when the start command (finally) left
-                plan.acknowledge(0.0, u.patterns)
+                self._wire_update(vec, first=True)
+                # t = 0 is when the device got the start command: between its (last) send and
+                # its acknowledgement; the midpoint errs by at most half a round trip
+                self._t0 = (self.last_send + self.last_ack) / 2
+                plan.acknowledge(0.0, vec)
+                self._sent = vec
                 continue
             assert self._t0 is not None
             target = self._t0 + u.t
@@ -262,11 +272,34 @@ class HasomedStimulator(Stimulator):
                 self.late_commands += 1
                 self._post(LateCommand(now, self.kind, now - self._t0, command="update",
                                        lateness=late))
+            # the patterns, the send and the record are taken together, under the request
+            # lock: a keep-alive exchange cannot slip in between and make them stale
+            with self._req_lock:
                 self._avoid_edges(pulses=False)
-            self._wire_update(u.patterns, first=False)
-            plan.acknowledge(self.last_send - self._t0, u.patterns)
+                vec = plan.vector_at(self.clock.now() - self._t0)
+                if vec == self._sent:
+                    continue
+                self._wire_update(vec, first=False)
+                plan.acknowledge(self.last_send - self._t0, vec)
+                self._sent = vec
         if self._t0 is not None:
-            self.clock.sleep_until(self._t0 + plan.window_end - plan.max_period / 2)
+            # return in time for the next chunk's first update (one period ahead)
+            self.clock.sleep_until(self._t0 + plan.window_end - plan.max_period
+                                   - self.return_lead)
+
+    def finish(self) -> None:
+        """Play out the stream: zero output after the last window, wait for it, then stop.
+
+        Use it at the natural end of a program; :meth:`stop` is the immediate abort.
+        """
+        if self._state != "running" or self._plan is None or self._t0 is None:
+            self.stop(reason="finished")
+            return
+        plan = self._plan
+        end = plan.window_end
+        self.deliver(PulseSchedule.empty(self._channel_names), until=end + plan.max_period)
+        self.clock.sleep_until(self._t0 + end + self.edge_after)
+        self.stop(reason="finished")
 
     def _avoid_edges(self, pulses: bool) -> None:
         """Wait, if needed, so that the next command leaves clear of period starts (and, with
@@ -318,14 +351,18 @@ class HasomedStimulator(Stimulator):
 
         SafetyGuard(device_profile(self.profile_name), self._areas).check(one)
         self._validate(self._grid[gi], 0.0, pat)
-        vec = list(plan.current)
+        vec = list(plan.vector_at(self.clock.now() - self._t0)) if self._t0 is not None \
+            else list(plan.current)
         vec[gi] = pat
         if self._t0 is None:
             raise DeviceError("set_intensity needs a running schedule: deliver a chunk first")
-        self._avoid_edges(pulses=False)
-        self._wire_update(tuple(vec), first=False)
-        plan.current[gi] = pat
-        plan.acknowledge(self.last_send - self._t0, tuple(vec))
+        with self._req_lock:
+            self._avoid_edges(pulses=False)
+            self._wire_update(tuple(vec), first=False)
+            plan.current[gi] = pat
+            plan._tl[gi].clear()
+            plan.acknowledge(self.last_send - self._t0, tuple(vec))
+            self._sent = tuple(vec)
 
     def _stop(self) -> None:
         # the record ends when the stop is acknowledged (or has failed): a pulse between the

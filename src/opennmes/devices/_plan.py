@@ -31,6 +31,8 @@ __all__ = ["GridChannel", "Pulse", "Pattern", "GridPlan", "Update", "TOL"]
 
 TOL = 20e-6
 """Timing tolerance in s: programs put onsets on whole microseconds, device grids are exact."""
+SEND_MARGIN = 5e-3
+"""s between the end of a period's pulses and an update for the next period."""
 
 _FIELDS = ("dt", "amplitude", "phase_width", "interphase_gap", "amplitude2", "phase_width2",
            "waveform")
@@ -66,17 +68,22 @@ class GridChannel:
         Period of this channel on the device, in s.
     offset : float
         Delay the device adds to every onset of this channel (e.g. its time slot), in s.
+    busy : float
+        How long after each period start the device is still playing that period (e.g. its
+        whole channel list), in s; updates for the next period leave after it.
     """
 
     name: str
     device_channel: int
     period: float
     offset: float = 0.0
+    busy: float = 0.0
 
 
 @dataclass(frozen=True)
 class Update:
-    """Patterns to send at ``t`` (s, relative to the start), one per grid channel."""
+    """A time ``t`` (s, relative to the start) to send an update; the patterns it carries are
+    taken at the actual send time with :meth:`GridPlan.vector_at`."""
 
     t: float
     patterns: tuple[Pattern, ...]
@@ -111,6 +118,7 @@ class GridPlan:
         self._cmd_t: list[float] = []
         self._cmd_p: list[tuple[Pattern, ...]] = []
         self._carry: PulseSchedule | None = None
+        self._tl: list[dict[int, Pattern]] = [{} for _ in self.channels]
 
     @property
     def max_period(self) -> float:
@@ -192,38 +200,61 @@ class GridPlan:
             self._carry = chunk.take(np.flatnonzero(later))
             chunk = chunk.take(np.flatnonzero(~later))
         lines = [self._timeline(chunk, gi, start, until) for gi in range(len(self.channels))]
-        periods = [gc.period for gc in self.channels]
         sends: set[float] = set()
         for gi, (k0, pats) in enumerate(lines):
+            gc = self.channels[gi]
             prev = self.current[gi]
+            tl = self._tl[gi]
             for j, v in enumerate(pats):
+                k = k0 + j
                 if v != prev:
-                    sends.add(round(max((k0 + j) * periods[gi] - periods[gi] / 2, 0.0), 9))
+                    sends.add(round(self._send_time(gi, k, prev), 9))
+                tl[k] = v
                 prev = v
-        if not self.started:
-            sends.add(0.0)
-
-        def pattern_at(gi: int, s: float) -> Pattern:
-            k0, pats = lines[gi]
-            k = math.ceil((s + 1e-9) / periods[gi]) if s > 0 else 0
-            if not pats or k < k0:
-                return self.current[gi]
-            return pats[min(k - k0, len(pats) - 1)]
-
-        out: list[Update] = []
-        prev_vec = tuple(self.current)
-        for s in sorted(sends):
-            vec = tuple(pattern_at(gi, s) for gi in range(len(self.channels)))
-            first = not self.started and not out
-            if vec != prev_vec or first:
-                out.append(Update(s, vec, first))
-                prev_vec = vec
-        for gi, (_, pats) in enumerate(lines):
+            for old in [k for k in tl if k < k0 - 4]:
+                del tl[old]
             if pats:
                 self.current[gi] = pats[-1]
+            del gc
+        if not self.started:
+            sends.add(0.0)
+        out = [Update(s_, (), first=(not self.started and i == 0))
+               for i, s_ in enumerate(sorted(sends))]
         self.started = True
         self.window_end = until
         return out
+
+    def _send_time(self, gi: int, k: int, prev: Pattern) -> float:
+        """When to send a change that takes effect at period ``k`` of channel ``gi``: as soon
+        as the device has finished period ``k - 1`` (it plays each period with the values it
+        had at the period's start)."""
+        gc = self.channels[gi]
+        if k <= 0:
+            return 0.0
+        span = max((q.dt + q.phase_width + q.interphase_gap + q.phase_width2 for q in prev),
+                   default=0.0)
+        after = min(max(gc.busy, gc.offset + span) + max(SEND_MARGIN, gc.period / 4),
+                    gc.period / 2)
+        return (k - 1) * gc.period + after
+
+    def pattern_for(self, gi: int, k: int) -> Pattern:
+        """The planned pattern of period ``k`` of channel ``gi`` (the latest known after the
+        planned window, the oldest kept before it)."""
+        tl = self._tl[gi]
+        if k in tl:
+            return tl[k]
+        if not tl or k > max(tl):
+            return self.current[gi]
+        return tl[min(tl)]
+
+    def vector_at(self, s: float) -> tuple[Pattern, ...]:
+        """Patterns an update sent at ``s`` s must carry: for each channel, the pattern of its
+        first period that starts after ``s``."""
+        out = []
+        for gi, gc in enumerate(self.channels):
+            k = math.ceil((s + 1e-9) / gc.period) if s > 0 else 0
+            out.append(self.pattern_for(gi, k))
+        return tuple(out)
 
     # ------------------------------------------------------------------ the record
     def acknowledge(self, t: float, patterns: tuple[Pattern, ...]) -> None:

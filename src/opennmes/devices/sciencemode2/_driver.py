@@ -194,6 +194,7 @@ class RehaStim2(HasomedStimulator):
                 lf_factor = int(round(r)) - 1
                 lf_mask |= 1 << cmap[c.name]
         ipis = {round(c.train.doublet_interval, 9) for c in chans if c.train.kind == "doublet"}
+        has_groups = bool(ipis)
         if len(ipis) > 1:
             raise ProgramError(f"doublet intervals {sorted(ipis)} s differ; RehaStim 2 has one "
                                "inter-pulse interval t2 for all channels")
@@ -211,8 +212,10 @@ class RehaStim2(HasomedStimulator):
         self._cfg = p.InitChannelListMode(lf_factor, mask, lf_mask, c2, c1, 0)
         self._active = active
         self._t2 = p.t2_from_code(c2)
+        # the device runs its whole channel list (and repeats it for doublets) each period
+        busy = len(active) * SLOT + (2 * self._t2 if has_groups else 0.0)
         self._grid = [GridChannel(c.name, cmap[c.name], per,
-                                  offset=active.index(cmap[c.name]) * SLOT)
+                                  offset=active.index(cmap[c.name]) * SLOT, busy=busy)
                       for c, per in zip(chans, periods, strict=True)]
 
     def _ma(self, channel: str, t: float, amplitude: float) -> int:

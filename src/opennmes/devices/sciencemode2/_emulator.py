@@ -53,6 +53,7 @@ class RehaStim2Emulator(PtyEmulator):
         self._slot = 0
         self._latched: dict[int, p.ChannelEntry] = {}
         self._latched_k = -1
+        self._due: float | None = None
         self.inits_sent = 0
         self.watchdog_stops = 0
         self.stimulation_errors: list[int] = []
@@ -72,7 +73,8 @@ class RehaStim2Emulator(PtyEmulator):
         if not self.connected:
             d = min(d, self._next_init)
         if self.mode == MODE_RUNNING and self._cfg is not None:
-            d = min(d, self._t_start + self._k * p.t1_from_code(self._cfg.t1_code))
+            d = min(d, self._due if self._due is not None else
+                    self._t_start + self._k * p.t1_from_code(self._cfg.t1_code))
         return d
 
     def _tick(self, now: float) -> None:
@@ -101,6 +103,7 @@ class RehaStim2Emulator(PtyEmulator):
         t1 = p.t1_from_code(cfg.t1_code)
         t2 = p.t2_from_code(cfg.t2_code)
         rel = now - self._t_start
+        self._due = None
         while self._k * t1 <= rel:
             k = self._k
             if self._latched_k != k:  # the list is executed with the values at its start
@@ -118,6 +121,7 @@ class RehaStim2Emulator(PtyEmulator):
             while self._slot < len(slots):
                 t, ch, e = slots[self._slot]
                 if t > rel:
+                    self._due = self._t_start + t
                     return
                 pw = max(e.pulse_width_us, 20) / 1e6  # PDF: pw < 20 us becomes 20 us
                 a = e.current_ma / 1e3

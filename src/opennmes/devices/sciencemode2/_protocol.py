@@ -21,6 +21,7 @@ from opennmes.devices._bytes import (
     STOP,
     STUFF,
     STUFF_KEY,
+    FrameSplitter,
     crc8,
     stuff,
     unstuff,
@@ -132,53 +133,27 @@ class FrameDecoder:
     """
 
     def __init__(self) -> None:
-        self._buf = bytearray()
+        self._split = FrameSplitter(_MAX_FRAME)
         self.last_bad = b""
 
     def feed(self, data: bytes) -> None:
         """Append received bytes."""
-        self._buf += data
+        self._split.feed(data)
 
     @property
     def pending(self) -> int:
         """Bytes held while waiting for the rest of a frame."""
-        return len(self._buf)
+        return self._split.pending
 
     def next_frame(self) -> Frame | None:
         """The next complete frame, ``None`` if more bytes are needed."""
-        buf = self._buf
-        start = buf.find(START)
-        if start < 0:
-            dropped = len(buf)
-            buf.clear()
-            if dropped:
-                raise ProtocolError(f"{dropped} bytes outside any frame dropped")
+        raw = self._split.take()
+        if raw is None:
             return None
-        if start > 0:
-            del buf[:start]
-            raise ProtocolError(f"{start} bytes before a start byte dropped")
-        i = 1
-        n = len(buf)
-        while i < n:
-            b = buf[i]
-            if b == STUFF:
-                i += 2
-                continue
-            if b == START:
-                del buf[:i]
-                raise ProtocolError("start byte inside a frame: incomplete frame dropped")
-            if b == STOP:
-                raw = bytes(buf[: i + 1])
-                del buf[: i + 1]
-                self.last_bad = raw
-                frame = decode_frame(raw)
-                self.last_bad = b""
-                return frame
-            if i > _MAX_FRAME:
-                del buf[:i]
-                raise ProtocolError(f"no stop byte within {_MAX_FRAME} bytes: frame dropped")
-            i += 1
-        return None
+        self.last_bad = raw
+        frame = decode_frame(raw)
+        self.last_bad = b""
+        return frame
 
 
 # ---------------------------------------------------------------------------------- messages

@@ -63,7 +63,10 @@ class P24Emulator(PtyEmulator):
     def _next_deadline(self, now: float) -> float:
         d = now + 0.01
         for c in self._chans.values():
-            d = min(d, c.start + c.k * c.cfg.period)
+            t_k = c.start + c.k * c.cfg.period
+            if c.latched is not None and c.idx < len(c.latched):
+                t_k += c.latched[c.idx].dt  # the next pulse of a period in progress
+            d = min(d, t_k)
         return d
 
     def _tick(self, now: float) -> None:

@@ -15,7 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from opennmes.devices._bytes import START, STOP, STUFF, STUFF_KEY, crc16_xmodem, stuff, unstuff
+from opennmes.devices._bytes import (
+    START,
+    STOP,
+    STUFF,
+    STUFF_KEY,
+    FrameSplitter,
+    crc16_xmodem,
+    stuff,
+    unstuff,
+)
 from opennmes.errors import ProtocolError
 
 __all__ = [
@@ -118,51 +127,26 @@ class FrameDecoder:
     """Incremental decoder; bad frames raise :class:`ProtocolError` and are skipped."""
 
     def __init__(self) -> None:
-        self._buf = bytearray()
+        self._split = FrameSplitter(_MAX_FRAME)
         self.last_bad = b""
 
     def feed(self, data: bytes) -> None:
         """Append received bytes."""
-        self._buf += data
+        self._split.feed(data)
 
     @property
     def pending(self) -> int:
-        return len(self._buf)
+        return self._split.pending
 
     def next_frame(self) -> Frame | None:
         """The next complete frame, ``None`` if more bytes are needed."""
-        buf = self._buf
-        start = buf.find(START)
-        if start < 0:
-            n = len(buf)
-            buf.clear()
-            if n:
-                raise ProtocolError(f"{n} bytes outside any frame dropped")
+        raw = self._split.take()
+        if raw is None:
             return None
-        if start > 0:
-            del buf[:start]
-            raise ProtocolError(f"{start} bytes before a start byte dropped")
-        i, n = 1, len(buf)
-        while i < n:
-            b = buf[i]
-            if b == STUFF:
-                i += 2
-                continue
-            if b == START:
-                del buf[:i]
-                raise ProtocolError("start byte inside a frame: incomplete frame dropped")
-            if b == STOP:
-                raw = bytes(buf[: i + 1])
-                del buf[: i + 1]
-                self.last_bad = raw
-                frame = decode_frame(raw)
-                self.last_bad = b""
-                return frame
-            if i > _MAX_FRAME:
-                del buf[:i]
-                raise ProtocolError(f"no stop byte within {_MAX_FRAME} bytes: frame dropped")
-            i += 1
-        return None
+        self.last_bad = raw
+        frame = decode_frame(raw)
+        self.last_bad = b""
+        return frame
 
 
 # --------------------------------------------------------------------------------- payloads

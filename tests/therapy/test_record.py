@@ -21,6 +21,7 @@ from opennmes.therapy import (
     adherence,
     get_protocol,
     review_progression,
+    summarise_session,
 )
 from opennmes.therapy import _tables as T
 
@@ -260,3 +261,35 @@ def test_tables_match_the_revision(store: Store, record: TherapyRecord) -> None:
         diff = [d for d in compare_metadata(ctx, T.METADATA)
                 if not (isinstance(d, tuple) and d[0] == "remove_fk")]
     assert diff == []
+
+
+def test_summary_reads_the_runner_dose_record(store: Store, record: TherapyRecord) -> None:
+    """With the session runner's dose record (``opennmes.session.session_dose``) the summary
+    takes its peak amplitude, contractions (trains of at least half the planned contraction),
+    charge and output time; without it they come from the pulses."""
+    from dataclasses import asdict
+
+    from opennmes.session import DOSE_FORMAT, session_dose
+
+    store.add_patient("P9")
+    rx = record.prescribe("P9", "patellofemoral-pain", side="left", start_date=TODAY)
+    sid = _play(store, rx.program_version_id, "P9", ("quadriceps",), 0.050, comfort=6)
+    plain = summarise_session(store.load_session(sid))
+    assert plain.contractions == 3
+    assert plain.charge == pytest.approx(150 * 0.050 * 300e-6)  # 3 trains x 50 pulses
+    assert plain.stim_time == pytest.approx(3.0, abs=0.01)
+    # a second session whose runner wrote its dose: one train is too short to count
+    w = store.begin_session("P9", rx.program_version_id, "sim://")
+    t = np.concatenate([np.arange(0, 9.0, 0.025), 20 + np.arange(0, 1.0, 0.025)])
+    pulses = PulseSchedule.from_arrays(np.round(t, 6), 0.060, 300e-6,
+                                       channel_names=("quadriceps",))
+    w.write_pulses(pulses)
+    recs = session_dose(pulses, {"quadriceps": 45e-4}, {"quadriceps": 0.025},
+                        {"quadriceps": 10.0}, {"quadriceps": 0.060}, {"quadriceps": 0.060})
+    w.set_dose({"format": DOSE_FORMAT, "complete": True,
+                "channels": [asdict(r) for r in recs]})
+    w.finish()
+    s = summarise_session(store.load_session(w.id))
+    assert s.contractions == 1  # the 1 s train is under half of the planned 10 s
+    assert s.reached == {"quadriceps": pytest.approx(0.060)}
+    assert s.charge == pytest.approx(len(t) * 0.060 * 300e-6)

@@ -206,6 +206,8 @@ def _context(data: ProgressData) -> dict[str, Any]:
             "sessions": [{"id": s.session_id, "date": s.started_at.strftime("%Y-%m-%d %H:%M"),
                           "status": s.status, "minutes": f"{s.duration / 60:.1f}",
                           "contractions": s.contractions,
+                          "charge": f"{s.charge * 1e3:.1f}",
+                          "stim": f"{s.stim_time / 60:.1f}",
                           "reached": ", ".join(f"{k} {v * 1e3:.0f} mA"
                                                for k, v in s.reached.items()),
                           "comfort": "-" if s.comfort is None else f"{s.comfort:g}",

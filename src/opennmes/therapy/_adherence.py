@@ -53,6 +53,10 @@ class SessionSummary:
     program_version : int
     notes : tuple of str
         Adverse events and failed skin checks, in order.
+    charge : float
+        Total first-phase charge delivered on all channels, C.
+    stim_time : float
+        Time with output on the busiest channel, s.
     """
 
     session_id: int
@@ -64,6 +68,8 @@ class SessionSummary:
     contractions: int
     program_version: int
     notes: tuple[str, ...] = ()
+    charge: float = 0.0
+    stim_time: float = 0.0
 
     @property
     def completed(self) -> bool:
@@ -84,20 +90,49 @@ def _rating(data: Mapping[str, object]) -> float | None:
     return None
 
 
+def _from_dose(dose: object) -> tuple[dict[str, float], int, float, float] | None:
+    """(reached, contractions, charge, stim_time) from the session runner's dose record."""
+    if not isinstance(dose, dict) or not str(dose.get("format", "")).startswith(
+            "opennmes.session-dose/"):
+        return None
+    chans = [c for c in dose.get("channels", []) if isinstance(c, dict) and "channel" in c]
+    if not chans:
+        return None
+    try:
+        reached = {str(c["channel"]): float(c["peak_amplitude"]) for c in chans}
+        return (reached, max(int(c["contractions"]) for c in chans),
+                sum(float(c["total_charge"]) for c in chans),
+                max(float(c["stim_time"]) for c in chans))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def summarise_session(record: object) -> SessionSummary:
-    """A :class:`SessionSummary` from a store ``SessionRecord`` (``store.load_session``)."""
+    """A :class:`SessionSummary` from a store ``SessionRecord`` (``store.load_session``).
+
+    The runner's dose record (``opennmes.session-dose/1``) is used when present (its
+    contractions count only trains of at least half the planned contraction); otherwise the
+    figures are computed from the recorded pulses."""
     info = record.info  # type: ignore[attr-defined]
     pulses = record.pulses  # type: ignore[attr-defined]
     reached: dict[str, float] = {}
     contractions = 0
+    charge = stim_time = 0.0
     if len(pulses):
+        charge = float((pulses.amplitude * pulses.phase_width).sum())
         for i, name in enumerate(pulses.channel_names):
             m = pulses.channel == i
             if not m.any():
                 continue
             reached[name] = float(np.maximum(pulses.amplitude[m], pulses.amplitude2[m]).max())
             t = np.sort(pulses.t[m])
-            contractions = max(contractions, int(1 + (np.diff(t) > CONTRACTION_GAP).sum()))
+            gaps = np.diff(t)
+            period = float(np.median(gaps)) if gaps.size else 0.0
+            contractions = max(contractions, int(1 + (gaps > CONTRACTION_GAP).sum()))
+            stim_time = max(stim_time, float(np.minimum(gaps, period).sum()) + period)
+    from_dose = _from_dose(getattr(record, "dose", None))
+    if from_dose is not None:
+        reached, contractions, charge, stim_time = from_dose
     comfort = None
     notes: list[str] = []
     for ev in record.events:  # type: ignore[attr-defined]
@@ -116,7 +151,8 @@ def summarise_session(record: object) -> SessionSummary:
     end = info.ended_at
     duration = (end - info.started_at).total_seconds() if end is not None else 0.0
     return SessionSummary(info.id, info.started_at, info.status, max(0.0, duration), reached,
-                          comfort, contractions, info.program_version, tuple(notes))
+                          comfort, contractions, info.program_version, tuple(notes), charge,
+                          stim_time)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import typer
 
 from opennmes.errors import NmesError
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "FAILED_GROUPS"]
 
 app = typer.Typer(
     name="nmes",
@@ -26,14 +26,22 @@ app = typer.Typer(
 )
 
 
+FAILED_GROUPS: dict[str, str] = {}
+"""Command modules that could not be loaded, with the reason (a test keeps this empty)."""
+
+
 def _load_groups() -> None:
+    # one broken command module must not take every other command down with it
     for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if mod.name.startswith("_"):
             continue
-        module = importlib.import_module(f"{__name__}.{mod.name}")
-        register = getattr(module, "register", None)
-        if register is not None:
-            register(app)
+        try:
+            module = importlib.import_module(f"{__name__}.{mod.name}")
+            register = getattr(module, "register", None)
+            if register is not None:
+                register(app)
+        except Exception as exc:  # reported by `nmes` and by the test suite
+            FAILED_GROUPS[mod.name] = f"{type(exc).__name__}: {exc}"
 
 
 _load_groups()
@@ -41,6 +49,8 @@ _load_groups()
 
 def main() -> None:
     """Entry point of the ``nmes`` command: library errors become one clear line, exit 2."""
+    for name, why in FAILED_GROUPS.items():
+        typer.echo(f"warning: commands in {name!r} are unavailable ({why})", err=True)
     try:
         rc = app(standalone_mode=False)
         if isinstance(rc, int) and rc:

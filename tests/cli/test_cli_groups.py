@@ -1,0 +1,19 @@
+"""Every command module loads, and ``nmes --help`` lists the groups."""
+
+from __future__ import annotations
+
+from opennmes import cli
+
+from ..conftest import run_nmes
+
+
+def test_every_command_group_loads() -> None:
+    assert cli.FAILED_GROUPS == {}
+
+
+def test_help_lists_groups() -> None:
+    r = run_nmes("--help")
+    assert r.returncode == 0, r.stderr
+    for group in ("program", "simulate", "emulate", "devices", "emg", "gait", "assess", "db"):
+        assert group in r.stdout
+    assert "warning" not in r.stderr

@@ -195,3 +195,17 @@ def test_protocol_round_trips_through_json(pid: str) -> None:
     text = yaml.safe_dump(p.model_dump(mode="json", exclude_none=True), sort_keys=False)
     again = load_protocol_text(text, source=f"{pid}.json")
     assert again.model_dump(mode="json") == p.model_dump(mode="json")
+
+
+def test_percent_mvic_target() -> None:
+    """The intensity target can be a % of MVIC (CPS §2.3: record evoked % MVIC when a
+    dynamometer is present); the value is required with that target."""
+    text = (PROTOCOL_DIR / "knee-osteoarthritis.yaml").read_text()
+    p = load_protocol_text(text.replace("  target: maximum-tolerated",
+                                        "  target: percent-mvic\n  percent_mvic: 50 %"))
+    assert p.intensity.target == "percent-mvic" and p.intensity.percent_mvic == 0.5
+    with pytest.raises(TherapyError, match=r"target percent-mvic needs percent_mvic"):
+        load_protocol_text(text.replace("  target: maximum-tolerated",
+                                        "  target: percent-mvic"))
+    with pytest.raises(TherapyError, match=r"intensity.target: Input should be"):
+        load_protocol_text(text.replace("  target: maximum-tolerated", "  target: high"))

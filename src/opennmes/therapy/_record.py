@@ -174,6 +174,9 @@ class TherapyRecord:
         ContraindicationError, PrescriptionError
             See :func:`plan_prescription`.
         """
+        if "program_name" in options or "factors" in options:
+            raise PrescriptionError("program_name and factors are set by the record (the "
+                                    "factors come from the patient's record in the store)")
         patient = self.store.get_patient(patient_id)
         factors = factors_from_record(patient.contraindications)
         proto = get_protocol(protocol)

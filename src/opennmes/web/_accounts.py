@@ -67,8 +67,11 @@ def _user(row: UserRow) -> User:
 class Accounts:
     """Users and the audit log in the store's database."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, cache_ttl: float = 2.0):
         self.store = store
+        self.cache_ttl = cache_ttl
+        self._cache: dict[int, tuple[float, User | None]] = {}
+        self._cache_lock = threading.Lock()
 
     def _orm(self) -> OrmSession:
         return OrmSession(self.store.engine, expire_on_commit=False)
@@ -123,10 +126,30 @@ class Accounts:
             return _user(row)
 
     def get_user(self, user_id: int) -> User | None:
-        """The active user with this id (None when absent or deactivated)."""
+        """The active user with this id (None when absent or deactivated).
+
+        Answers are cached for ``cache_ttl`` seconds (every request looks its user up).
+        """
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._cache.get(user_id)
+        if hit is not None and now < hit[0]:
+            return hit[1]
         with self._orm() as s:
             row = s.get(UserRow, user_id)
-            return _user(row) if row is not None and row.active else None
+            user = _user(row) if row is not None and row.active else None
+        with self._cache_lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[user_id] = (now + self.cache_ttl, user)
+        return user
+
+    def cached_user(self, user_id: int) -> User | None | bool:
+        """The cached answer of :meth:`get_user` (False when there is none): lets async
+        routes avoid a database call."""
+        with self._cache_lock:
+            hit = self._cache.get(user_id)
+        return hit[1] if hit is not None and time.monotonic() < hit[0] else False
 
     def list_users(self) -> list[User]:
         """All active users, by name."""

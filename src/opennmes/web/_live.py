@@ -86,6 +86,7 @@ class LiveRun:
 
     id: str
     patient_id: str
+    clinician: str | None
     program_name: str
     device_url: str
     started_by: str
@@ -160,6 +161,9 @@ class LiveSessions:
         self._lock = threading.Lock()
         self._warm_lock = threading.Lock()
         self._warm = False
+        # one start at a time: the "one running session per patient" check and the store's
+        # first insert of a device row must not race
+        self._start_lock = threading.Lock()
 
     # ------------------------------------------------------------------ queries
     def get(self, run_id: str) -> LiveRun:
@@ -215,6 +219,11 @@ class LiveSessions:
         NmesError
             A check failed (the message names what); the device is closed again.
         """
+        with self._start_lock:
+            return self._start(user, patient_id, program, device_url, meta)
+
+    def _start(self, user: User, patient_id: str, program: Program, device_url: str,
+               meta: Mapping[str, Any] | None) -> LiveRun:
         from opennmes.devices import open_stimulator
         from opennmes.session import start_session
 
@@ -241,6 +250,7 @@ class LiveSessions:
             stim.close()
             raise
         run = LiveRun(id=secrets.token_urlsafe(9), patient_id=patient_id,
+                      clinician=self.store.get_patient(patient_id).clinician,
                       program_name=program.name, device_url=device_url,
                       started_by=user.username, runner=runner, watcher=watcher)
         writer = runner.writer
@@ -276,8 +286,11 @@ class LiveSessions:
 
     def stop(self, run: LiveRun, user: User | None, reason: str) -> None:
         """Stop a run now (output to zero from this thread) and audit who did it."""
-        by = user.username if user else "server"
-        run.stop(reason, by=by)
+        run.stop(reason, by=user.username if user else "server")
+        self.audit_stop(run, user, reason)
+
+    def audit_stop(self, run: LiveRun, user: User | None, reason: str) -> None:
+        """Write the audit line of a stop."""
         self.accounts.audit(user, "stimulation_stopped", f"{run.program_name} stopped for "
                             f"{run.patient_id}: {reason}", patient_id=run.patient_id,
                             detail={"run": run.id, "session_id": run.session_id})

@@ -16,7 +16,7 @@ from opennmes.web._accounts import User
 from opennmes.web._app import flash, render
 from opennmes.web._live import LiveRun, LiveSessions, RunNotFound
 from opennmes.web._routes_clinic import load_patient
-from opennmes.web._security import Forbidden, current_user
+from opennmes.web._security import Forbidden, LoginRequired, current_user, optional_user
 
 __all__ = ["router"]
 
@@ -54,19 +54,49 @@ def live_page(request: Request, run_id: str, user: User = Depends(current_user))
                   period_ms=int(request.app.state.settings.live_period * 1000))
 
 
+async def _fast_access(request: Request, run_id: str) -> tuple[User, LiveRun]:
+    """The user and the run, checked from memory (no database call, no thread hop unless the
+    user's cache entry has expired); same rules as the patient pages."""
+    uid = request.session.get("uid")
+    accounts = request.app.state.accounts
+    user = accounts.cached_user(uid) if isinstance(uid, int) else None
+    if user is False:
+        user = await run_in_threadpool(optional_user, request)
+    if not isinstance(user, User) or request.session.get("role") != user.role:
+        raise LoginRequired()
+    try:
+        run = request.app.state.live.get(run_id)
+    except RunNotFound:
+        raise Forbidden("this live session is not yours to see (or it ended long ago)") from None
+    allowed = (user.role == "admin"
+               or (user.role == "clinician" and run.clinician == user.username)
+               or (user.role == "patient" and user.patient_id == run.patient_id))
+    if not allowed:
+        raise Forbidden("this live session is not yours to see (or it ended long ago)")
+    return user, run
+
+
 @router.get("/live/{run_id}/data")
-def live_data(request: Request, run_id: str, since: int = -1,
-              user: User = Depends(current_user)) -> Response:
-    """State and new samples since sequence number ``since`` (currents in mA)."""
-    run = _run(request, run_id, user)
+async def live_data(request: Request, run_id: str, since: int = -1) -> Response:
+    """State and new samples since sequence number ``since`` (currents in mA).
+
+    Polled 20 times a second per viewer, so answered on the event loop from memory.
+    """
+    _, run = await _fast_access(request, run_id)
     return JSONResponse(run.snapshot(since=since))
 
 
 @router.post("/live/{run_id}/stop")
-def live_stop(request: Request, run_id: str, user: User = Depends(current_user)) -> Response:
-    """Stop now: output to zero, the record is finished."""
-    run = _run(request, run_id, user)
-    request.app.state.live.stop(run, user, f"stop pressed by {user.username}")
+async def live_stop(request: Request, run_id: str) -> Response:
+    """Stop now: output to zero, the record is finished.
+
+    Handled on the event loop before anything else (no wait for a free worker thread): the
+    runner zeroes the output from this call; the audit line is written afterwards.
+    """
+    user, run = await _fast_access(request, run_id)
+    reason = f"stop pressed by {user.username}"
+    run.stop(reason, by=user.username)
+    await run_in_threadpool(request.app.state.live.audit_stop, run, user, reason)
     return _reply(request, run, "Stopped. The output is off.")
 
 
@@ -113,10 +143,3 @@ def live_comfort(request: Request, run_id: str, score: str = Form(""),
                                           "session")
     run.runner.rate_comfort(int(score), by=user.username)
     return _reply(request, run, f"Thank you: comfort {int(score)} of 10 recorded.")
-
-
-async def _start(request: Request, user: User, patient_id: str, program: object,
-                 device_url: str, meta: dict[str, object]) -> LiveRun:
-    live: LiveSessions = request.app.state.live
-    return await run_in_threadpool(live.start, user, patient_id, program,  # type: ignore[arg-type]
-                                   device_url, meta=meta)

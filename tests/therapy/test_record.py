@@ -293,3 +293,17 @@ def test_summary_reads_the_runner_dose_record(store: Store, record: TherapyRecor
     assert s.contractions == 1  # the 1 s train is under half of the planned 10 s
     assert s.reached == {"quadriceps": pytest.approx(0.060)}
     assert s.charge == pytest.approx(len(t) * 0.060 * 300e-6)
+
+
+def test_triggered_minutes_progress_without_a_new_program(store: Store,
+                                                          record: TherapyRecord) -> None:
+    """Drop foot: the time of use builds up weekly (+15 min, up to 120) while the program (one
+    burst per heel-off) stays the same version."""
+    store.add_patient("P10")
+    rx = record.prescribe("P10", "drop-foot-fes", side="left",
+                          start_date=TODAY - dt.timedelta(days=14))
+    assert rx.state["minutes"] == 30
+    adj = record.apply_progression(rx.id, as_of=TODAY)
+    assert [(a.parameter, a.old, a.new) for a in adj] == [("minutes", 30, 60)]
+    rx2 = record.get_prescription(rx.id)
+    assert rx2.state["minutes"] == 60 and rx2.program_version_id == rx.program_version_id

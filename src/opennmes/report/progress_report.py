@@ -315,8 +315,13 @@ def prescription_sheet_html(record: TherapyRecord, prescription_id: int) -> str:
                       "target": "set at the first session" if target is None
                       else f"{target * 1e3:.0f} mA"})
     d = proto.dose
-    per = (f"{program.repetitions} contractions" if program.repetitions
-           else f"{program.duration_s / 60:.0f} minutes")
+    if proto.mode == "triggered":
+        minutes = rx.state.get("minutes") or proto.dose.minutes_per_session
+        per = f"{minutes:g} minutes of use, one burst per trigger"
+    elif program.repetitions:
+        per = f"{program.repetitions} contractions"
+    else:
+        per = f"{program.duration_s / 60:.0f} minutes"
     progression = []
     for r in proto.progression:
         if r.when == "tolerated":

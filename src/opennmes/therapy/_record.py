@@ -189,7 +189,8 @@ class TherapyRecord:
         doc["created_by"] = by
         program = plan.program
         pv = self.store.save_program(program.to_file_dict(), program.name)
-        state = _initial_state(program, {c.channel: c.target_amplitude for c in plan.channels},
+        state = _initial_state(program, proto, {c.channel: c.target_amplitude
+                                                for c in plan.channels},
                                pv.id)
         row = {"patient_id": patient_id, "protocol_id": proto.id, "program_name": program.name,
                "program_version_id": pv.id, "status": "active", "start_date": start_date,
@@ -330,7 +331,9 @@ class TherapyRecord:
                 program_changes.setdefault("off", {})[a.channel] = a.new
             else:
                 state[a.parameter] = a.new
-                program_changes[a.parameter] = a.new
+                if a.parameter != "minutes" or rx.state.get("base", {}).get(
+                        "program_minutes", True):
+                    program_changes[a.parameter] = a.new
         if program_changes:
             program = _changed_program(self.program(prescription_id), program_changes)
             report = check_program(program, "sim")
@@ -430,14 +433,19 @@ class TherapyRecord:
         return [outcome_history(ms, k, s or None) for k, s in keys]
 
 
-def _initial_state(program: Program, targets: Mapping[str, float | None], pv_id: int
-                   ) -> dict[str, Any]:
+def _initial_state(program: Program, protocol: Any, targets: Mapping[str, float | None],
+                   pv_id: int) -> dict[str, Any]:
+    """Targets, ceilings and the progressable values; ``minutes`` is the program's length,
+    or for a triggered protocol (one burst per trigger) the session's time of use."""
     minutes = program.duration / 60.0 if program.duration is not None else None
+    if minutes is None and protocol.mode == "triggered":
+        minutes = protocol.dose.minutes_per_session
     off = {c.name: c.off for c in program.channels if c.on is not None}
     return {"targets": dict(targets),
             "ceilings": {c.name: c.amplitude for c in program.channels},
             "repetitions": program.repetitions, "minutes": minutes, "off": off,
-            "base": {"repetitions": program.repetitions, "minutes": minutes, "off": dict(off)},
+            "base": {"repetitions": program.repetitions, "minutes": minutes, "off": dict(off),
+                     "program_minutes": program.duration is not None},
             "changed": {}, "program_version_id": pv_id}
 
 

@@ -3,15 +3,16 @@ adherence and progression, stored beside the session store's tables."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from opennmes.errors import StoreError
 from opennmes.safety import check_program
@@ -157,6 +158,17 @@ class TherapyRecord:
         self.engine: sa.Engine = store.engine
         upgrade_therapy_schema(self.engine)
 
+    @contextlib.contextmanager
+    def _begin(self, what: str) -> Iterator[sa.Connection]:
+        """A transaction; a database error becomes a StoreError (the transaction is rolled
+        back, so nothing of it is saved)."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            reason = getattr(exc, "orig", None) or exc
+            raise StoreError(f"{what} failed: {reason}; nothing was saved") from exc
+
     # ------------------------------------------------------------------ prescriptions
     def prescribe(self, patient_id: str, protocol: str, *, start_date: dt.date,
                   by: str | None = None, **options: Any) -> Prescription:
@@ -195,11 +207,8 @@ class TherapyRecord:
         row = {"patient_id": patient_id, "protocol_id": proto.id, "program_name": program.name,
                "program_version_id": pv.id, "status": "active", "start_date": start_date,
                "document": doc, "state": state, "created_at": _now(), "created_by": by}
-        try:
-            with self.engine.begin() as conn:
-                rid = conn.execute(sa.insert(T.prescriptions).values(**row)).inserted_primary_key
-        except IntegrityError as exc:
-            raise StoreError(f"could not save the prescription: {exc.orig}") from exc
+        with self._begin("saving the prescription") as conn:
+            rid = conn.execute(sa.insert(T.prescriptions).values(**row)).inserted_primary_key
         assert rid is not None
         log.info("prescription %s: %s for %s from %s", rid[0], proto.id, patient_id, start_date)
         return self.get_prescription(int(rid[0]))
@@ -231,7 +240,7 @@ class TherapyRecord:
         if not reason or not reason.strip():
             raise PrescriptionError("give a reason to end a prescription")
         self.get_prescription(prescription_id)
-        with self.engine.begin() as conn:
+        with self._begin("ending the prescription") as conn:
             conn.execute(sa.update(T.prescriptions).where(
                 T.prescriptions.c.id == prescription_id).values(
                 status="ended", ended_at=_now(), end_reason=reason if by is None
@@ -342,7 +351,7 @@ class TherapyRecord:
                                         "changed:\n  " + "\n  ".join(report.errors()))
             pv = self.store.save_program(program.to_file_dict(), program.name)
             state["program_version_id"] = pv.id
-        with self.engine.begin() as conn:
+        with self._begin("saving the progression") as conn:
             conn.execute(sa.update(T.prescriptions).where(
                 T.prescriptions.c.id == prescription_id).values(
                 state=state, program_version_id=state["program_version_id"]))
@@ -394,7 +403,7 @@ class TherapyRecord:
         row = {"patient_id": patient_id, "instrument": instrument, "value": v, "side": side,
                "measured_on": measured_on, "population": population, "note": note, "by": by,
                "created_at": _now()}
-        with self.engine.begin() as conn:
+        with self._begin("saving the measurement") as conn:
             rid = conn.execute(sa.insert(T.outcomes).values(**row)).inserted_primary_key
         assert rid is not None
         return Measurement(int(rid[0]), patient_id, instrument, v, measured_on, side,
@@ -415,7 +424,7 @@ class TherapyRecord:
 
     def delete_outcome(self, measurement_id: int) -> None:
         """Remove a measurement entered by mistake."""
-        with self.engine.begin() as conn:
+        with self._begin("deleting the measurement") as conn:
             n = conn.execute(sa.delete(T.outcomes).where(T.outcomes.c.id == measurement_id))
         if not n.rowcount:
             raise StoreError(f"unknown measurement id {measurement_id!r}")

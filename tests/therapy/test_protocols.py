@@ -209,3 +209,14 @@ def test_percent_mvic_target() -> None:
                                         "  target: percent-mvic"))
     with pytest.raises(TherapyError, match=r"intensity.target: Input should be"):
         load_protocol_text(text.replace("  target: maximum-tolerated", "  target: high"))
+
+
+def test_which_devices_can_play_each_protocol() -> None:
+    """RehaStim 2 plays symmetric biphasic pulses only (SP §1-2): the asymmetric ICU and
+    drop-foot templates and the sine carrier of Russian current need another device; the P24
+    plays everything but the sine carrier. (Documented in docs/protocols.md.)"""
+    refused = {dev: sorted(p.id for p in list_protocols()
+                           if not check_program(p.worst_case_program(), dev).ok)
+               for dev in ("rehastim2", "p24")}
+    assert refused == {"rehastim2": ["drop-foot-fes", "icu-critical-illness", "russian-current"],
+                       "p24": ["russian-current"]}

@@ -189,3 +189,11 @@ def test_refractory_period_limits_firing() -> None:
         for c in (0, 1)])
     np.testing.assert_allclose(simulate(two, pat, sfreq=500.0, t_end=1.0).force(),
                                simulate(one, pat, sfreq=500.0, t_end=1.0).force(), rtol=1e-12)
+
+
+def test_result_metadata_for_reproducible_exports() -> None:
+    res = simulate(_train(), get_preset("icu"), sfreq=100.0, t_end=1.0, seed=7)
+    attrs = res.to_pandas().attrs
+    assert attrs["patient"] == "icu" and attrs["seed"] == 7 and attrs["sfreq"] == 100.0
+    assert attrs["force_models"]["quadriceps"]["model"] == "ding2003"
+    assert attrs["opennmes_version"]

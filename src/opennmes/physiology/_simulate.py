@@ -41,11 +41,15 @@ class SimulationResult:
         The pulses that were simulated.
     patient : str
         Patient or model name.
+    metadata : dict
+        How the result was made (sampling rate, seed, parameters, package version); copied
+        into ``to_pandas().attrs`` so exports stay reproducible.
     """
 
     signals: Signals
     schedule: PulseSchedule | None
     patient: str
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def t(self) -> np.ndarray:
@@ -82,8 +86,10 @@ class SimulationResult:
         return {k: self._pick(k, muscle) for k in ("A", "Km", "tau1")}
 
     def to_pandas(self) -> pd.DataFrame:
-        """A table with ``t`` then one column per channel."""
-        return self.signals.to_pandas()
+        """A table with ``t`` then one column per channel; ``attrs`` hold ``metadata``."""
+        df = self.signals.to_pandas()
+        df.attrs.update(self.metadata)
+        return df
 
     def plot(self, channels: list[str] | None = None) -> Figure:
         """Figure with one panel per unit (force, angle, fatigue state, EMG).
@@ -213,7 +219,11 @@ def simulate(
             stream.set_voluntary_drive({name: float(d)})
     arrays = {k: np.asarray(v, dtype=np.float64) for k, v in drives.items() if np.ndim(v) == 1}
     sig = stream._advance(schedule, (n - 0.5) / sfreq, arrays or None)
-    return SimulationResult(sig, schedule, patient.name)
+    meta = {"patient": patient.name, "sfreq": float(sfreq), "t_end": float(t_end),
+            "seed": seed, "emg": emg, "muscles": list(muscles),
+            "force_models": {m: patient.muscle(m).force_model.to_dict() for m in muscles},
+            "opennmes_version": _version()}
+    return SimulationResult(sig, schedule, patient.name, meta)
 
 
 def _drives(voluntary_drive: DriveInput | None, patient: VirtualPatient, n: int
@@ -331,7 +341,18 @@ def simulate_train(
     ding_advance(tp, lam, g, p.as_array(), st, 0, n, float(sfreq), hmax, out)
     names = ("force", "CN", "A", "Km", "tau1")[:rows]
     units = ("N", "1", "N/s", "1", "s")[:rows]
-    return SimulationResult(Signals(out, float(sfreq), names, units), None, p.name)
+    meta = {"model": p.name, "sfreq": float(sfreq), "t_end": float(t_end),
+            "params": p.to_dict(), "opennmes_version": _version()}
+    return SimulationResult(Signals(out, float(sfreq), names, units), None, p.name, meta)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("opennmes")
+    except PackageNotFoundError:  # pragma: no cover
+        return "unknown"
 
 
 def simulate_cohort(

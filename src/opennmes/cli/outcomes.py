@@ -27,11 +27,7 @@ def instruments() -> None:
                    f"{inst.fmt(inst.maximum)}; {'higher' if inst.higher_is_better else 'lower'}"
                    " is better]")
         for t in inst.thresholds:
-            band = ("" if t.low is None or t.high is None else
-                    f"{t.low * inst.scale:g}" + ("" if t.high == t.low
-                                                 else f"-{t.high * inst.scale:g}"))
-            rel = "" if t.relative is None else f" or {t.relative:.0%}"
-            typer.echo(f"{'':22s}{t.kind} {band}{rel} ({t.population}): {t.source}")
+            typer.echo(f"{'':22s}{t.kind} {inst.band(t)} ({t.population}): {t.source}")
 
 
 @group.command()

@@ -94,10 +94,23 @@ class Instrument:
         """+1 when a rise is an improvement, -1 when a fall is."""
         return 1 if self.higher_is_better else -1
 
-    def fmt(self, value: float, digits: int = 3) -> str:
+    def fmt(self, value: float, digits: int = 4) -> str:
         """A SI value in the display unit, e.g. ``'95 deg'``."""
         v = value * self.scale
         return f"{v:.{digits}g} {self.unit}" if self.unit != "points" else f"{v:g} points"
+
+    def band(self, t: Threshold) -> str:
+        """A threshold in display units, e.g. ``'4.25-7.25 points'`` or ``'2 points or 30%'``."""
+        parts = []
+        if t.low is not None and t.high is not None:
+            lo, hi = t.low * self.scale, t.high * self.scale
+            parts.append((f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}") + f" {self.unit}")
+        if t.relative is not None:
+            rel = f"{t.relative:.0%}"
+            if t.relative_high is not None:
+                rel = f"{t.relative * 100:.0f}-{t.relative_high:.0%}"
+            parts.append(rel)
+        return " or ".join(parts)
 
     def validate(self, value: float) -> float:
         """``value`` (SI) if it is finite and in range, else OutcomeError saying what and why."""

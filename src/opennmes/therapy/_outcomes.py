@@ -89,20 +89,6 @@ def choose_threshold(inst: Instrument, population: str | None) -> Threshold | No
                        f"known: {[t.population for t in changes]}")
 
 
-def _band(inst: Instrument, t: Threshold) -> str:
-    parts = []
-    if t.low is not None and t.high is not None:
-        lo, hi = t.low * inst.scale, t.high * inst.scale
-        parts.append(f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}")
-        parts[-1] += f" {inst.unit}"
-    if t.relative is not None:
-        rel = f"{t.relative:.0%}"
-        if t.relative_high is not None:
-            rel = f"{t.relative * 100:.0f}-{t.relative_high:.0%}"
-        parts.append(rel)
-    return " or ".join(parts)
-
-
 def assess_change(instrument: str, baseline: float, value: float,
                   population: str | None = None) -> ChangeAssessment:
     """Judge ``value`` against ``baseline`` (both SI) with the published threshold.
@@ -136,7 +122,7 @@ def assess_change(instrument: str, baseline: float, value: float,
     top = reaches(t.high, t.relative_high if t.relative_high is not None else t.relative)
     bottom = reaches(t.low, t.relative)
     label = {"mcid": "MCID", "mdc": "MDC", "effect": "published effect"}.get(t.kind, t.kind)
-    ref = f"{label} {_band(inst, t)} ({t.population}; {t.source})"
+    ref = f"{label} {inst.band(t)} ({t.population}; {t.source})"
     status: Status
     if size == 0 or not bottom:
         status = "no-meaningful-change"

@@ -165,8 +165,8 @@ def simulate(
     sfreq : float
         Output sampling rate, Hz.
     t_end : float, optional
-        Last sample time, s (samples run from 0 to ``t_end`` inclusive). By default the end
-        of the last pulse.
+        Last sample time, s (samples run from 0 to ``t_end`` inclusive). By default the
+        program's planned duration (rests included), or the end of a schedule's last pulse.
     emg : bool
         Synthesise ``<muscle>.emg`` channels.
     voluntary_drive : float, ndarray or mapping, optional
@@ -206,6 +206,8 @@ def simulate(
                          f"{type(schedule_or_program).__name__}")
     if t_end is None:
         t_end = schedule.duration
+        if hasattr(schedule_or_program, "duration_s"):
+            t_end = max(t_end, float(schedule_or_program.duration_s))
     n = _n_samples(t_end, sfreq)
     drives = _drives(voluntary_drive, patient, n)
     used = [patient.muscle_for(c) for c in np.unique(

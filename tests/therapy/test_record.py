@@ -204,6 +204,12 @@ def test_adherence_over_weeks_pure() -> None:
     a = adherence(sched, ss, {"quadriceps": 0.05}, d0 + dt.timedelta(days=13))
     assert (a.expected, a.done, a.partial) == (6, 4, 1)
     assert a.contractions == 5 * 15
+    assert a.weeks_on_target == 0  # week 2 (complete on day 13) missed 2 sessions
+    assert a.streak_days == 0  # nothing on day 12 or 13
+    assert adherence(sched, ss, {}, d0 + dt.timedelta(days=8)).weeks_on_target == 1
+    b = adherence(sched, ss, {"quadriceps": 0.05}, d0 + dt.timedelta(days=2))
+    assert b.streak_days == 1 and b.weeks_on_target == 0
+    assert adherence(sched, ss, {}, d0 + dt.timedelta(days=3)).streak_days == 1  # yesterday
     assert a.rate == pytest.approx(4 / 6)
     assert [(w.week, w.prescribed, w.done, w.partial) for w in a.weeks] == [
         (1, 3, 3, 0), (2, 3, 1, 1)]

@@ -190,6 +190,11 @@ class Adherence:
     weeks : tuple of WeekAdherence
     sessions : tuple of SessionSummary
         The sessions counted, oldest first.
+    streak_days : int
+        Consecutive days with a finished session, ending today (``as_of``) or yesterday.
+    weeks_on_target : int
+        Consecutive complete weeks with all prescribed sessions done, ending with the last
+        complete week.
     """
 
     as_of: dt.date
@@ -203,6 +208,8 @@ class Adherence:
     contractions: int
     weeks: tuple[WeekAdherence, ...]
     sessions: tuple[SessionSummary, ...]
+    streak_days: int = 0
+    weeks_on_target: int = 0
 
 
 def adherence(schedule: Schedule, sessions: Sequence[SessionSummary],
@@ -242,7 +249,17 @@ def adherence(schedule: Schedule, sessions: Sequence[SessionSummary],
         weeks.append(WeekAdherence(w + 1, start, prescribed,
                                    sum(s.completed for s in in_week),
                                    sum(s.status in ("aborted", "interrupted") for s in in_week)))
+    days = {s.day for s in done}
+    streak, day = 0, as_of if as_of in days else as_of - dt.timedelta(days=1)
+    while day in days:
+        streak, day = streak + 1, day - dt.timedelta(days=1)
+    on_target = 0
+    for w in reversed([w for w in weeks if w.start + dt.timedelta(days=6) <= as_of]):
+        if w.done < w.prescribed:
+            break
+        on_target += 1
     return Adherence(
+        streak_days=streak, weeks_on_target=on_target,
         as_of=as_of, expected=expected, done=len(done), partial=len(partial),
         rate=len(done) / expected if expected else None,
         mean_reached=float(np.mean(fractions)) if fractions else None,

@@ -180,3 +180,15 @@ def test_set_intensity_holds_until_the_stream_changes(rs2_program: Program) -> N
         ham = stim.delivered().for_channel("ham")
     np.testing.assert_allclose(ham.amplitude[ham.t < 0.3], 0.012)
     np.testing.assert_allclose(ham.amplitude[ham.t >= 0.3], 0.005)
+
+
+def test_single_pulses_pass_the_guard(rs2_program: Program) -> None:
+    with open_stimulator("sim://", clock=VirtualClock()) as stim:
+        with pytest.raises(SafetyLimitError, match="amplitude"):
+            stim.single_pulse("ch1", 0.5, 300e-6)  # 500 mA
+        stim.single_pulse("ch2", 0.010, 300e-6)
+        stim.configure(rs2_program)
+        stim.single_pulse("ham", 0.012, 200e-6)
+        singles = stim.single_pulses()
+    assert list(singles.channel) == [1, 1] and len(singles) == 2
+    np.testing.assert_allclose(singles.amplitude, [0.010, 0.012])

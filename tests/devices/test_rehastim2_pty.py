@@ -115,3 +115,24 @@ def test_low_frequency_channel_and_unquantized_amplitudes(
 def test_no_device_on_the_port_is_a_clear_error(tmp_path: object) -> None:
     with pytest.raises(DeviceError, match="cannot open serial port"):
         open_stimulator("rehastim2:///dev/does-not-exist")
+
+
+def test_doublets_map_onto_the_inter_pulse_interval(rs2_emulator: RehaStim2Emulator) -> None:
+    """'doublets: all' at 20 Hz with 10 ms between the pulses of a doublet: t2 code 17."""
+    prog = load_program_text(RS2_PROGRAM.replace("frequency: 25 Hz", "frequency: 20 Hz").replace(
+        "    amplitude: 12 mA\n",
+        "    amplitude: 12 mA\n    train: {kind: doublet, doublet_interval: 10 ms, doublets: all}\n"))
+    with open_stimulator(f"rehastim2://{rs2_emulator.port}") as stim:
+        stim.configure(prog)
+        stim.start()
+        sched = stim.quantize(prog.expand())
+        for i in range(6):
+            stim.deliver(sched.window(i / 10, (i + 1) / 10), until=(i + 1) / 10)
+        stim.finish()
+        delivered = stim.delivered()
+    record = rs2_emulator.record.schedule(prog.channel_names, {0: 0, 1: 1})
+    assert record.equals(delivered, atol_t=1e-9, atol_a=1e-12), diff(record, delivered)
+    ham = record.for_channel("ham")
+    np.testing.assert_allclose(ham.t[:4], [0.0015, 0.0115, 0.0515, 0.0615], atol=1e-9)
+    expected = nonzero(sched).window(0, 0.6)
+    assert len(record) == len(expected)

@@ -279,11 +279,12 @@ class Stimulator:
         gap = self._single_pulse_gap()
         pulse = PulseSchedule.from_arrays([0.0], [amplitude], [phase_width],
                                           interphase_gap=gap, channel_names=(channel,))
-        from opennmes.safety import SafetyGuard, device_profile
-
         area = self._areas.get(channel, 0.0)
-        SafetyGuard(device_profile(self.profile_name),
-                    {channel: area} if area > 0 else {}).check(pulse) if area > 0 else \
+        if area > 0:
+            from opennmes.safety import SafetyGuard, device_profile
+
+            SafetyGuard(device_profile(self.profile_name), {channel: area}).check(pulse)
+        else:  # no electrode known (ch1..ch8 before configure): the per-pulse hard limits
             self._check_single_without_area(pulse)
         self._check_chunk(pulse)
         self._single_pulse(dev, float(amplitude), float(phase_width))

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from opennmes.errors import DeviceError, ProtocolError
+from opennmes.errors import ProtocolError
 from opennmes.stim._schedule import PulseSchedule
 
 __all__ = ["PtyEmulator", "PulseRecord"]
@@ -290,7 +290,3 @@ class PtyEmulator:
     def _next_deadline(self, now: float) -> float:
         return now + 0.01
 
-
-def require_running(emulator: PtyEmulator) -> None:
-    if not emulator._running:
-        raise DeviceError(f"{emulator.name} emulator is not running")

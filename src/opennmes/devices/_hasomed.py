@@ -395,9 +395,6 @@ class HasomedStimulator(Stimulator):
     def _wire_stop(self) -> None:
         raise NotImplementedError
 
-    def _check_chunk(self, chunk: PulseSchedule) -> None:
-        if self._plan is None:  # single pulses: checked by _single_pulse
-            return
 
 
 def refuse(channel: str, t: float, what: str, fix: str) -> ProgramError:

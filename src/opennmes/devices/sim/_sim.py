@@ -162,12 +162,12 @@ class SimStimulator(Stimulator):
         if i not in self._last_amp:
             raise DeviceError(f"set_intensity({channel!r}): the channel has not pulsed yet; "
                               "deliver a chunk first")
-        one = PulseSchedule.from_arrays([0.0], [amplitude], [1e-4],
-                                        channel_names=(channel,))
+        pw = float(self._program.channels[i].pulse_width_s)
+        one = PulseSchedule.from_arrays([0.0], [amplitude], [pw], channel_names=(channel,))
         from opennmes.safety import SafetyGuard, device_profile
 
         SafetyGuard(device_profile(self.profile_name),
-                    {channel: self._areas.get(channel, 0.0)}).evaluate(one)
+                    {channel: self._areas.get(channel, 0.0)}).check(one)
         self._override[i] = (self._last_amp[i], float(amplitude))
 
     def _single_pulse(self, device_channel: int, amplitude: float, phase_width: float) -> None:

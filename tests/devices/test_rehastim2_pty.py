@@ -119,9 +119,9 @@ def test_no_device_on_the_port_is_a_clear_error(tmp_path: object) -> None:
 
 def test_doublets_map_onto_the_inter_pulse_interval(rs2_emulator: RehaStim2Emulator) -> None:
     """'doublets: all' at 20 Hz with 10 ms between the pulses of a doublet: t2 code 17."""
-    prog = load_program_text(RS2_PROGRAM.replace("frequency: 25 Hz", "frequency: 20 Hz").replace(
-        "    amplitude: 12 mA\n",
-        "    amplitude: 12 mA\n    train: {kind: doublet, doublet_interval: 10 ms, doublets: all}\n"))
+    train = "    train: {kind: doublet, doublet_interval: 10 ms, doublets: all}\n"
+    prog = load_program_text(RS2_PROGRAM.replace("frequency: 25 Hz", "frequency: 20 Hz")
+                             .replace("    amplitude: 12 mA\n", "    amplitude: 12 mA\n" + train))
     with open_stimulator(f"rehastim2://{rs2_emulator.port}") as stim:
         stim.configure(prog)
         stim.start()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from opennmes.devices._plan import GridChannel, GridPlan, Pattern
 from opennmes.errors import ProgramError
@@ -78,3 +80,31 @@ def test_out_of_order_and_refused_patterns() -> None:
     with pytest.raises(ProgramError, match="too many"):
         _plan((0.05,)).plan(PulseSchedule.from_arrays([0.0, 0.01, 0.02], 0.02, 200e-6,
                                                       channel_names=("c0",)), until=0.05)
+
+
+@given(st.lists(st.integers(0, 3), min_size=12, max_size=12),
+       st.lists(st.integers(0, 3), min_size=10, max_size=10),
+       st.lists(st.floats(0.01, 0.3), min_size=1, max_size=6))
+@settings(max_examples=60, deadline=None)
+def test_any_chunking_rebuilds_the_schedule(a0: list[int], a1: list[int],
+                                            cuts: list[float]) -> None:
+    """Channels at 25 Hz and 20 Hz (the second with doublets), amplitudes changing per period,
+    cut into chunks anywhere: following the plan's updates rebuilds the schedule exactly."""
+    t0 = np.arange(12) * 0.04
+    t1 = np.repeat(np.arange(10) * 0.05, 2) + np.tile([0.0, 0.006], 10)
+    amp = np.concatenate([np.array(a0) * 0.005, np.repeat(np.array(a1) * 0.005, 2)])
+    t = np.concatenate([t0, t1])
+    ch = np.concatenate([np.zeros(12, int), np.ones(20, int)])
+    order = np.lexsort((ch, t))
+    sched = _sched(list(t[order]), list(amp[order]), list(ch[order]))
+    plan = GridPlan([GridChannel("c0", 0, 0.04), GridChannel("c1", 1, 0.05)], ("c0", "c1"),
+                    _accept)
+    edges = sorted({round(min(sum(cuts[: i + 1]), 0.5), 6) for i in range(len(cuts))} | {0.5})
+    start = 0.0
+    for end in edges:
+        for u in plan.plan(sched.window(start, end), until=end):
+            plan.acknowledge(u.t, plan.vector_at(u.t))
+        start = end
+    rec = plan.delivered(0.5)
+    nz = sched.take(np.flatnonzero(sched.amplitude > 0))
+    assert rec.equals(nz, atol_t=1e-9)

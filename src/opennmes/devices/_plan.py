@@ -249,10 +249,11 @@ class GridPlan:
 
     def vector_at(self, s: float) -> tuple[Pattern, ...]:
         """Patterns an update sent at ``s`` s must carry: for each channel, the pattern of its
-        first period that starts after ``s``."""
+        first period that starts at or after ``s``."""
         out = []
         for gi, gc in enumerate(self.channels):
-            k = math.ceil((s + 1e-9) / gc.period) if s > 0 else 0
+            # a command at s governs the periods that start at or after s (as delivered())
+            k = max(math.ceil((s - 1e-9) / gc.period), 0)
             out.append(self.pattern_for(gi, k))
         return tuple(out)
 
@@ -276,7 +277,7 @@ class GridPlan:
                 n = int(math.ceil(end / gc.period)) + 1
                 tk = np.arange(n) * gc.period
                 tk = tk[tk < end]
-                ci = np.searchsorted(s, tk + 1e-9, side="right") - 1
+                ci = np.searchsorted(s, tk + 1e-9, side="right") - 1  # s <= period start
                 keep = ci >= 0
                 tk, ci = tk[keep], ci[keep]
                 jmax = max((len(p[gi]) for p in self._cmd_p), default=0)

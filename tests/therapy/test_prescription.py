@@ -130,3 +130,14 @@ def test_schedule_expected_sessions() -> None:
     assert s.expected_by(DAY + dt.timedelta(days=6)) == 3
     assert s.expected_by(DAY + dt.timedelta(days=13)) == 6
     assert s.expected_by(DAY + dt.timedelta(days=400)) == 18
+
+
+def test_ceiling_above_the_protocol_needs_a_reason() -> None:
+    with pytest.raises(PrescriptionError, match=r"max_amplitude of 'quadriceps' = 120 mA is "
+                       r"above the protocol's ceiling 100 mA.*acknowledge 'amplitude_ceiling'"):
+        plan_prescription("acl-reconstruction", patient_id="P1", factors=[], start_date=DAY,
+                          side="right", max_amplitude=0.120)
+    ok = plan_prescription("acl-reconstruction", patient_id="P1", factors=[], start_date=DAY,
+                           side="bilateral", max_amplitude=0.120,
+                           acknowledged={"amplitude_ceiling": "large thighs, 9 x 15 cm pads"})
+    assert sum("acknowledged: large thighs" in f for f in ok.findings) == 2

@@ -254,8 +254,8 @@ def adherence(schedule: Schedule, sessions: Sequence[SessionSummary],
     while day in days:
         streak, day = streak + 1, day - dt.timedelta(days=1)
     on_target = 0
-    for w in reversed([w for w in weeks if w.start + dt.timedelta(days=6) <= as_of]):
-        if w.done < w.prescribed:
+    for wk in reversed([x for x in weeks if x.start + dt.timedelta(days=6) <= as_of]):
+        if wk.done < wk.prescribed:
             break
         on_target += 1
     return Adherence(

@@ -26,6 +26,7 @@ __all__ = ["Schedule", "ChannelPlan", "PrescriptionPlan", "plan_prescription",
            "factors_from_record", "build_program"]
 
 Side = Literal["left", "right", "bilateral"]
+_OWN_ACKS = ("start_window", "amplitude_ceiling")
 
 
 @dataclass(frozen=True)
@@ -267,7 +268,8 @@ def plan_prescription(
         Override the protocol's dose.
     acknowledged : mapping, optional
         Recorded decisions: screening factor keys (e.g. ``{"pacemaker": "cardiology
-        cleared lower-limb NMES"}``) and ``start_window`` for a start before the window.
+        cleared lower-limb NMES"}``), ``start_window`` for a start before the window and
+        ``amplitude_ceiling`` for a ceiling above the protocol's.
     profile : str
         Safety limit profile or device (``sim``, ``rehastim2``, ``p24``).
 
@@ -287,7 +289,7 @@ def plan_prescription(
     # 1. contraindications first
     report = check_program(program, profile, factors=list(factors),
                            screening_acknowledged={k: v for k, v in ack.items()
-                                                   if k != "start_window"})
+                                                   if k not in _OWN_ACKS})
     assert report.screening is not None
     if report.screening.blocked:
         lines = "\n  ".join(str(f) for f in report.screening.blocks)
@@ -300,6 +302,17 @@ def plan_prescription(
                                 f"was saved:\n  {lines}")
     findings = list(report.warnings)
     findings += [str(f) for f in report.screening.findings if f.severity == "info"]
+    # 2b. above the protocol's ceiling only with a recorded reason
+    template = {c.name: c.amplitude for c in proto.program.channels}
+    for c in program.channels:
+        base = template.get(c.name, template.get(c.name.split(" ", 1)[-1]))
+        if base is not None and c.amplitude > base + 1e-9:
+            msg = (f"max_amplitude of {c.name!r} = {c.amplitude * 1e3:g} mA is above the "
+                   f"protocol's ceiling {base * 1e3:g} mA for its electrodes")
+            if "amplitude_ceiling" not in ack:
+                raise PrescriptionError(f"{what}: {msg}; nothing was saved; lower it or "
+                                        "acknowledge 'amplitude_ceiling' with a reason")
+            findings.append(f"{msg} [acknowledged: {ack['amplitude_ceiling']}]")
     # 3. start window
     sw = proto.start_window
     if reference_date is not None:

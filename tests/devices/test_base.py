@@ -192,3 +192,16 @@ def test_single_pulses_pass_the_guard(rs2_program: Program) -> None:
         singles = stim.single_pulses()
     assert list(singles.channel) == [1, 1] and len(singles) == 2
     np.testing.assert_allclose(singles.amplitude, [0.010, 0.012])
+
+
+def test_sim_runs_in_real_time_with_the_real_clock(rs2_program: Program) -> None:
+    sched = rs2_program.expand()
+    with open_stimulator("sim://") as stim:
+        stim.configure(rs2_program)
+        stim.start()
+        t = time.monotonic()
+        for i in range(3):
+            stim.deliver(sched.window(i / 10, (i + 1) / 10), until=(i + 1) / 10)
+        elapsed = time.monotonic() - t
+        stim.finish()
+    assert 0.29 < elapsed < 0.45

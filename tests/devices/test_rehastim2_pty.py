@@ -136,3 +136,19 @@ def test_doublets_map_onto_the_inter_pulse_interval(rs2_emulator: RehaStim2Emula
     np.testing.assert_allclose(ham.t[:4], [0.0015, 0.0115, 0.0515, 0.0615], atol=1e-9)
     expected = nonzero(sched).window(0, 0.6)
     assert len(record) == len(expected)
+
+
+def test_a_driver_left_open_warns_and_stops_the_device(
+        rs2_program: Program, rs2_emulator: RehaStim2Emulator) -> None:
+    import gc
+
+    stim = open_stimulator(f"rehastim2://{rs2_emulator.port}")
+    stim.configure(rs2_program)
+    stim.start()
+    stim.deliver(stim.quantize(rs2_program.expand()).window(0, 0.2), until=0.2)
+    assert not rs2_emulator.output_is_zero
+    with pytest.warns(ResourceWarning, match="left open"):
+        del stim
+        gc.collect()
+    time.sleep(0.1)
+    assert rs2_emulator.output_is_zero

@@ -8,9 +8,11 @@ before it reaches the backend; a refused chunk stops the output and raises.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -28,6 +30,21 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Stimulator", "GuardLike", "STATES"]
 
 log = logging.getLogger(__name__)
+
+_OPEN: weakref.WeakSet[Stimulator] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all_at_exit() -> None:
+    """At interpreter exit, stop and close every stimulator still open (zero output)."""
+    for stim in list(_OPEN):
+        warnings.warn(f"stimulator {stim.url} was still open at exit; closing it",
+                      ResourceWarning, stacklevel=1)
+        try:
+            stim.close()
+        except Exception:
+            pass
+
 
 STATES = ("closed", "open", "configured", "running", "stopped")
 
@@ -162,6 +179,7 @@ class Stimulator:
         self._t_open = self.clock.now()
         self._opened_once = True
         self._state = "open"
+        _OPEN.add(self)
         return self
 
     def configure(self, program: Program | Any, *, channel_map: Mapping[str, int] | None = None,
@@ -333,6 +351,7 @@ class Stimulator:
             self._close()
         finally:
             self._state = "closed"
+            _OPEN.discard(self)
 
     def __enter__(self) -> Stimulator:
         return self.open()

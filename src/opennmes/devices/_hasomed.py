@@ -12,6 +12,7 @@ import logging
 import math
 import threading
 import time
+import weakref
 from collections import deque
 from typing import Any, ClassVar
 
@@ -208,19 +209,29 @@ class HasomedStimulator(Stimulator):
                                message=str(err)))
         raise err
 
-    def _ka_loop(self) -> None:
-        while not self._ka_stop.wait(self.keepalive_interval / 4):
-            if self._link is None or not self._link.alive:
-                return
-            try:
-                self._keepalive()
-            except DeviceError as exc:
-                log.warning("%s: keep-alive failed: %s", self.port, exc)
-
     # ------------------------------------------------------------------ lifecycle hooks
     def _open(self) -> None:
+        # threads hold only a weak reference, so a driver left open is garbage collected
+        # (and warns, and stops the device) like any other object
+        ref = weakref.ref(self)
+
+        def on_frame(frame: Any, t: float) -> None:
+            obj = ref()
+            if obj is not None:
+                obj._on_frame(frame, t)
+
+        def on_error(exc: ProtocolError) -> None:
+            obj = ref()
+            if obj is not None:
+                obj._on_protocol_error(exc)
+
+        def on_disconnect(reason: str) -> None:
+            obj = ref()
+            if obj is not None:
+                obj._on_disconnect(reason)
+
         self._link = SerialLink(self.port, dict(self.serial_settings), self._new_decoder(),
-                                self._on_frame, self._on_protocol_error, self._on_disconnect)
+                                on_frame, on_error, on_disconnect)
         self._link.open()
         try:
             self._handshake()
@@ -229,13 +240,14 @@ class HasomedStimulator(Stimulator):
             self._link = None
             raise
         self._ka_stop.clear()
-        self._ka_thread = threading.Thread(target=self._ka_loop, daemon=True,
-                                           name=f"keep-alive {self.port}")
+        self._ka_thread = threading.Thread(target=_keepalive_loop,
+                                           args=(ref, self._ka_stop, self.keepalive_interval),
+                                           daemon=True, name=f"keep-alive {self.port}")
         self._ka_thread.start()
 
     def _close(self) -> None:
         self._ka_stop.set()
-        if self._ka_thread is not None:
+        if self._ka_thread is not None and self._ka_thread is not threading.current_thread():
             self._ka_thread.join(timeout=2.0)
         if self._link is not None:
             self._link.close()
@@ -395,6 +407,19 @@ class HasomedStimulator(Stimulator):
     def _wire_stop(self) -> None:
         raise NotImplementedError
 
+
+
+def _keepalive_loop(ref: weakref.ref[HasomedStimulator], stop: threading.Event,
+                    interval: float) -> None:
+    while not stop.wait(interval / 4):
+        obj = ref()
+        if obj is None or obj._link is None or not obj._link.alive:
+            return
+        try:
+            obj._keepalive()
+        except DeviceError as exc:
+            log.warning("%s: keep-alive failed: %s", obj.port, exc)
+        del obj
 
 
 def refuse(channel: str, t: float, what: str, fix: str) -> ProgramError:

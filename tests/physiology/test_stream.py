@@ -84,3 +84,21 @@ def test_two_channels_and_voluntary_drive_switch_chunked() -> None:
     assert parts[0].names == whole.names
     np.testing.assert_allclose(data, whole.signals.data, rtol=1e-10, atol=1e-10)
     assert whole.angle("ankle").max() > 0.05 and whole.angle("knee").max() > 0.2
+
+
+def test_pulses_after_until_wait_and_order_is_enforced() -> None:
+    """A chunk may hold pulses after ``until``: they act in the next call. A later chunk with a
+    pulse before one already received is refused."""
+    pat = get_preset("healthy-adult")
+    s = PulseSchedule.from_arrays([0.05, 0.30], 0.04, 300e-6, channel_names=("quadriceps",))
+    whole = simulate(s, pat, sfreq=1000.0, t_end=0.5)
+    stream = pat.start(sfreq=1000.0, emg=False, muscles=("quadriceps",))
+    a = stream.advance(s, 0.2)
+    b = stream.advance(PulseSchedule.empty(("quadriceps",)), 0.5005)
+    np.testing.assert_allclose(np.hstack([a.data, b.data]), whole.signals.data, rtol=1e-12)
+    early = PulseSchedule.from_arrays([0.6], 0.04, 300e-6, channel_names=("quadriceps",))
+    stream2 = pat.start(sfreq=1000.0, emg=False)
+    stream2.advance(PulseSchedule.from_arrays([0.8], 0.04, 300e-6,
+                                              channel_names=("quadriceps",)), 0.5)
+    with pytest.raises(ModelError, match="already received"):
+        stream2.advance(early, 1.0)

@@ -106,6 +106,7 @@ class PatientStream:
                                  "fd_prev": np.zeros(len(idx)), "active": False})
         self._k = 0
         self._time = 0.0
+        self._last_pulse = -math.inf
         self._chmap: dict[tuple[tuple[str, ...], int], int] = {}
         self.names: tuple[str, ...]
         self.units: tuple[str, ...]
@@ -185,13 +186,18 @@ class PatientStream:
             raise ModelError(f"until = {until!r} s must be finite and not before the stream "
                              f"time {self._time!r} s")
         if len(chunk) and chunk.t[0] < self._time - 1e-12:
-            raise ModelError(f"pulse at t = {chunk.t[0]!r} s is earlier than the stream time "
-                             f"{self._time!r} s; send pulses in order")
+            raise ModelError(f"pulse at t = {float(chunk.t[0])!r} s is earlier than the stream "
+                             f"time {self._time!r} s; send pulses in order")
+        if len(chunk) and chunk.t[0] < self._last_pulse:
+            raise ModelError(f"pulse at t = {float(chunk.t[0])!r} s is earlier than a pulse "
+                             f"already received ({self._last_pulse!r} s); send pulses in order")
         k0 = self._k
         k1 = max(k0, int(math.ceil(until * self.sfreq - 1e-9)))
         n = k1 - k0
         data = np.zeros((len(self.names), n))
         self._distribute(chunk)
+        if len(chunk):
+            self._last_pulse = float(chunk.t[-1])
         row = 0
         nst = 5 if self._states else 1
         fd = np.empty((len(self._ms), n))

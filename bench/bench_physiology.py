@@ -108,6 +108,16 @@ def run() -> list[dict]:
                      goal="< 50 ms after warm-up", passed=t_pat < 0.050,
                      note="10 channels = 144 MB of output; writing that much memory alone "
                           "takes ~25-50 ms on this machine"))
+    free = get_preset("healthy-adult")
+
+    def patient_free() -> None:
+        simulate(sched, free, sfreq=SFREQ, t_end=1800.0, states=False)
+
+    t_free = _best(patient_free, repeat=2)
+    rows.append(dict(name="same program on the healthy-adult preset with the free seated knee "
+                          "(pendulum, RK4 at 1 kHz), simulate(states=False)",
+                     value=t_free * 1e3, unit="ms", goal="(reference)", passed=None,
+                     note="the knee swings for ~10 s after each contraction"))
     # ------------------------------------------------------------ accuracy and solve_ivp
     t_cal = 120.0
     te = np.arange(int(t_cal * SFREQ) + 1) / SFREQ

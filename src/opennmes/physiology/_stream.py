@@ -22,7 +22,13 @@ from numba import njit
 from opennmes.errors import ModelError
 from opennmes.physiology._emg import EmgSynth
 from opennmes.physiology._kernels import OUT_NAMES, ding_advance, initial_state
-from opennmes.physiology._mechanics import _fl, activation_advance, force_velocity, joint_advance
+from opennmes.physiology._mechanics import (
+    _fl,
+    activation_advance,
+    force_velocity,
+    joint_advance,
+    rest_transition,
+)
 from opennmes.signals import Signals
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -101,7 +107,8 @@ class PatientStream:
             idx = [i for i, m in enumerate(sel) if m.joint == jn]
             mp = np.array([[sel[i].moment_arm, sel[i].theta_opt, sel[i].length_gain]
                            for i in idx])
-            self._joints.append({"joint": j, "idx": idx, "mp": mp, "jp": j.as_array(),
+            jp = np.concatenate([j.as_array(), rest_transition(j, self.sfreq)])
+            self._joints.append({"joint": j, "idx": idx, "mp": mp, "jp": jp,
                                  "js": np.array([j.start_angle(), 0.0, 0.0]),
                                  "fd_prev": np.zeros(len(idx)), "active": False})
         self._k = 0

@@ -185,7 +185,7 @@ def test_stop_works_with_scripts_off(live_server, browser_factory, store: Store,
     page.wait_for_url(f"{base}/live/{run.id}")
     assert "Intensity up." in page.inner_text("main")
     deadline = time.monotonic() + 5
-    while run.runner.levels["quadriceps"] == 0.0:
+    while run.snapshot()["levels_mA"][0] == 0.0:
         assert time.monotonic() < deadline
         time.sleep(0.02)
     page.click("#stop-button")

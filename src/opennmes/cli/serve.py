@@ -47,7 +47,8 @@ def serve(
     app = create_app(settings, store=store)
     typer.echo(f"OpenNMES web app on http://{host}:{port}/  (database {store.url})")
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        # keep idle browser connections longer than a user reads a page
+        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_keep_alive=30)
     finally:
         store.close()
 

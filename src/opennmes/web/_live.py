@@ -1,25 +1,24 @@
 """Live sessions run by the web app: start, watch, change intensity, pause, stop.
 
-Each run is a :class:`opennmes.session.SessionRunner` playing in its own thread. A hook in the
-runner's control loop copies a small snapshot (levels, delivered amplitude, force or angle,
-EMG envelope) into a ring buffer at every window; the live page polls it as JSON. Controls
-go straight to the runner: ``stop`` zeroes the output from the calling thread at once.
+Each session plays in its own process (:mod:`opennmes.web._worker`): the web process only
+forwards commands and keeps, per run, the latest status and a ring buffer of the snapshots
+the session sends at every control window; the live page polls them as JSON. Stop is sent at
+once and acted on by a thread of the session process; a session process that does not end
+within :data:`KILL_AFTER` seconds of a stop is killed.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import math
 import secrets
 import threading
 import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from opennmes.errors import NmesError
 from opennmes.store import Store
@@ -27,62 +26,29 @@ from opennmes.web._accounts import Accounts, User
 from opennmes.web._settings import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from opennmes.session import SessionRunner
     from opennmes.stim import Program
 
-__all__ = ["LiveSessions", "LiveRun", "RunNotFound"]
+__all__ = ["LiveSessions", "LiveRun", "RunNotFound", "SessionRefused", "KILL_AFTER"]
 
 log = logging.getLogger(__name__)
 
 _BUFFER = 1500  # snapshots kept per run (60 s at 25 Hz)
 _KEEP_ENDED = 600.0  # s an ended run stays visible
+START_TIMEOUT = 60.0  # s for a session process to report started or refused
+KILL_AFTER = 5.0  # s after a stop before an unresponsive session process is killed
 
 
 class RunNotFound(NmesError, LookupError):
     """No live run with this id on this server."""
 
 
-def _first_row(names: tuple[str, ...], *keys: str) -> int | None:
-    for key in keys:
-        for i, n in enumerate(names):
-            if key in n.lower():
-                return i
-    return None
-
-
-class _Watcher:
-    """Listens to the stimulator's events: keeps the latest force or angle and the EMG rms of
-    each played window (devices with a virtual patient post them with every window)."""
-
-    def __init__(self, muscles: list[str]) -> None:
-        self.muscles = muscles
-        self.force: float | None = None
-        self.force_label = ""
-        self.emg_rms: float | None = None
-
-    def __call__(self, event: Any) -> None:
-        sig = getattr(event, "signals", None)
-        if sig is None or not sig.n_samples:
-            return
-        names = tuple(sig.names)
-        i = j = None
-        for m in self.muscles:  # the stimulated muscle first
-            i = _first_row(names, f"{m}.force") if i is None else i
-            j = _first_row(names, f"{m}.emg") if j is None else j
-        i = _first_row(names, "force", "torque", "angle") if i is None else i
-        j = _first_row(names, "emg") if j is None else j
-        if i is not None:
-            self.force = float(sig.data[i, -1])
-            unit = sig.units[i] if sig.units else ""
-            self.force_label = f"{names[i]} ({unit})" if unit else names[i]
-        if j is not None:
-            x = np.asarray(sig.data[j], dtype=float)
-            self.emg_rms = float(np.sqrt(np.mean(x * x)))
+class SessionRefused(NmesError):
+    """The session did not start (the message says which check failed); nothing ran."""
 
 
 @dataclass
 class LiveRun:
-    """One session playing on this server."""
+    """One session playing on this server, seen from the web process."""
 
     id: str
     patient_id: str
@@ -90,64 +56,122 @@ class LiveRun:
     program_name: str
     device_url: str
     started_by: str
-    runner: SessionRunner
-    watcher: _Watcher
+    process: Any
+    conn: Connection
+    session_id: int
+    channels: list[str]
+    max_amplitude: list[float]
     started_at: float = field(default_factory=time.time)
     samples: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=_BUFFER))
     seq: itertools.count[int] = field(default_factory=itertools.count)
-    thread: threading.Thread | None = None
+    status: dict[str, Any] = field(default_factory=dict)
     ended_at: float | None = None
     outcome: dict[str, Any] | None = None
-    session_id: int | None = None
     error: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def channels(self) -> list[str]:
-        return list(self.runner.channels)
+    send_lock: threading.Lock = field(default_factory=threading.Lock)
+    thread: threading.Thread | None = None
+    stop_requested: float | None = None
 
     @property
     def ended(self) -> bool:
         return self.ended_at is not None
 
-    def hook(self, runner: SessionRunner, t: float) -> None:
-        """Called in the control loop before each window: take a snapshot (cheap)."""
-        st = runner.status()
-        force = self.watcher.force if self.watcher.force is not None else st.force
-        emg = self.watcher.emg_rms
-        sample = {"t": round(t, 4), "amplitude": [st.amplitude[c] for c in runner.channels],
-                  "level": [st.levels[c] for c in runner.channels],
-                  "force": force, "emg": emg}
-        with self.lock:
-            sample["seq"] = next(self.seq)
-            self.samples.append(sample)
+    # ------------------------------------------------------------------ from the session
+    def _read(self) -> None:
+        """Reader thread: status messages into the buffer until the session ends."""
+        try:
+            while True:
+                msg = self.conn.recv()
+                if msg[0] == "status":
+                    with self.lock:
+                        data = msg[1]
+                        data["seq"] = next(self.seq)
+                        self.status = data
+                        self.samples.append(data)
+                elif msg[0] == "ended":
+                    self.outcome = msg[1]
+                    break
+                elif msg[0] == "error":
+                    self.error = str(msg[1])
+        except (EOFError, OSError):
+            if self.outcome is None:
+                self.outcome = {"status": "aborted", "how": "device_error",
+                                "reason": "the session process ended unexpectedly"}
+                self.error = self.outcome["reason"]
+        finally:
+            self.ended_at = time.time()
+            self.process.join(timeout=5)
+            self.conn.close()
 
+    # ------------------------------------------------------------------ to the session
+    def command(self, name: str, *args: Any, by: str) -> None:
+        """Send a command to the session (NmesError when the session has ended)."""
+        if self.ended:
+            raise NmesError("the session has ended")
+        with self.send_lock:
+            try:
+                self.conn.send((name, args, by))
+            except (OSError, BrokenPipeError) as exc:
+                raise NmesError(f"the session process is not reachable: {exc}") from exc
+
+    def check_channel(self, channel: str) -> None:
+        """NmesError naming the channels when ``channel`` is not one of them."""
+        if channel not in self.channels:
+            raise NmesError(f"unknown channel {channel!r}; channels: {self.channels}")
+
+    def stop(self, reason: str, by: str = "operator") -> None:
+        """Zero the output now (idempotent); kill the process if it does not end in time."""
+        if self.ended:
+            return
+        if self.stop_requested is None:
+            self.stop_requested = time.monotonic()
+            threading.Thread(target=self._kill_if_stuck, daemon=True).start()
+        try:
+            self.command("stop", reason, by=by)
+        except NmesError:
+            self.process.kill()
+
+    def _kill_if_stuck(self) -> None:
+        deadline = time.monotonic() + KILL_AFTER
+        while time.monotonic() < deadline:
+            if self.ended:
+                return
+            time.sleep(0.05)
+        log.error("session process of run %s did not stop within %g s: killing it",
+                  self.id, KILL_AFTER)
+        self.process.kill()
+
+    # ------------------------------------------------------------------ for the pages
     def snapshot(self, since: int = -1) -> dict[str, Any]:
         """State and the samples newer than ``since`` (JSON-ready; currents in mA)."""
         with self.lock:
-            rows = [s for s in self.samples if s["seq"] > since]
-        st = self.runner.status()
-        pos = st.position
-        stimulating = any(a > 0 for a in st.amplitude.values()) and not self.ended
+            st = dict(self.status)
+            rows = [s for s in self.samples if s["seq"] > since] if since < st.get(
+                "seq", -1) else []
+        n = len(self.channels)
+        levels = st.get("levels", [0.0] * n)
+        amplitude = st.get("amplitude", [0.0] * n)
+        ended = self.ended
         return {
-            "id": self.id, "state": "ended" if self.ended else st.state, "t": round(st.t, 3),
-            "program_time": round(st.program_time, 3), "phase": pos.phase,
-            "contraction": pos.contraction, "n_contractions": pos.n_contractions,
-            "contracting": pos.contracting, "remaining": round(pos.remaining, 1),
-            "channels": self.channels, "selected": st.selected,
-            "levels_mA": [round(st.levels[c] * 1e3, 3) for c in self.channels],
-            "max_mA": [round(self.runner.max_amplitude[c] * 1e3, 3) for c in self.channels],
-            "paused": st.paused, "stimulating": stimulating,
-            "force_label": self.watcher.force_label or "force",
+            "id": self.id, "state": "ended" if ended else st.get("state", "starting"),
+            "t": round(st.get("t", 0.0), 3),
+            "program_time": round(st.get("program_time", 0.0), 3),
+            "phase": st.get("phase", ""), "contraction": st.get("contraction", 0),
+            "n_contractions": st.get("n_contractions", 0),
+            "contracting": st.get("contracting", False),
+            "remaining": round(st.get("remaining", 0.0), 1),
+            "channels": self.channels, "selected": st.get("selected", self.channels[0]),
+            "levels_mA": [round(x * 1e3, 3) for x in levels],
+            "max_mA": [round(x * 1e3, 3) for x in self.max_amplitude],
+            "paused": st.get("paused", False),
+            "stimulating": (not ended) and any(a > 0 for a in amplitude),
+            "force_label": st.get("force_label", "force"),
             "session_id": self.session_id, "outcome": self.outcome, "error": self.error,
             "samples": [{"seq": r["seq"], "t": r["t"],
                          "amplitude_mA": [round(a * 1e3, 3) for a in r["amplitude"]],
                          "force": r["force"], "emg": r["emg"]} for r in rows],
         }
-
-    def stop(self, reason: str, by: str = "operator") -> None:
-        """Zero the output now (idempotent)."""
-        self.runner.stop(reason, by=by)
 
 
 class LiveSessions:
@@ -159,10 +183,7 @@ class LiveSessions:
         self.settings = settings
         self._runs: dict[str, LiveRun] = {}
         self._lock = threading.Lock()
-        self._warm_lock = threading.Lock()
-        self._warm = False
-        # one start at a time: the "one running session per patient" check and the store's
-        # first insert of a device row must not race
+        # one start at a time: the "one running session per patient" check must not race
         self._start_lock = threading.Lock()
 
     # ------------------------------------------------------------------ queries
@@ -193,39 +214,32 @@ class LiveSessions:
 
     # ------------------------------------------------------------------ start and stop
     def warm_up(self) -> None:
-        """Load the virtual patient's compiled kernels once (the first window would otherwise
-        take long enough to trip the watchdog)."""
-        with self._warm_lock:
-            if self._warm:
-                return
-            try:
-                from opennmes.physiology import get_preset
-                from opennmes.stim import PulseSchedule
+        """Start the session fork server (modules and kernels load once, in the background
+        of the first start)."""
+        from multiprocessing import forkserver
 
-                stream = get_preset("healthy-adult").start(sfreq=500.0, seed=0)
-                stream.advance(PulseSchedule.from_arrays([0.0], [0.01], [3e-4],
-                                                         channel_names=("warm-up",)), 0.04)
-            except Exception:  # noqa: BLE001 - only a speed-up; the session still checks
-                log.warning("virtual patient warm-up failed", exc_info=True)
-            self._warm = True
+        from opennmes.web._worker import _context
+
+        _context()
+        forkserver.ensure_running()
 
     def start(self, user: User, patient_id: str, program: Program, device_url: str, *,
               meta: Mapping[str, Any] | None = None) -> LiveRun:
-        """Open the device, check everything (screening, device limits), begin the record
-        and play the program in a thread. Nothing is recorded when a check fails.
+        """Start a session process: it opens the device, checks everything (screening,
+        device limits), begins the record and plays the program. Nothing is recorded when a
+        check fails.
 
         Raises
         ------
-        NmesError
-            A check failed (the message names what); the device is closed again.
+        SessionRefused, NmesError
+            A check failed (the message names what).
         """
         with self._start_lock:
             return self._start(user, patient_id, program, device_url, meta)
 
     def _start(self, user: User, patient_id: str, program: Program, device_url: str,
                meta: Mapping[str, Any] | None) -> LiveRun:
-        from opennmes.devices import open_stimulator
-        from opennmes.session import start_session
+        from opennmes.web._worker import spawn
 
         if device_url not in self.settings.device_urls:
             raise NmesError(f"device {device_url!r} is not offered by this server; choose one "
@@ -233,30 +247,34 @@ class LiveSessions:
         if self.active(patient_id) is not None:
             raise NmesError(f"patient {patient_id} has a session running already; stop it "
                             "first")
-        stim = open_stimulator(device_url)
+        patient = self.store.get_patient(patient_id)
+        options: dict[str, Any] = {}
+        if device_url.startswith("sim:"):
+            # a simulated device on a shared PC: tolerate scheduling hiccups of the host
+            options["stall_margin"] = self.settings.sim_stall_margin
+        info = {"started_by": user.username, "via": "web"} | dict(meta or {})
+        url = self.store.engine.url.render_as_string(hide_password=False)
+        proc, conn = spawn(url, patient_id, program.to_file_dict(), device_url, info, options)
+        if not conn.poll(START_TIMEOUT):
+            proc.kill()
+            raise SessionRefused(f"the session process did not start within "
+                                 f"{START_TIMEOUT:g} s; nothing ran")
         try:
-            watcher = _Watcher([c.electrode.site.replace(" ", "_") for c in program.channels])
-            if device_url.startswith("sim:") and "?" in device_url:
-                self.warm_up()
-            stim.add_listener(watcher)
-            info = {"started_by": user.username, "via": "web"} | dict(meta or {})
-            options: dict[str, Any] = {}
-            if device_url.startswith("sim:"):
-                # a simulated device on a shared PC: tolerate scheduling hiccups of the host
-                options["stall_margin"] = self.settings.sim_stall_margin
-            runner = start_session(self.store, patient_id, program, stim, meta=info,
-                                   **options)
-        except BaseException:
-            stim.close()
-            raise
+            msg = conn.recv()
+        except EOFError:
+            msg = ("refused", "the session process ended before starting")
+        if msg[0] != "started":
+            proc.join(timeout=5)
+            conn.close()
+            raise SessionRefused(str(msg[1]))
+        started = msg[1]
         run = LiveRun(id=secrets.token_urlsafe(9), patient_id=patient_id,
-                      clinician=self.store.get_patient(patient_id).clinician,
-                      program_name=program.name, device_url=device_url,
-                      started_by=user.username, runner=runner, watcher=watcher)
-        writer = runner.writer
-        run.session_id = getattr(writer, "id", None)
-        runner.add_hook(run.hook)
-        run.thread = threading.Thread(target=self._play, args=(run, stim), daemon=True,
+                      clinician=patient.clinician, program_name=program.name,
+                      device_url=device_url, started_by=user.username, process=proc,
+                      conn=conn, session_id=int(started["session_id"]),
+                      channels=list(started["channels"]),
+                      max_amplitude=[float(a) for a in started["max_amplitude"]])
+        run.thread = threading.Thread(target=run._read, daemon=True,
                                       name=f"nmes-web-run-{run.id}")
         with self._lock:
             self._runs[run.id] = run
@@ -268,24 +286,8 @@ class LiveSessions:
                                     "device": device_url, "program": program.name})
         return run
 
-    def _play(self, run: LiveRun, stim: Any) -> None:
-        try:
-            result = run.runner.run()
-            run.outcome = {"status": result.status, "how": result.how,
-                           "reason": result.reason, "duration_s": round(result.duration, 2)}
-            run.session_id = result.session_id or run.session_id
-        except BaseException as exc:  # noqa: BLE001 - record, never leave output on
-            log.exception("live run %s failed", run.id)
-            run.error = f"{type(exc).__name__}: {exc}"
-            run.outcome = {"status": "aborted", "how": "device_error", "reason": run.error}
-        finally:
-            try:
-                stim.close()
-            finally:
-                run.ended_at = time.time()
-
     def stop(self, run: LiveRun, user: User | None, reason: str) -> None:
-        """Stop a run now (output to zero from this thread) and audit who did it."""
+        """Stop a run now and audit who did it."""
         run.stop(reason, by=user.username if user else "server")
         self.audit_stop(run, user, reason)
 
@@ -296,7 +298,7 @@ class LiveSessions:
                             detail={"run": run.id, "session_id": run.session_id})
 
     def stop_all(self, reason: str) -> None:
-        """Stop every running session (output to zero), e.g. on shutdown."""
+        """Stop every running session (output to zero), e.g. on shutdown; waits for them."""
         with self._lock:
             runs = list(self._runs.values())
         for run in runs:
@@ -304,12 +306,7 @@ class LiveSessions:
                 run.stop(reason, by="server")
             except Exception:  # noqa: BLE001 - keep stopping the others
                 log.exception("stopping run %s failed", run.id)
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + KILL_AFTER + 2.0
         for run in runs:
             if run.thread is not None:
                 run.thread.join(timeout=max(0.0, deadline - time.monotonic()))
-
-
-def finite_or_none(x: float | None) -> float | None:
-    """JSON-safe float."""
-    return None if x is None or not math.isfinite(x) else x

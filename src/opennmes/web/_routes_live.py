@@ -91,7 +91,8 @@ async def live_stop(request: Request, run_id: str) -> Response:
     """Stop now: output to zero, the record is finished.
 
     Handled on the event loop before anything else (no wait for a free worker thread): the
-    runner zeroes the output from this call; the audit line is written afterwards.
+    session process zeroes the output from its command thread at once; the audit line is
+    written afterwards.
     """
     user, run = await _fast_access(request, run_id)
     reason = f"stop pressed by {user.username}"
@@ -112,8 +113,9 @@ def live_intensity(request: Request, run_id: str, direction: str = Form(""),
     channels = [channel] if channel else run.channels
     try:
         for ch in channels:
-            (run.runner.increase if direction == "up" else run.runner.decrease)(
-                ch, by=user.username)
+            run.check_channel(ch)
+        for ch in channels:
+            run.command("increase" if direction == "up" else "decrease", ch, by=user.username)
     except NmesError as exc:
         return _reply(request, run, error=str(exc))
     return _reply(request, run, f"Intensity {direction}.")
@@ -126,7 +128,10 @@ def live_pause(request: Request, run_id: str, command: str = Form("pause"),
     run = _run(request, run_id, user)
     if command not in ("pause", "resume"):
         return _reply(request, run, error=f"command {command!r} must be 'pause' or 'resume'")
-    (run.runner.pause if command == "pause" else run.runner.resume)(by=user.username)
+    try:
+        run.command(command, by=user.username)
+    except NmesError as exc:
+        return _reply(request, run, error=str(exc))
     return _reply(request, run, "Paused." if command == "pause" else "Resuming.")
 
 
@@ -141,5 +146,8 @@ def live_comfort(request: Request, run_id: str, score: str = Form(""),
     if run.ended:
         return _reply(request, run, error="the session has ended; rate comfort during the "
                                           "session")
-    run.runner.rate_comfort(int(score), by=user.username)
+    try:
+        run.command("rate_comfort", int(score), by=user.username)
+    except NmesError as exc:
+        return _reply(request, run, error=str(exc))
     return _reply(request, run, f"Thank you: comfort {int(score)} of 10 recorded.")

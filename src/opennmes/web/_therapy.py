@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from fastapi import HTTPException, Request
@@ -14,16 +15,24 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["record", "prescriptions", "instrument_choices"]
 
 
+_LOCK = threading.Lock()
+
+
 def record(request: Request) -> TherapyRecord:
-    """The app's therapy record (created on first use; 503 when therapy cannot load)."""
+    """The app's therapy record (created once, under a lock: creating it migrates the therapy
+    tables, which must not run twice at the same time; 503 when therapy cannot load)."""
     rec = getattr(request.app.state, "therapy", None)
     if rec is None:
-        try:
-            from opennmes.therapy import TherapyRecord
-        except ImportError as exc:  # pragma: no cover - therapy ships with the package
-            raise HTTPException(503, f"the therapy service is not available: {exc}") from exc
-        rec = TherapyRecord(request.app.state.store)
-        request.app.state.therapy = rec
+        with _LOCK:
+            rec = getattr(request.app.state, "therapy", None)
+            if rec is None:
+                try:
+                    from opennmes.therapy import TherapyRecord
+                except ImportError as exc:  # pragma: no cover - ships with the package
+                    raise HTTPException(503, f"the therapy service is not available: "
+                                             f"{exc}") from exc
+                rec = TherapyRecord(request.app.state.store)
+                request.app.state.therapy = rec
     return rec
 
 

@@ -107,7 +107,8 @@ class PatientStream:
             idx = [i for i, m in enumerate(sel) if m.joint == jn]
             mp = np.array([[sel[i].moment_arm, sel[i].theta_opt, sel[i].length_gain]
                            for i in idx])
-            jp = np.concatenate([j.as_array(), rest_transition(j, self.sfreq)])
+            jp = j.as_array() if j.fixed else \
+                np.concatenate([j.as_array(), rest_transition(j, self.sfreq)])
             self._joints.append({"joint": j, "idx": idx, "mp": mp, "jp": jp,
                                  "js": np.array([j.start_angle(), 0.0, 0.0]),
                                  "fd_prev": np.zeros(len(idx)), "active": False})

@@ -110,6 +110,8 @@ class Stats:
         self.samples = 0
         self.error_notes: list[str] = []
         self.by_page: dict[str, list[float]] = {}
+        self.server_cpu = float("nan")  # cores used by the web process while measured
+        self.load = float("nan")  # machine load average (1 min) at the end
 
     def pct(self, kind: str, q: float) -> float:
         x = self.lat[kind]
@@ -154,7 +156,7 @@ def run() -> list[dict[str, Any]]:
             base = f"http://127.0.0.1:{port}"
             _wait_listening(port)
             try:
-                stats, outcomes = asyncio.run(_measure(base))
+                stats, outcomes = asyncio.run(_measure(base, proc.pid))
             except Exception:
                 proc.terminate()
                 err = proc.communicate(timeout=15)[1]
@@ -187,6 +189,12 @@ def run() -> list[dict[str, Any]]:
         rows.append({"name": f"{label}: errors", "value": stats.errors[kind], "unit": "",
                      "goal": "0", "passed": stats.errors[kind] == 0,
                      "note": "; ".join(sorted(set(notes)))[:200]})
+    n_req = len(stats.lat["browse"]) + len(stats.lat["live"])
+    rows.append({"name": "web process CPU while measured", "value": round(stats.server_cpu, 2),
+                 "unit": "cores", "goal": "-", "passed": None,
+                 "note": f"{stats.server_cpu * DURATION / max(n_req, 1) * 1e3:.1f} ms CPU per "
+                         f"request; machine load average {stats.load:.1f} on "
+                         f"{os.cpu_count()} cores (shared)"})
     rows.append({"name": "live feed samples lost", "value": stats.lost, "unit": "samples",
                  "goal": "0", "passed": stats.lost == 0,
                  "note": f"{stats.samples} samples received (runner windows of 40 ms)"})
@@ -207,7 +215,16 @@ def _wait_listening(port: int) -> None:
     raise RuntimeError("the server is not listening")
 
 
-async def _measure(base: str) -> tuple[Stats, list[Any]]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, s (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+async def _measure(base: str, pid: int) -> tuple[Stats, list[Any]]:
     """Log everyone in, then run the measured load for DURATION seconds."""
     stats = Stats()
     ready = asyncio.Event()
@@ -242,8 +259,11 @@ async def _measure(base: str) -> tuple[Stats, list[Any]]:
         await asyncio.sleep(0.2)
     await asyncio.sleep(2.0)  # sessions settle
     holder["stop"] = time.monotonic() + DURATION
+    cpu0, wall0 = _cpu_seconds(pid), time.monotonic()
     ready.set()
     await asyncio.gather(*tasks)
+    stats.server_cpu = (_cpu_seconds(pid) - cpu0) / (time.monotonic() - wall0)
+    stats.load = os.getloadavg()[0]
     return stats, outcomes
 
 

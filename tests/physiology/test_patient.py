@@ -197,3 +197,20 @@ def test_result_metadata_for_reproducible_exports() -> None:
     assert attrs["patient"] == "icu" and attrs["seed"] == 7 and attrs["sfreq"] == 100.0
     assert attrs["force_models"]["quadriceps"]["model"] == "ding2003"
     assert attrs["opennmes_version"]
+
+
+def test_protocol_library_sites_reach_muscles() -> None:
+    """Every electrode site used by the protocol library and examples maps to a muscle of
+    the presets (low-back TENS reaches the erector spinae, not the quadriceps)."""
+    p = get_preset("stroke")
+    for site, muscle in (("quadriceps", "quadriceps"), ("vastus medialis", "quadriceps"),
+                         ("low back", "erector_spinae"), ("wrist extensors", "wrist_extensors"),
+                         ("tibialis anterior", "tibialis_anterior"),
+                         ("common peroneal nerve", "tibialis_anterior"),
+                         ("supraspinatus", "deltoid"), ("posterior deltoid", "deltoid"),
+                         ("gastrocnemius", "gastrocnemius"), ("hamstrings", "hamstrings")):
+        assert p.muscle_for("ch", site=site) == muscle, site
+    # the hamstrings flex the knee (negative moment arm)
+    s = _train("hamstrings", amp=0.05, dur=1.0)
+    res = simulate(s, get_preset("healthy-adult"), sfreq=500.0, t_end=1.5)
+    assert res.angle("knee").min() < -0.05

@@ -1,8 +1,9 @@
 """Virtual patient presets with their sources.
 
-Every preset has the same four muscles (quadriceps, tibialis anterior, wrist extensors,
-deltoid) and three joints (knee, ankle, wrist), so any protocol of the library can run on any
-preset. Tags follow the reference file: [V-code]/[V-pub] verified, [D] derived, [U] a modelling
+Every preset has the same seven muscles (quadriceps, tibialis anterior, wrist extensors,
+deltoid, hamstrings, gastrocnemius, erector spinae) and three joints (knee, ankle, wrist), so
+any protocol of the library can run on any preset (a low-back TENS channel reaches the erector
+spinae). Tags follow the reference file: [V-code]/[V-pub] verified, [D] derived, [U] a modelling
 choice or an unverified value (keep it configurable; never a fixture).
 
 Force models: Ding 2003 quadriceps parameters with the Ding 2000 fatigue model (cocofest
@@ -71,6 +72,27 @@ def _muscles() -> tuple[Muscle, ...]:
             emg=EmgModel(mwave_max=4e-3, mwave_latency=4e-3),
             max_voluntary_force=400.0,
         ),
+        # antagonists and trunk [U: scale factors chosen, not measured]
+        Muscle(
+            name="hamstrings", force_model=_ding(150.0 / 311.0),
+            nerve=NerveModel(rheobase=0.012, chronaxie=0.0003, area_ref=50e-4),
+            emg=EmgModel(mwave_max=4e-3, mwave_latency=4.5e-3),
+            max_voluntary_force=350.0,  # at the ankle strap, like the quadriceps
+            joint="knee", moment_arm=-0.33, theta_opt=0.0, length_gain=0.2,
+        ),
+        Muscle(
+            name="gastrocnemius", force_model=_ding(600.0 / 311.0),
+            nerve=NerveModel(rheobase=0.010, chronaxie=0.0003, area_ref=50e-4),
+            emg=EmgModel(mwave_max=5e-3, mwave_latency=4.5e-3),
+            max_voluntary_force=1500.0,
+            joint="ankle", moment_arm=-0.05, theta_opt=0.0, length_gain=0.05 / 0.06,
+        ),
+        Muscle(
+            name="erector_spinae", force_model=_ding(200.0 / 311.0),
+            nerve=NerveModel(rheobase=0.012, chronaxie=0.0003, area_ref=50e-4),
+            emg=EmgModel(mwave_max=2e-3, mwave_latency=4e-3),
+            max_voluntary_force=600.0,
+        ),
     )
 
 
@@ -107,6 +129,11 @@ _CHANNEL_MAP = {
     "finger_extensors": "wrist_extensors", "forearm": "wrist_extensors",
     "extensor_carpi_radialis": "wrist_extensors",
     "shoulder": "deltoid", "supraspinatus": "deltoid", "posterior_deltoid": "deltoid",
+    "hamstring": "hamstrings", "posterior_thigh": "hamstrings",
+    "calf": "gastrocnemius", "triceps_surae": "gastrocnemius", "soleus": "gastrocnemius",
+    "plantarflexors": "gastrocnemius",
+    "low_back": "erector_spinae", "lumbar": "erector_spinae", "paraspinals": "erector_spinae",
+    "back": "erector_spinae",
 }
 
 _COMMON_SOURCES = (

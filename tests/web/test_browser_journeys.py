@@ -163,6 +163,9 @@ def test_patient_journey(live_server, browser_page, store: Store) -> None:  # ty
     page.click("a:has-text('Back to my sessions')")
     page.wait_for_url(f"{base}/home")
     assert "done" in page.inner_text("main")
+    # adherence in plain words, with the comfort rating just given
+    assert "1 session done" in page.inner_text("#adherence")
+    assert "Your comfort rating on average: 8 out of 10." in page.inner_text("#adherence")
     shot(page, "patient-05-home-after")
     assert page.js_errors == []
 

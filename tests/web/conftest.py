@@ -68,7 +68,9 @@ def settings() -> Settings:
 
 @pytest.fixture()
 def app(settings: Settings, store: Store):  # type: ignore[no-untyped-def]
-    return create_app(settings, store=store)
+    application = create_app(settings, store=store)
+    yield application
+    application.state.live.stop_all("test over")  # no session process outlives its test
 
 
 def csrf_of(html: str) -> str:

@@ -78,3 +78,53 @@ def test_nmes_serve_first_start(tmp_path: Path) -> None:
         out = proc.communicate(timeout=20)[0]
     assert "created admin" not in out
     assert key.read_text() == before
+
+
+def test_nmes_serve_runs_a_session_and_stops_it_on_shutdown(tmp_path: Path) -> None:
+    """Through `nmes serve`: a clinician starts a simulated session; stopping the server
+    (Ctrl-C) stops the session and finishes its record with the reason."""
+    import datetime as dt
+
+    from opennmes.therapy import TherapyRecord
+
+    db = f"sqlite:///{tmp_path / 'clinic.db'}"
+    with open_store(db) as store:
+        Accounts(store).create_user("clin", "clin-pass-123", "clinician")
+        store.add_patient("P1", clinician="clin")
+        rx = TherapyRecord(store).prescribe("P1", "total-knee-arthroplasty", side="right",
+                                            start_date=dt.date.today())
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _serve(tmp_path, db, port)
+    try:
+        r = _wait_up(port, proc)
+        # the cookie is Secure (browsers accept it on localhost); carry it by hand here
+        cookie = r.headers["set-cookie"].split(";")[0]
+
+        def csrf(html: str) -> str:
+            m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+            assert m
+            return m.group(1)
+
+        r = httpx.post(f"{base}/login", data={"csrf_token": csrf(r.text), "username": "clin",
+                                              "password": "clin-pass-123"},
+                       headers={"Cookie": cookie})
+        assert r.status_code == 303
+        cookie = r.headers["set-cookie"].split(";")[0]
+        r = httpx.get(f"{base}/patients/P1", headers={"Cookie": cookie})
+        cookie = r.headers.get("set-cookie", cookie).split(";")[0]  # the page's CSRF token
+        r = httpx.post(f"{base}/patients/P1/sessions", timeout=60, headers={"Cookie": cookie},
+                       data={"csrf_token": csrf(r.text), "prescription_id": str(rx.id),
+                             "device_url": "sim://healthy-adult?sfreq=500&seed=1"})
+        assert r.status_code == 303 and r.headers["location"].startswith("/live/"), r.text
+        live = r.headers["location"]
+        data = httpx.get(f"{base}{live}/data", headers={"Cookie": cookie}).json()
+        assert data["state"] in ("running", "starting") and data["levels_mA"] == [0.0]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    with open_store(db) as store:
+        [info] = store.list_sessions(patient_id="P1")
+    assert info.status == "finished"
+    assert info.end_reason == "stopped: server shutting down"

@@ -208,8 +208,8 @@ class PatientStream:
             self._last_pulse = float(chunk.t[-1])
         row = 0
         nst = 5 if self._states else 1
-        fd = np.empty((len(self._ms), n))
-        for i, ms in enumerate(self._ms):
+        force_rows: list[np.ndarray] = []  # (1, n) views of each muscle's force row
+        for ms in self._ms:
             out = data[row:row + nst]
             pt, lam, g = ms.pending
             used = ding_advance(pt, lam, g, ms.p, ms.st, k0, n, self.sfreq, self.hmax, out)
@@ -222,10 +222,9 @@ class PatientStream:
                 ms.active_vol = True
                 uu = np.full(n, ms.drive) if u is None else u
                 activation_advance(uu, ms.act, n, self.sfreq, act)
-            fd[i] = out[0]
             if ms.active_vol:
-                fd[i] += act * ms.muscle.voluntary_capacity * ms.muscle.max_voluntary_force
-                out[0] = fd[i]
+                out[0] += act * (ms.muscle.voluntary_capacity * ms.muscle.max_voluntary_force)
+            force_rows.append(data[row:row + 1])
             row += nst + (1 if self._states else 0)
             if self._emg:
                 assert ms.emg is not None
@@ -233,7 +232,10 @@ class PatientStream:
                 row += 1
         for jd in self._joints:
             out = data[row:row + 3]
-            self._advance_joint(jd, fd[jd["idx"]], n, out)
+            idx = jd["idx"]
+            fdj = force_rows[idx[0]] if len(idx) == 1 else \
+                np.vstack([force_rows[i] for i in idx])
+            self._advance_joint(jd, fdj, n, out)
             row += 3
         self._k = k1
         self._time = float(until)
@@ -297,7 +299,10 @@ class PatientStream:
             gain = np.array([mp[m, 0] * _fl(1.0 + mp[m, 2] * (th - mp[m, 1]))
                              for m in range(mp.shape[0])]) * float(force_velocity(0.0))
             out[0] = th
-            np.dot(gain, fd, out=out[2])
+            if fd.shape[0] == 1:
+                np.multiply(fd[0], gain[0], out=out[2])
+            else:
+                np.dot(gain, fd, out=out[2])
             return
         if not jd["active"]:
             if not np.any(fd):

@@ -165,6 +165,7 @@ def test_patient_journey(live_server, browser_page, store: Store) -> None:  # ty
     assert "done" in page.inner_text("main")
     # adherence in plain words, with the comfort rating just given
     assert "1 session done" in page.inner_text("#adherence")
+    assert page.inner_text("#done-today") == "Today: 1 of 2 done."
     assert "Your comfort rating on average: 8 out of 10." in page.inner_text("#adherence")
     shot(page, "patient-05-home-after")
     assert page.js_errors == []

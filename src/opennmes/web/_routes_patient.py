@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -32,8 +33,10 @@ def _home_context(request: Request, user: User) -> dict[str, Any]:
         proto = get_protocol(rx.protocol_id)
         ad = rec.adherence(rx.id)
         week = ad.weeks[-1] if ad.weeks else None
+        done_today = sum(1 for x in ad.sessions
+                         if x.completed and x.day == dt.datetime.now(dt.UTC).date())
         today = {"rx": rx, "protocol": proto, "diagram": DIAGRAMS.get(proto.placement.diagram, ""),
-                 "adherence": ad, "week": week}
+                 "adherence": ad, "week": week, "done_today": done_today}
     progress = [h for h in rec.outcome_histories(patient.id) if h.latest is not None]
     return {"patient": patient, "today": today, "progress": progress,
             "live": request.app.state.live.active(patient.id),

@@ -69,11 +69,12 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if any(u.startswith("sim:") and "?" in u for u in settings.device_urls):
-            import threading
+        import threading
 
-            threading.Thread(target=app.state.live.warm_up, daemon=True,
-                             name="nmes-web-warm-up").start()
+        # start the session fork server now (modules and kernels load once, ~2 s), so the
+        # first session starts at once
+        threading.Thread(target=app.state.live.warm_up, daemon=True,
+                         name="nmes-web-warm-up").start()
         try:
             yield
         finally:

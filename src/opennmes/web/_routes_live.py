@@ -1,8 +1,9 @@
 """Live session pages: the view, its JSON feed, intensity, pause, comfort and stop.
 
 Every control is a plain HTML form (CSRF token included) so that it works with scripts off;
-the page's script only submits the same forms with ``fetch`` and draws the charts. Stop
-zeroes the output at once from the request thread, whatever the page's scripts do.
+the page's script only submits the same forms with ``fetch`` and draws the charts. Stop is
+handled on the event loop (no wait for a worker thread) and acted on at once by the session
+process, whatever the page's scripts do.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ Per muscle, the EMG (V) at sampling rate ``sfreq`` is the sum of
 * the **stimulation artefact**: the pulse current through a gain (``artefact_gain`` V/A)
   during its phases (second phase inverted), then an exponential tail of
   ``artefact_tail`` times the first-phase value with time constant ``artefact_tau``;
-* **volitional EMG**: band-limited (20-150 Hz, 2nd-order Butterworth) Gaussian noise with
-  rms ``volitional_rms * a`` for voluntary activation ``a``;
+* **volitional EMG**: band-limited Gaussian noise (2nd-order Butterworth high-pass at 20 Hz and
+  low-pass at 150 Hz, as two biquads) with rms ``volitional_rms * a`` for voluntary activation
+  ``a``;
 * white **noise** of rms ``noise_rms``.
 
 The random parts come from per-muscle generators spawned from one seed and drawn sample by
@@ -81,8 +82,14 @@ class EmgModel:
 @njit(cache=True)
 def _pulse_emg(pt: np.ndarray, rec: np.ndarray, amp: np.ndarray, pw: np.ndarray,
                gap: np.ndarray, amp2: np.ndarray, pw2: np.ndarray, k0: int, n: int,
-               sfreq: float, mp: np.ndarray, out: np.ndarray) -> None:
-    """Add M-waves and artefacts of pulses to ``out`` (samples k0..k0+n-1)."""
+               sfreq: float, mp: np.ndarray, white: np.ndarray, vol_amp: np.ndarray,
+               sos: np.ndarray, zi: np.ndarray, noise: np.ndarray, out: np.ndarray) -> None:
+    """EMG samples k0..k0+n-1 into ``out``: M-waves and artefacts of the pulses, then the
+    band-limited volitional EMG (``white`` through the biquads ``sos`` with state ``zi``,
+    scaled per sample by ``vol_amp``) and the ``noise``. One kernel, one compilation."""
+    y = _biquads(white, sos, zi)
+    for j in range(n):
+        out[j] = vol_amp[j] * y[j] + noise[j]
     mmax, lat, sig, gain, tail, tau, reach = mp[0], mp[1], mp[2], mp[3], mp[4], mp[5], mp[6]
     for i in range(pt.shape[0]):
         j0 = int(math.ceil(pt[i] * sfreq - 1e-9)) - k0
@@ -127,18 +134,15 @@ class EmgSynth:
 
     def __init__(self, model: EmgModel, sfreq: float, rng_vol: np.random.Generator,
                  rng_noise: np.random.Generator) -> None:
-        from scipy.signal import butter, lfilter_zi
-
         self.model = model
         self.sfreq = sfreq
         self._rng_vol = rng_vol
         self._rng_noise = rng_noise
         hi = min(150.0, 0.45 * sfreq)
         lo = min(20.0, 0.5 * hi)
-        b, a = butter(2, [lo / (sfreq / 2), hi / (sfreq / 2)], btype="band")
-        self._b, self._a = b, a
-        self._zi = lfilter_zi(b, a) * 0.0
-        gain = math.sqrt(float(np.sum(_impulse(b, a, int(sfreq)) ** 2)))
+        self._sos = np.vstack([_biquad("high", lo, sfreq), _biquad("low", hi, sfreq)])
+        self._zi = np.zeros((2, 2))
+        gain = _impulse_rms(self._sos, max(int(sfreq), 16))
         self._vol_scale = 1.0 / gain if gain > 0 else 0.0
         m = model
         self._mp = np.array([m.mwave_max, m.mwave_latency, m.mwave_width, m.artefact_gain,
@@ -155,21 +159,58 @@ class EmgSynth:
         out = np.zeros(n)
         if n == 0:
             return out
+        white = self._rng_vol.standard_normal(n)
+        noise = self.model.noise_rms * self._rng_noise.standard_normal(n)
+        vol_amp = self.model.volitional_rms * self._vol_scale * activation
         _pulse_emg(pulses["t"], pulses["recruitment"], pulses["amplitude"],
                    pulses["phase_width"], pulses["interphase_gap"], pulses["amplitude2"],
-                   pulses["phase_width2"], k0, n, self.sfreq, self._mp, out)
-        from scipy.signal import lfilter
-
-        white = self._rng_vol.standard_normal(n)
-        vol, self._zi = lfilter(self._b, self._a, white, zi=self._zi)
-        out += self.model.volitional_rms * self._vol_scale * activation * vol
-        out += self.model.noise_rms * self._rng_noise.standard_normal(n)
+                   pulses["phase_width2"], k0, n, self.sfreq, self._mp, white, vol_amp,
+                   self._sos, self._zi, noise, out)
         return out
 
 
-def _impulse(b: np.ndarray, a: np.ndarray, n: int) -> np.ndarray:
-    from scipy.signal import lfilter
+def _biquad(kind: str, f0: float, fs: float) -> np.ndarray:
+    """RBJ-cookbook Butterworth (Q = 1/sqrt 2) biquad ``[b0, b1, b2, a1, a2]`` (a0 = 1)."""
+    w0 = 2.0 * math.pi * f0 / fs
+    alpha = math.sin(w0) / (2.0 / math.sqrt(2.0))
+    c = math.cos(w0)
+    if kind == "low":
+        b = [(1.0 - c) / 2.0, 1.0 - c, (1.0 - c) / 2.0]
+    else:
+        b = [(1.0 + c) / 2.0, -(1.0 + c), (1.0 + c) / 2.0]
+    a0 = 1.0 + alpha
+    return np.array([b[0] / a0, b[1] / a0, b[2] / a0, -2.0 * c / a0, (1.0 - alpha) / a0])
 
-    x = np.zeros(max(n, 16))
-    x[0] = 1.0
-    return np.asarray(lfilter(b, a, x))
+
+def _impulse_rms(sos: np.ndarray, n: int) -> float:
+    """Root of the summed squared impulse response of the biquad cascade (plain Python)."""
+    x = [1.0] + [0.0] * (n - 1)
+    for b0, b1, b2, a1, a2 in sos.tolist():
+        z1 = z2 = 0.0
+        y = []
+        for xi in x:
+            yi = b0 * xi + z1
+            z1 = b1 * xi - a1 * yi + z2
+            z2 = b2 * xi - a2 * yi
+            y.append(yi)
+        x = y
+    return math.sqrt(sum(v * v for v in x))
+
+
+@njit(cache=True, inline="always")
+def _biquads(x: np.ndarray, sos: np.ndarray, zi: np.ndarray) -> np.ndarray:
+    """Cascade of biquads (transposed direct form II); ``zi`` (n_sections, 2) is updated."""
+    y = x.copy()
+    for k in range(sos.shape[0]):
+        b0, b1, b2, a1, a2 = sos[k, 0], sos[k, 1], sos[k, 2], sos[k, 3], sos[k, 4]
+        z1 = zi[k, 0]
+        z2 = zi[k, 1]
+        for i in range(y.shape[0]):
+            xi = y[i]
+            yi = b0 * xi + z1
+            z1 = b1 * xi - a1 * yi + z2
+            z2 = b2 * xi - a2 * yi
+            y[i] = yi
+        zi[k, 0] = z1
+        zi[k, 1] = z2
+    return y

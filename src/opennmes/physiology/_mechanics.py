@@ -178,12 +178,20 @@ class Joint:
 
     def equilibrium(self) -> float:
         """Angle (rad) where the passive and gravity moments balance, within the range."""
-        from scipy.optimize import brentq
-
         lo, hi = self.angle_min - 0.5, self.angle_max + 0.5
-        if self.passive_torque(lo) * self.passive_torque(hi) > 0:
+        f_lo = self.passive_torque(lo)
+        if f_lo * self.passive_torque(hi) > 0:
             raise ModelError(f"joint {self.name}: no rest equilibrium in its range")
-        return float(brentq(self.passive_torque, lo, hi, xtol=1e-14))
+        for _ in range(200):  # bisection to machine precision
+            mid = 0.5 * (lo + hi)
+            f_mid = self.passive_torque(mid)
+            if f_mid == 0.0 or hi - lo < 1e-15:
+                return mid
+            if (f_mid > 0) == (f_lo > 0):
+                lo, f_lo = mid, f_mid
+            else:
+                hi = mid
+        return 0.5 * (lo + hi)
 
     def start_angle(self) -> float:
         """``initial_angle`` or the rest equilibrium, rad."""
@@ -315,14 +323,23 @@ def rest_transition(joint: Joint, sfreq: float) -> np.ndarray:
     Within 0.01 rad of rest and below 0.1 rad/s the neglected gravity terms are below
     ~1e-3 of the restoring moment; the joint then costs a few multiplications per sample.
     """
-    from scipy.linalg import expm
+    import cmath
 
     eq = joint.equilibrium()
     k = joint.gravity_moment * math.cos(eq + joint.gravity_offset) + joint.stiffness
     if not (joint.angle_min < eq < joint.angle_max) or k <= 0:
         return np.array([eq, 0.0, 0.0, 0.0, 0.0])[:0]
+    # exp(A h) of A = [[0, 1], [-k/J, -B/J]] in closed form:
+    # exp(A h) = exp(tr h/2) (cosh(s h) I + sinh(s h)/s (A - tr/2 I)), s^2 = tr^2/4 - det
     a = np.array([[0.0, 1.0], [-k / joint.inertia, -joint.damping / joint.inertia]])
-    phi = expm(a / sfreq)
+    h = 1.0 / sfreq
+    tr = a[0, 0] + a[1, 1]
+    det = a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0]
+    sq = cmath.sqrt(tr * tr / 4.0 - det)
+    ch = cmath.cosh(sq * h)
+    sh = h if sq == 0 else cmath.sinh(sq * h) / sq
+    m = a - tr / 2.0 * np.eye(2)
+    phi = (math.exp(tr * h / 2.0) * (ch.real * np.eye(2) + sh.real * m))
     return np.array([eq, phi[0, 0], phi[0, 1], phi[1, 0], phi[1, 1]])
 
 

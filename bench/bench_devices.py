@@ -81,18 +81,36 @@ def _stream(kind: str) -> list[dict]:
                                phase_width=raw.phase_width, interphase_gap=raw.interphase_gap,
                                amplitude2=raw.amplitude2, phase_width2=raw.phase_width2,
                                waveform=raw.waveform, channel_names=delivered.channel_names)
-        exact = record.equals(delivered, atol_t=1e-9, atol_a=1e-12) and \
-            record.equals(sched, atol_t=(7 * 1.5e-3 + 1e-9) if kind == "rehastim2" else 1e-9,
-                          atol_a=1e-12)
+        truthful = record.equals(delivered, atol_t=1e-9, atol_a=1e-12)
+    # pulses the device gave exactly as scheduled (an update that missed its period leaves
+    # the previous amplitude for one period; the record says so)
+    slot = 1.5e-3 if kind == "rehastim2" else 0.0
+    n_as_planned = 0
+    if len(record) == len(sched):
+        same_t = np.abs(record.t - (sched.t + slot * sched.channel)) < 1e-9
+        same_a = np.abs(record.amplitude - sched.amplitude) < 1e-12
+        n_as_planned = int((same_t & same_a).sum())
+    frac = n_as_planned / len(sched)
     late_ms = float(late.max() * 1e3) if late.size else 0.0
+    p99_ms = float(np.percentile(late, 99) * 1e3) if late.size else 0.0
+    backlog = wall - SECONDS
     note = (f"{SECONDS:g} s, {commands} updates, {len(record)} pulses recorded, "
-            f"wall {wall:.1f} s, record {'equals' if exact else 'DIFFERS FROM'} schedule")
+            f"wall {wall:.2f} s")
     return [
-        {"name": f"{kind}: 8 ch x 50 Hz updates, worst update lateness", "value": late_ms,
-         "unit": "ms", "goal": "< 10 ms (half a period: no backlog)",
-         "passed": late_ms < 10.0 and exact, "note": note},
-        {"name": f"{kind}: updates later than 5 ms", "value": int((late > 0.005).sum()),
-         "unit": "", "goal": "0", "passed": int((late > 0.005).sum()) == 0},
+        {"name": f"{kind}: 8 ch x 50 Hz for {SECONDS:g} s, backlog at the end", "value": backlog,
+         "unit": "s", "goal": "< 0.05 s (the stream never falls behind)",
+         "passed": backlog < 0.05, "note": note},
+        {"name": f"{kind}: pulses delivered exactly as scheduled", "value": 100 * frac,
+         "unit": "%", "goal": "100 % (an update late by more than its slack misses a period)",
+         "passed": frac == 1.0,
+         "note": f"{len(sched) - n_as_planned} of {len(sched)} pulses kept the previous "
+                 "period's amplitude"},
+        {"name": f"{kind}: host record equals the emulator's record", "value": int(truthful),
+         "unit": "", "goal": "1 (the dose log is what the device did)", "passed": truthful},
+        {"name": f"{kind}: update lateness p99 / worst", "value": p99_ms, "unit": "ms",
+         "goal": "p99 < 10 ms (the slack at 50 Hz)", "passed": p99_ms < 10.0,
+         "note": f"worst {late_ms:.1f} ms; {int((late > 0.005).sum())} of {late.size} "
+                 "updates later than 5 ms"},
         {"name": f"{kind}: command round trip, median", "value": float(np.median(rts)),
          "unit": "ms", "goal": "< 5 ms", "passed": float(np.median(rts)) < 5.0,
          "note": f"{rts.size} acknowledged commands"},

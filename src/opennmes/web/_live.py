@@ -220,8 +220,8 @@ class LiveSessions:
 
         from opennmes.web._worker import _context
 
-        _context()
-        forkserver.ensure_running()
+        if _context().get_start_method() == "forkserver":
+            forkserver.ensure_running()
 
     def start(self, user: User, patient_id: str, program: Program, device_url: str, *,
               meta: Mapping[str, Any] | None = None) -> LiveRun:

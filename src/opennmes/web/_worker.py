@@ -35,11 +35,17 @@ _CTX_LOCK = threading.Lock()
 
 
 def _context() -> Any:
+    """The fork-server context (``spawn`` where there is none, e.g. Windows: each session
+    process then loads the modules itself, a few seconds per start)."""
     global _CTX
     with _CTX_LOCK:
         if _CTX is None:
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(PRELOAD)
+            ctx: Any
+            try:
+                ctx = multiprocessing.get_context("forkserver")
+                ctx.set_forkserver_preload(PRELOAD)
+            except ValueError:
+                ctx = multiprocessing.get_context("spawn")
             _CTX = ctx
         return _CTX
 
@@ -116,6 +122,7 @@ def _finite(x: float | None) -> float | None:
 def _child_main(conn: Connection, db_url: str, patient_id: str, program_doc: dict[str, Any],
                 device_url: str, meta: dict[str, Any], options: dict[str, Any]) -> None:
     """Entry point of the session process."""
+    import opennmes.web._preload  # noqa: F401 - loaded already when forked from the server
     from opennmes.devices import open_stimulator
     from opennmes.errors import NmesError
     from opennmes.session import start_session

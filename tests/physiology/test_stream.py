@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from opennmes.errors import ModelError
 from opennmes.physiology import get_preset, simulate
@@ -102,3 +104,19 @@ def test_pulses_after_until_wait_and_order_is_enforced() -> None:
                                               channel_names=("quadriceps",)), 0.5)
     with pytest.raises(ModelError, match="already received"):
         stream2.advance(early, 1.0)
+
+
+@settings(max_examples=15, deadline=None)
+@given(cuts=st.lists(st.floats(0.0, 3.0, allow_nan=False), min_size=1, max_size=6))
+def test_any_chunking_equals_one_call(cuts: list[float]) -> None:
+    """Property: wherever the chunk boundaries fall (between samples, on pulses), the samples
+    are those of one simulate() call."""
+    pat = get_preset("icu")
+    sched = _schedule().window(0.0, 3.0)
+    whole = simulate(sched, pat, sfreq=500.0, t_end=3.0, emg=True, seed=5)
+    stream = pat.start(sfreq=500.0, seed=5, emg=True, muscles=("quadriceps",))
+    edges = sorted(set([0.0, *cuts, 3.001]))
+    parts = [stream.advance(sched.window(a, b), b) for a, b in zip(edges[:-1], edges[1:],
+                                                                    strict=True)]
+    data = np.hstack([p.data for p in parts])
+    np.testing.assert_allclose(data, whole.signals.data, rtol=1e-10, atol=1e-12)

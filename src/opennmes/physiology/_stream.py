@@ -21,7 +21,15 @@ from numba import njit
 
 from opennmes.errors import ModelError
 from opennmes.physiology._emg import EmgSynth
-from opennmes.physiology._kernels import OUT_NAMES, ding_advance, initial_state
+from opennmes.physiology._kernels import (
+    OUT_NAMES,
+    P_A,
+    P_KM,
+    P_TAU1,
+    S_NP,
+    ding_advance,
+    initial_state,
+)
 from opennmes.physiology._mechanics import (
     _fl,
     activation_advance,
@@ -212,8 +220,16 @@ class PatientStream:
         for ms in self._ms:
             out = data[row:row + nst]
             pt, lam, g = ms.pending
-            used = ding_advance(pt, lam, g, ms.p, ms.st, k0, n, self.sfreq, self.hmax, out)
-            ms.pending = (pt[used:], lam[used:], g[used:])
+            if ms.st[S_NP] == 0.0 and pt.size == 0:
+                # never stimulated: exactly at rest (what the kernel would give), no call
+                if nst > 1:
+                    out[2] = ms.p[P_A]
+                    out[3] = ms.p[P_KM]
+                    out[4] = ms.p[P_TAU1]
+            else:
+                used = ding_advance(pt, lam, g, ms.p, ms.st, k0, n, self.sfreq, self.hmax,
+                                    out)
+                ms.pending = (pt[used:], lam[used:], g[used:])
             act = data[row + 5] if self._states else np.zeros(n)
             u = None if drives is None else drives.get(ms.muscle.name)
             if u is not None:

@@ -67,9 +67,9 @@ def test_recovery_at_rest_follows_tau_fat() -> None:
 
 
 def test_frequency_effect_on_fatigue() -> None:
-    """Section 4 (Binder-Macleod & Barker 1991 protocol, Kesar & Binder-Macleod 2006 finding):
-    300-ms trains once per second for 180 s. Higher frequency gives more force but a faster
-    relative decline."""
+    """Reference section 4 ("frequency effect"): 300-ms trains once per second for 180 s;
+    higher frequency gives more force but a faster relative decline (qualitative, no
+    published number is asserted)."""
     p = default_parameters("ding2003", fatigue=True)
     decl = {}
     fresh = {}
@@ -120,6 +120,7 @@ def test_vft_cft_ratio_after_fatigue() -> None:
                            sfreq=5000.0)["force"]
         fti.append(np.trapezoid(f[180 * 5000:]))
     assert fti[1] / fti[0] == pytest.approx(0.90, abs=0.005)
+    assert fti[1] / fti[0] < 1.18  # Bickel 2004's +18 % is not reproduced (section 6.4)
 
 
 def test_accuracy_against_adaptive_solution_60s_irregular() -> None:

@@ -21,7 +21,7 @@ def test_strength_duration_textbook_example() -> None:
 
 
 def test_weiss_charge_is_linear_and_lapicque_minimum_charge() -> None:
-    """Weiss: Q_th = I_rh (d + c) (Geddes 2004). Lapicque: Q_min = I_rh tau_m with
+    """Reference section 2.1: Weiss Q_th = I_rh (d + c); Lapicque Q_min = I_rh tau_m with
     c = tau_m ln 2 as d -> 0."""
     d = np.array([50e-6, 100e-6, 300e-6, 1e-3])
     np.testing.assert_allclose(threshold_charge(d, 0.01, 0.3e-3, "weiss"),
@@ -56,9 +56,8 @@ def test_recruitment_curve_shape_and_electrode_effects() -> None:
 
 
 def test_nmes_recruits_non_selectively_and_synchronously() -> None:
-    """Gregory & Bickel 2005; Bickel et al. 2011: NMES recruitment is non-selective (no size
-    order) and synchronous; voluntary recruitment follows size (Henneman) and is
-    asynchronous."""
+    """Reference section 2.4: NMES recruitment is non-selective (no size order) and
+    synchronous; voluntary recruitment follows size (Henneman) and is asynchronous."""
     pool = MotorUnitPool(NerveModel(rheobase=0.01, chronaxie=3e-4), n_units=300, seed=4)
     size = pool.twitch_force
     q_thr = np.array([next(q for q in np.linspace(1, 10, 2000) if pool.nmes_recruited(q)[i])

@@ -68,7 +68,8 @@ def test_run_on_the_emulated_rehastim2(tmp_path: Path, db: str) -> None:
     prog = _prog(tmp_path, reps=1, on=0.5)
     with RehaStim2Emulator() as emu:
         r = run_nmes("run", prog, "--device", f"rehastim2://{emu.port}", "--patient", "P1",
-                     "--db", db, "--titrate-to", "10", "--titrate-interval", "0.02", "--plain")
+                     "--db", db, "--titrate-to", "10", "--titrate-interval", "0.02", "--plain",
+                     "--stall-margin", "250")
         assert r.returncode == 0, r.stderr
         assert emu.output_is_zero and len(emu.record) > 0
     with open_store(db) as s:
@@ -111,7 +112,7 @@ def test_kill_9_mid_session_leaves_a_consistent_interrupted_record(tmp_path: Pat
     proc = subprocess.Popen(
         [sys.executable, "-m", "opennmes", "run", prog, "--device",
          "sim://post-surgery?sfreq=100&emg=0", "--patient", "P1", "--db", db,
-         "--titrate-to", "20", "--titrate-interval", "0.05", "--plain"],
+         "--titrate-to", "20", "--titrate-interval", "0.05", "--plain", "--stall-margin", "250"],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60

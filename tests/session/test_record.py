@@ -15,7 +15,7 @@ from opennmes.report.session_report import contraction_peaks, write_session_repo
 from opennmes.session import ScriptedOperator, start_session
 from opennmes.store import Store, open_store
 
-from .conftest import backend, make_program
+from .conftest import RELAXED, backend, make_program
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_delivered_pulses_written_while_running(store: Store) -> None:
     """The record holds the acknowledged pulses in time order, in several chunks."""
     prog = make_program(reps=2, on=1.0)
     with backend("rehastim2") as (stim, _):
-        runner = start_session(store, "P1", prog, stim)
+        runner = start_session(store, "P1", prog, stim, stall_margin=RELAXED)
         for _ in range(20):
             runner.increase()
         res = runner.run()

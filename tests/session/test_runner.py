@@ -17,7 +17,7 @@ from opennmes.session import (
     SessionRunner,
 )
 
-from .conftest import backend, make_program
+from .conftest import RELAXED, backend, make_program
 
 
 def _full(runner: SessionRunner) -> None:
@@ -30,7 +30,7 @@ def _full(runner: SessionRunner) -> None:
 def test_delivered_pulses_equal_the_plan(kind: str) -> None:
     prog = make_program(reps=2, amplitude="20 mA")
     with backend(kind) as (stim, emu):
-        runner = SessionRunner(prog, stim)
+        runner = SessionRunner(prog, stim, stall_margin=RELAXED)
         _full(runner)
         res = runner.run()
         plan = stim.quantize(prog.expand())
@@ -54,7 +54,7 @@ def test_every_session_starts_at_zero(kind: str) -> None:
     """CPS §4.6 item 2: nothing is delivered until the intensity is raised."""
     prog = make_program(reps=1)
     with backend(kind) as (stim, _emu):
-        runner = SessionRunner(prog, stim)
+        runner = SessionRunner(prog, stim, stall_margin=RELAXED)
         res = runner.run()
         assert len(res.delivered) == 0
         assert res.dose[0].max_level == 0.0
@@ -63,7 +63,7 @@ def test_every_session_starts_at_zero(kind: str) -> None:
 def test_intensity_change_takes_effect_on_the_next_pulse(kind: str) -> None:
     prog = make_program(reps=1, on=1.5, amplitude="20 mA")
     with backend(kind) as (stim, _emu):
-        runner = SessionRunner(prog, stim, step=2e-3)
+        runner = SessionRunner(prog, stim, step=2e-3, stall_margin=RELAXED)
         for _ in range(5):
             runner.increase()  # 10 mA
         runner.add_hook(ScriptedOperator([(0.8, "decrease", ()), (1.2, "increase", ()),
@@ -89,7 +89,7 @@ def test_intensity_change_takes_effect_on_the_next_pulse(kind: str) -> None:
 def test_intensity_never_above_the_program_and_small_steps() -> None:
     prog = make_program(amplitude="3 mA")
     with backend("sim") as (stim, _):
-        runner = SessionRunner(prog, stim)
+        runner = SessionRunner(prog, stim, stall_margin=RELAXED)
         for _ in range(10):
             runner.increase()
         res = runner.run()
@@ -98,7 +98,7 @@ def test_intensity_never_above_the_program_and_small_steps() -> None:
     with backend("sim") as (stim, _):
         with pytest.raises(ProgramError, match="at most 2 mA"):
             SessionRunner(prog, stim, step=5e-3)
-        runner = SessionRunner(prog, stim)
+        runner = SessionRunner(prog, stim, stall_margin=RELAXED)
         with pytest.raises(Exception, match="intensity"):
             runner.set_level("quad", 0.004)  # above the program's 3 mA
 
@@ -107,7 +107,7 @@ def test_intensity_never_above_the_program_and_small_steps() -> None:
 def test_stop_reaches_the_device_and_output_is_zero(kind: str, how: str) -> None:
     prog = make_program(reps=3, on=1.0)
     with backend(kind, virtual=False) as (stim, emu):
-        runner = SessionRunner(prog, stim)
+        runner = SessionRunner(prog, stim, stall_margin=RELAXED)
         _full(runner)
         box: dict[str, float] = {}
 
@@ -158,7 +158,7 @@ def test_pause_holds_the_program_and_resume_ramps() -> None:
 def test_comfort_skin_and_adverse_events_are_recorded() -> None:
     prog = make_program()
     with backend("sim") as (stim, _):
-        runner = SessionRunner(prog, stim)
+        runner = SessionRunner(prog, stim, stall_margin=RELAXED)
         runner.add_hook(ScriptedOperator([(0.2, "rate_comfort", (7,)),
                                           (0.4, "skin_check", (False, "redness", "quad")),
                                           (0.5, "adverse_event", ("tingling after",))]))

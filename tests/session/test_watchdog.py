@@ -17,7 +17,7 @@ from opennmes.session import (
 )
 from opennmes.signals import Signals
 
-from .conftest import backend, make_program
+from .conftest import RELAXED, backend, make_program
 
 
 def _full(runner: SessionRunner) -> None:
@@ -39,27 +39,34 @@ class _Stall:
 
 
 def test_watchdog_fires_on_an_injected_stall(kind: str) -> None:
-    """Output goes to zero within 100 ms of the stall (the loop missing its window)."""
+    """Output goes to zero within 100 ms of the stall (the loop missing its window), with the
+    default 60 ms margin. On this shared machine a scheduling hiccup can trip the watchdog
+    before the injected stall (correctly, but then the stall is not tested): such a run is
+    repeated, at most three times."""
     prog = make_program(reps=1, on=2.0)
-    with backend(kind, virtual=False) as (stim, emu):
-        runner = SessionRunner(prog, stim)
-        _full(runner)
-        stall = _Stall(0.6, 0.5)
-        runner.add_hook(stall)
-        res = runner.run()
-        assert res.how == "watchdog" and res.status == "aborted"
-        fired = [e for e in res.events if isinstance(e, WatchdogFired)]
-        assert len(fired) == 1 and fired[0].cause == "loop_stall"
-        assert fired[0].latency < 0.1
-        assert stall.started is not None
-        d = res.delivered
-        assert d.t[-1] < 0.6 + 0.1  # nothing delivered 100 ms past the stall
-        if emu is not None:
-            notes = [t for t, text in emu.log if "stimulation stopped" in text]
-            assert notes and notes[0] - stall.started < 0.1
-            assert emu.output_is_zero
-            rec = emu.record.schedule()
-            assert len(rec) == len(d)
+    for _attempt in range(3):
+        with backend(kind, virtual=False) as (stim, emu):
+            runner = SessionRunner(prog, stim)
+            _full(runner)
+            stall = _Stall(0.6, 0.5)
+            runner.add_hook(stall)
+            res = runner.run()
+            if stall.started is None:
+                continue  # tripped before the stall by a hiccup of the host
+            assert res.how == "watchdog" and res.status == "aborted"
+            fired = [e for e in res.events if isinstance(e, WatchdogFired)]
+            assert len(fired) == 1 and fired[0].cause == "loop_stall"
+            assert fired[0].latency < 0.1
+            d = res.delivered
+            assert d.t[-1] < 0.6 + 0.1  # nothing delivered 100 ms past the stall
+            if emu is not None:
+                notes = [t for t, text in emu.log if "stimulation stopped" in text]
+                assert notes and notes[0] - stall.started < 0.1
+                assert emu.output_is_zero
+                rec = emu.record.schedule()
+                assert len(rec) == len(d)
+            return
+    pytest.fail("the watchdog tripped before the injected stall three times")
 
 
 def test_watchdog_catches_a_frozen_loop_on_a_virtual_clock() -> None:
@@ -109,7 +116,7 @@ def test_watchdog_fires_when_a_sensor_stream_dies() -> None:
 def test_electrode_error_ends_the_session_cleanly(kind: str) -> None:
     prog = make_program(reps=2, on=1.0)
     with backend(kind, virtual=False) as (stim, emu):
-        runner = SessionRunner(prog, stim)
+        runner = SessionRunner(prog, stim, stall_margin=RELAXED)
         _full(runner)
         runner.add_hook(lambda r, t: emu.electrode_error(0) if 0.5 <= t < 0.54 else None)
         res = runner.run()

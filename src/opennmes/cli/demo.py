@@ -84,6 +84,22 @@ def demo_script(channel: str, tolerated: float, later: float) -> list[tuple[floa
     return acts
 
 
+class _Pace:
+    """Hook: keep session time at most ``speed`` times the wall time (a watchable view)."""
+
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+        self.wall0: float | None = None
+
+    def __call__(self, runner: object, t: float) -> None:
+        now = time.monotonic()
+        if self.wall0 is None:
+            self.wall0 = now
+        ahead = t / self.speed - (now - self.wall0)
+        if ahead > 0:
+            time.sleep(ahead)
+
+
 def demo(
     db: Annotated[str | None, typer.Option(
         "--db", help=f"Database URL; default ${ENV_VAR}, else demo.db in the user data "
@@ -94,6 +110,9 @@ def demo(
     plain: Annotated[bool, typer.Option(
         "--plain", help="Plain progress lines instead of the live view.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the virtual patient.")] = 1,
+    speed: Annotated[float | None, typer.Option(
+        help="Session seconds per wall second (0: as fast as possible). Default: 30 with the "
+             "live view (about 35 s), as fast as possible otherwise.")] = None,
 ) -> None:
     """Run a stored quadriceps session on a virtual post-surgery patient and write its report
     (under a minute, on a virtual clock)."""
@@ -131,7 +150,11 @@ def demo(
                                                                "seed": seed})
             ch = program.channels[0].name
             runner.add_hook(ScriptedOperator(demo_script(ch, 0.045, 0.055)))
-            result = play(runner, live=False if plain else None, every=25.0)
+            live = False if plain else sys.stdout.isatty()
+            pace = (30.0 if live else 0.0) if speed is None else speed
+            if pace > 0:
+                runner.add_hook(_Pace(pace))
+            result = play(runner, live=live, every=25.0)
         for line in summary_lines(result):
             echo(line)
         assert result.session_id is not None

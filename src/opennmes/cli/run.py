@@ -111,6 +111,9 @@ def run(
     acknowledge: Annotated[list[str] | None, typer.Option(
         "--acknowledge", help="FACTOR=REASON: a recorded decision that lifts a liftable "
                               "screening block (repeatable).")] = None,
+    stall_margin: Annotated[float, typer.Option(
+        "--stall-margin", help="Watchdog: stop when the device has played this many ms past "
+                               "the last window the loop sent (real clock).")] = 60.0,
     plain: Annotated[bool, typer.Option("--plain", help="Plain progress lines, no live "
                                                         "view.")] = False,
     report: Annotated[Path | None, typer.Option(
@@ -127,6 +130,8 @@ def run(
     acks = _parse_ack(acknowledge or [])
     if not 0 < step <= 2.0:
         raise ProgramError(f"--step {step} mA must be above 0 and at most 2 mA")
+    if not 10.0 <= stall_margin <= 1000.0:
+        raise ProgramError(f"--stall-margin {stall_margin} ms must be within 10 to 1000 ms")
     parts = urllib.parse.urlsplit(device)
     is_sim = parts.scheme.lower() == "sim"
     if virtual and not is_sim:
@@ -139,6 +144,7 @@ def run(
         with stim:
             runner = start_session(store, patient, prog, stim,
                                    screening_acknowledged=acks, chunk=chunk, step=step * 1e-3,
+                                   stall_margin=stall_margin * 1e-3,
                                    meta={"command": "nmes run"})
             if titrate_to is not None:
                 target = {c: min(titrate_to * 1e-3, runner.max_amplitude[c])

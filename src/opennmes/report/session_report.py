@@ -50,6 +50,14 @@ def _force(streams: dict[str, Signals]) -> tuple[np.ndarray, np.ndarray, str] | 
     return None
 
 
+def _model_state(streams: dict[str, Signals], suffix: str) -> tuple[np.ndarray, np.ndarray] | None:
+    for sig in streams.values():
+        for i, n in enumerate(sig.names):
+            if n.endswith(suffix):
+                return sig.t, sig.data[i]
+    return None
+
+
 def contraction_peaks(record: SessionRecord) -> list[tuple[float, float]]:
     """(start s, peak force N) of each delivered pulse train, from the force stream."""
     from opennmes.session import channel_trains
@@ -103,10 +111,19 @@ def _figures(record: SessionRecord) -> dict[str, str]:
         k = np.arange(1, len(peaks) + 1)
         pk = np.array([x[1] for x in peaks])
         ref = pk.max() if pk.max() > 0 else 1.0
-        ax.plot(k, 100 * pk / ref, "o-")
+        ax.plot(k, 100 * pk / ref, "o-", label="peak force (% of the session's best)")
+        a = _model_state(record.streams, ".A")
+        if a is not None:  # Ding force model: A (force scaling factor) falls with fatigue
+            t_a, val = a
+            starts = np.array([x[0] for x in peaks])
+            idx = np.clip(np.searchsorted(t_a, starts), 0, t_a.size - 1)
+            if val[0] > 0:
+                ax.plot(k, 100 * val[idx] / val[0], "s--", ms=4,
+                        label="model fatigue state A (% of rest; Ding 2003)")
         ax.set_xlabel("contraction")
-        ax.set_ylabel("peak force (% of the session's best)")
+        ax.set_ylabel("%")
         ax.set_ylim(0, 105)
+        ax.legend(fontsize=8, loc="lower left")
         ax.grid(alpha=0.3)
         figs["fatigue"] = _png(fig)
     return figs

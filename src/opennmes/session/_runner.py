@@ -140,6 +140,8 @@ class SessionRunner:
                                f"{MAX_STEP * 1e3:g} mA (intensity must never jump; CPS §4.6)")
         if not resume_ramp >= 0:
             raise ProgramError(f"resume_ramp = {resume_ramp!r} s must be >= 0")
+        if not 0.01 <= stall_margin <= 1.0:
+            raise ProgramError(f"stall_margin = {stall_margin!r} s must be within 0.01 to 1 s")
         self.program = program
         self.stim = stim
         self.writer = writer

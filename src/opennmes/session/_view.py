@@ -84,14 +84,17 @@ class PlainView:
         self._seen = 0
         runner.add_hook(self._hook)
 
-    def _hook(self, runner: SessionRunner, t: float) -> None:
-        evs = runner.events
+    def _events(self) -> None:
+        evs = self.runner.events
         for ev in evs[self._seen:]:
             if ev.kind not in ("intensity",):
                 self._print(f"[{ev.t:7.1f} s] event {ev.kind}: "
                             + ", ".join(f"{k}={v}" for k, v in ev.data().items()
                                         if v not in (None, "", ())))
         self._seen = len(evs)
+
+    def _hook(self, runner: SessionRunner, t: float) -> None:
+        self._events()
         if t + 1e-9 >= self._next:
             self._next = t + self.every
             self._print(format_status(runner.status(), runner.timeline.duration))
@@ -104,7 +107,7 @@ class PlainView:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        pass
+        self._events()  # the stop and anything after the last window
 
 
 class TerminalView:
@@ -147,9 +150,10 @@ class TerminalView:
         stimulating = any(a > 0 for a in st.amplitude.values())
         head.append("   ● STIMULATING" if stimulating else "   ○ output off",
                     style="bold magenta" if stimulating else "dim")
-        bar = ProgressBar(total=max(dur, 1e-9), completed=min(st.program_time, dur), width=50)
-        line = Text(f" {st.program_time:6.1f} / {dur:.0f} s   phase {st.position.phase}   "
-                    f"{_countdown(st)}")
+        bar = Table.grid(padding=(0, 1))
+        bar.add_row(ProgressBar(total=max(dur, 1e-9), completed=min(st.program_time, dur),
+                                width=40), Text(f"{st.program_time:6.1f} / {dur:.0f} s"))
+        line = Text(f" phase {st.position.phase}   {_countdown(st)}", style="bold")
         table = Table(box=None, padding=(0, 2))
         for col in ("channel", "now", "level", "max set", "program max"):
             table.add_column(col, justify="right" if col != "channel" else "left")
@@ -161,6 +165,14 @@ class TerminalView:
         parts: list[Any] = [head, bar, line, table]
         if st.force is not None:
             parts.append(Text(f" force {st.force:7.1f} N"))
+        shown = [e for e in r.events if e.kind != "intensity"]
+        if shown:
+            ev = shown[-1]
+            det = ", ".join(f"{k}={v}" for k, v in ev.data().items()
+                            if k not in ("by", "utc", "channels", "max_amplitude")
+                            and v not in (None, "", ()))
+            parts.append(Text(f" last event at {ev.t:.1f} s: {ev.kind} {det}"[:78],
+                              style="cyan"))
         parts.append(Text(KEY_HELP, style="dim"))
         return Panel(Group(*parts), title="OpenNMES session", border_style="cyan")
 

@@ -83,7 +83,7 @@ def test_session_stops_when_the_web_server_goes_away(app, store: Store) -> None:
     clin = next(u for u in app.state.accounts.list_users() if u.username == "clin")
     run = app.state.live.start(clin, "TKA-001", load_program_text(PROGRAM), "sim://")
     run.conn.close()  # what the OS does when the web process dies
-    run.process.join(timeout=10)
+    _wait(lambda: run.ended)  # the run's reader thread joins the process (only it may)
     assert run.process.exitcode == 0
     info = store.get_session(run.session_id)
     assert info.status == "finished"

@@ -100,9 +100,9 @@ class LiveRun:
                                 "reason": "the session process ended unexpectedly"}
                 self.error = self.outcome["reason"]
         finally:
-            self.ended_at = time.time()
-            self.process.join(timeout=5)
+            self.process.join(timeout=5)  # only this thread joins (the exit status is read once)
             self.conn.close()
+            self.ended_at = time.time()
 
     # ------------------------------------------------------------------ to the session
     def command(self, name: str, *args: Any, by: str) -> None:

@@ -71,10 +71,22 @@ def test_clinician_journey(live_server, browser_page, store: Store) -> None:  # 
     page.wait_for_url(re.compile(r".*/live/[\w-]+$"))
     page.wait_for_selector("#chart-amplitude .main-svg")
     assert page.inner_text("#level-0") == "0.0 mA"  # every session starts at zero
-    for _ in range(6):
+    # up to 40 mA, one 1-mA step per press: the virtual patient's quadriceps (80 cm2 pads)
+    # starts to contract above ~30 mA
+    for _ in range(40):
         page.click("button[aria-label='intensity up quadriceps']")
-    wait_level(page, 6.0)
+    wait_level(page, 40.0)
     page.wait_for_selector("#stimulating.on")
+    live_url = page.url
+    deadline = time.monotonic() + 10
+    while True:  # the live feed shows the force the patient produces
+        feed = page.request.get(f"{live_url}/data").json()
+        forces = [s["force"] for s in feed["samples"] if s["force"] is not None]
+        if forces and max(forces) > 1.0:
+            break
+        assert time.monotonic() < deadline, "no force in the live feed"
+        time.sleep(0.2)
+    assert feed["force_label"] == "quadriceps.force (N)"
     page.wait_for_function("() => document.querySelectorAll('#chart-force .scatterlayer .trace')"
                            ".length === 1")
     time.sleep(0.8)  # let the charts fill
@@ -89,9 +101,9 @@ def test_clinician_journey(live_server, browser_page, store: Store) -> None:  # 
     assert done.status == "finished" and "stop pressed by clin" in (done.end_reason or "")
     record = store.load_session(info.id)
     ups = [e for e in record.events if e.kind == "intensity"]
-    assert len(ups) == 6 and ups[-1].data["new"] == pytest.approx(6e-3)
+    assert len(ups) == 40 and ups[-1].data["new"] == pytest.approx(40e-3)
     assert {e.data["by"] for e in ups} == {"clin"}
-    assert record.pulses.amplitude.max() == pytest.approx(6e-3)  # never above the set level
+    assert 30e-3 < record.pulses.amplitude.max() <= 40e-3 + 1e-9  # never above the set level
     assert page.js_errors == []
     # outcomes: TUG at baseline and now
     page.goto(f"{base}/patients/TKA-014/outcomes")

@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
             lines.append(f"| {r['name']}{note} | {sval} {r['unit']} | {r['goal']} | {met} |")
             print(f"  {r['name']}: {sval} {r['unit']} (goal {r['goal']}, met {met})", flush=True)
         sections.append("\n".join(lines) + "\n")
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     header = (
         "# Benchmark results\n\n"
         f"Written by `make bench` (bench/run.py) on {now}.\n\n"

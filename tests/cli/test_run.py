@@ -144,3 +144,34 @@ def test_kill_9_mid_session_leaves_a_consistent_interrupted_record(tmp_path: Pat
     assert len(rec.pulses) > 0 and rec.pulses.t[-1] > stream_end - 1.5
     kinds = [e.kind for e in rec.events]
     assert kinds[0] == "start" and "intensity" in kinds and "stop" not in kinds
+
+
+@pytest.mark.parametrize(("sig", "status", "reason"), [
+    (signal.SIGINT, "aborted", "emergency: KeyboardInterrupt"),
+    (signal.SIGTERM, "finished", "stopped: SIGTERM received"),
+])
+def test_ctrl_c_is_an_emergency_stop_and_sigterm_a_stop(tmp_path: Path, db: str, sig: int,
+                                                        status: str, reason: str) -> None:
+    prog = _prog(tmp_path, reps=20, on=1.0, off=1.0)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "opennmes", "run", prog, "--device", "sim://", "--patient", "P1",
+         "--db", db, "--titrate-to", "5", "--plain", "--stall-margin", "250"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            with open_store(db, recover=False) as s:
+                rows = s.list_sessions()
+                if rows and rows[0].heartbeat_at > rows[0].started_at:
+                    break
+        time.sleep(1.0)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == (1 if status == "aborted" else 0), err
+    with open_store(db) as s:
+        info = s.get_session(1)
+    assert info.status == status and (info.end_reason or "").startswith(reason)

@@ -322,3 +322,36 @@ def test_a_running_session_can_be_followed(store: Store, ids: tuple[str, int],
         assert reader.load_stream(w.id, "emg", 1.0).n_samples == 2000
         assert reader.load_session(w.id).streams["emg"].n_samples == 4000
     w.finish()
+
+
+def test_sessions_starting_together_on_a_new_device(db_url: str, program_doc: dict) -> None:
+    """Two stores (as two session processes) begin sessions on a device URL never seen
+    before at the same moment: both get the one device row."""
+    import threading
+
+    first = open_store(db_url)
+    first.add_patient("P1", year_of_birth=1960, sex="male", height=1.8, mass=85.0)
+    pv = first.save_program(program_doc, "tka").id
+    stores = [first, open_store(db_url)]
+    barrier = threading.Barrier(2)
+    writers: list = []
+    errors: list = []
+
+    def go(st: Store) -> None:
+        barrier.wait()
+        try:
+            writers.append(st.begin_session("P1", pv, "p24:///dev/ttyACM7"))
+        except Exception as exc:  # pragma: no cover - the failure this test guards against
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go, args=(st,)) for st in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for w in writers:
+        w.finish("completed")
+    assert {first.get_session(w.id).device_url for w in writers} == {"p24:///dev/ttyACM7"}
+    for st in stores:
+        st.close()

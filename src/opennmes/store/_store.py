@@ -344,6 +344,24 @@ class Store:
             return [_program(r, n) for r, n in rows]
 
     # ------------------------------------------------------------------ sessions
+    def _device_id(self, url: str, info: Any, now: Any) -> int:
+        """Id of the device row for ``url``, created on first sight. Two sessions starting
+        at once on a new device both get the one row (the loser of the insert re-reads)."""
+        for _ in range(2):
+            with self._orm() as s:
+                dev_id = s.scalar(sa.select(DeviceRow.id).where(DeviceRow.url == url))
+                if dev_id is not None:
+                    return int(dev_id)
+                try:
+                    row = DeviceRow(url=url, kind=url.split(":", 1)[0], info=info,
+                                    created_at=now)
+                    s.add(row)
+                    s.commit()
+                    return int(row.id)
+                except sa.exc.IntegrityError:
+                    s.rollback()
+        raise StoreError(f"could not record the device {url!r}")
+
     def begin_session(
         self,
         patient_id: str,
@@ -395,14 +413,10 @@ class Store:
                 raise StoreError(f"unknown program version id {program_version_id!r}; nothing "
                                  "was recorded; save the program with Store.save_program() "
                                  "and pass the id it returns")
-            device = s.scalar(sa.select(DeviceRow).where(DeviceRow.url == device_url))
-            if device is None:
-                device = DeviceRow(url=device_url, kind=device_url.split(":", 1)[0],
-                                   info=info_doc, created_at=now)
-                s.add(device)
-                s.flush()
+        device_id = self._device_id(device_url, info_doc, now)
+        with self._orm() as s:
             row = SessionRow(uid=str(uuid.uuid4()), patient_id=patient_id,
-                             program_version_id=program_version_id, device_id=device.id,
+                             program_version_id=program_version_id, device_id=device_id,
                              status="running", started_at=now, heartbeat_at=now,
                              host=socket.gethostname()[:255], pid=os.getpid(),
                              meta=meta_doc, software_version=__version__)

@@ -3,6 +3,7 @@ triggers (EMG, gait, button, external) for functional stimulation."""
 
 from opennmes.control._ilc import IterativeLearning
 from opennmes.control._loop import (
+    DevicePlant,
     TrackingResult,
     inverse_curve,
     standard_knee_target,
@@ -22,6 +23,7 @@ __all__ = [
     "PID",
     "IterativeLearning",
     "TrackingResult",
+    "DevicePlant",
     "track",
     "track_repetitions",
     "standard_knee_target",

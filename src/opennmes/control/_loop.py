@@ -13,7 +13,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from opennmes.control._ilc import IterativeLearning
 from opennmes.control._pid import PID
 from opennmes.errors import NmesError, SafetyLimitError
 from opennmes.safety import SafetyGuard, device_profile
+from opennmes.signals import Signals
 from opennmes.stim import PulseSchedule
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from opennmes.physiology import PatientStream, VirtualPatient
 
 __all__ = ["TrackingResult", "track", "track_repetitions", "standard_knee_target",
-           "static_curve", "inverse_curve"]
+           "static_curve", "inverse_curve", "DevicePlant"]
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +98,55 @@ def standard_knee_target(frequency: float, *, peak: float = math.radians(60.0),
     return y
 
 
+class DevicePlant:
+    """A stimulator seen as the plant of a closed loop, for :func:`track`.
+
+    Each ``advance(chunk, until)`` delivers the chunk through the device (and so through its
+    own safety guard) and returns the measured signals of that window. With ``sim://`` the
+    measurement is the virtual patient's response (the device's ``Played`` events); for a
+    real device pass ``measure(start, until) -> Signals`` reading a sensor.
+
+    Parameters
+    ----------
+    stim : opennmes.devices.Stimulator
+        Configured and started, with the loop's channel.
+    measure : callable, optional
+        Sensor read-out for devices without a simulated body.
+    """
+
+    def __init__(self, stim: Any, measure: Callable[[float, float], Signals] | None = None
+                 ) -> None:
+        self.stim = stim
+        self.measure = measure
+        self._time = 0.0
+
+    @property
+    def time(self) -> float:
+        """End of the last delivered window, s from the device start."""
+        return self._time
+
+    def advance(self, chunk: PulseSchedule, until: float) -> Signals:
+        """Deliver ``chunk`` over ``[time, until)`` and return what was measured."""
+        from opennmes.devices import Played
+
+        start = self._time
+        self.stim.deliver(chunk, until=until)
+        self._time = until
+        if self.measure is not None:
+            return self.measure(start, until)
+        played = [e for e in self.stim.events() if isinstance(e, Played)]
+        sig = [e.signals for e in played if e.signals is not None]
+        if not sig:
+            raise NmesError(f"{self.stim.url}: no measurement for the closed loop; use sim:// "
+                            "with a patient, or pass measure=")
+        out = sig[0]
+        for extra in sig[1:]:
+            out = out.append(extra)
+        return out
+
+
 def track(
-    stream: PatientStream,
+    stream: PatientStream | DevicePlant,
     target: np.ndarray,
     controller: PID,
     *,
@@ -117,9 +165,10 @@ def track(
 
     Parameters
     ----------
-    stream : PatientStream
+    stream : PatientStream or DevicePlant
         The virtual patient, advanced from its current time (``patient.start(sfreq=frequency)``
-        gives one sample per pulse period).
+        gives one sample per pulse period), or a stimulator wrapped in :class:`DevicePlant`
+        (``sim://`` with a patient closes the loop through the device layer).
     target : ndarray
         Target of ``signal`` at each pulse, in its unit (rad for angles).
     controller : PID

@@ -190,7 +190,7 @@ class TriggeredStimulation:
         t = (np.round(base * 1e6 + np.arange(k0, k1) * period_us)) / 1e6
         t = t[(t >= t0) & (t < t1)]
         f = self._factor(t)
-        keep = f > 0
+        keep = (f > 1e-9) & (t < stop - 1e-9)  # the ramp ends at zero: no pulse at its end
         t, f = t[keep], f[keep]
         r_amp, r_w = c.second_phase
         n = t.shape[0]

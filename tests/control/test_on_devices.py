@@ -8,12 +8,12 @@ import math
 
 import numpy as np
 
-from opennmes.control import PID, DevicePlant, TriggeredStimulation, standard_knee_target, track
+from opennmes.control import DevicePlant, TriggeredStimulation, standard_knee_target, track
 from opennmes.devices import VirtualClock, open_stimulator
 from opennmes.devices.sciencemode2._emulator import RehaStim2Emulator
 from opennmes.stim import Channel, Electrode, Program, PulseSchedule
 
-from .test_closed_loop import AREA, F, PW, U_MAX, _controller_factory
+from .test_closed_loop import AREA, PW, U_MAX, F, _controller_factory
 
 
 def test_closed_loop_through_sim_device_matches_the_direct_loop() -> None:

@@ -26,8 +26,8 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 pytest: $(STAMP)
+	@scripts/ensure-chromium.sh   # Debian's chromium for the browser tests (idempotent)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
-pytest: PYTEST_ARGS += $(shell scripts/ensure-chromium.sh 1>&2)
 
 test: lint typecheck pytest
 

@@ -18,7 +18,7 @@ from opennmes.errors import ProgramError
 from opennmes.stim._program import Program
 
 __all__ = ["load_program", "load_program_text", "load_program_bytes", "program_from_dict",
-           "save_program", "program_schema"]
+           "save_program", "program_schema", "read_yaml", "validation_lines"]
 
 _MAX_BYTES = 1_000_000
 
@@ -49,23 +49,33 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _explain(exc: ValidationError, source: str | None) -> ProgramError:
+def read_yaml(text: str) -> Any:
+    """Parse YAML (or JSON) text with YAML 1.2-style booleans, as every OpenNMES data file.
+
+    Raises ``yaml.YAMLError`` for text that is not YAML."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (safe loader subclass)
+
+
+def validation_lines(exc: ValidationError, docs: str) -> list[str]:
+    """One ``field.path: what is wrong`` line per error of a pydantic validation, for the
+    people who write data files (``docs`` names the page describing the format)."""
     lines = []
-    first_field = None
     for err in exc.errors(include_url=False):
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
-        field = _field_path(loc) or "(program)"
-        first_field = first_field or field
-        msg = err["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+        field = _field_path(loc) or "(top level)"
+        msg = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown field; check its spelling (see docs/program-format.md)"
+            msg = f"unknown field; check its spelling (see {docs})"
         elif err["type"] == "missing":
             msg = "required field is missing"
         lines.append(f"{field}: {msg}")
+    return lines
+
+
+def _explain(exc: ValidationError, source: str | None) -> ProgramError:
+    lines = validation_lines(exc, "docs/program-format.md")
     text = lines[0] if len(lines) == 1 else f"{len(lines)} errors:\n  " + "\n  ".join(lines)
-    return ProgramError(text, source=source, field=None if len(lines) > 1 else None)
+    return ProgramError(text, source=source)
 
 
 def program_from_dict(data: Any, *, source: str | None = None, from_file: bool = True
@@ -101,7 +111,7 @@ def load_program_bytes(data: bytes, *, source: str | None = None) -> Program:
 def load_program_text(text: str, *, source: str | None = None) -> Program:
     """Parse YAML or JSON text into a Program."""
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (safe loader subclass)
+        data = read_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

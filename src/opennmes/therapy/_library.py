@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from opennmes.stim._files import read_yaml, validation_lines
 from opennmes.therapy._errors import TherapyError
 from opennmes.therapy._protocol import Protocol
 
@@ -42,36 +41,10 @@ DIAGRAMS: dict[str, str] = {
 
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML 1.2-style booleans (only true/false), as for program files: YAML 1.1 would read
-    the envelope keys ``on:`` and ``off:`` as booleans."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
-)
-
-
-def _field_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
 def load_protocol_text(text: str, *, source: str = "<text>") -> Protocol:
     """Parse a protocol from YAML text; TherapyError naming the source and field on error."""
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (safe loader subclass)
+        data = read_yaml(text)
     except yaml.YAMLError as exc:
         raise TherapyError(f"{source}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -79,13 +52,7 @@ def load_protocol_text(text: str, *, source: str = "<text>") -> Protocol:
     try:
         proto = Protocol.model_validate(data, context={"from_file": True})
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors(include_url=False):
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown field; check its spelling (see docs/protocols.md)"
-            lines.append(f"{_field_path(loc) or '(protocol)'}: {msg}")
+        lines = validation_lines(exc, "docs/protocols.md")
         raise TherapyError(f"{source}: " + "; ".join(lines)) from exc
     if proto.placement.diagram not in DIAGRAMS:
         raise TherapyError(f"{source}: placement.diagram {proto.placement.diagram!r} is unknown;"

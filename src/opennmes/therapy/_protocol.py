@@ -15,21 +15,18 @@ on this ceiling, so a template that passes is safe at every intensity below it.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
-    ValidationInfo,
     field_serializer,
     model_validator,
 )
 
-from opennmes.errors import UnitError
 from opennmes.stim import Program
+from opennmes.stim._quantities import Fraction, Seconds
 from opennmes.units import format_quantity, parse_quantity
 
 __all__ = [
@@ -53,33 +50,6 @@ EVIDENCE_LEVELS = ("consensus", "systematic-review", "single-trial", "manufactur
                    "expert-preset")
 INTENSITY_TARGETS = ("maximum-tolerated", "percent-mvic", "visible-contraction",
                      "functional-movement", "strong-comfortable-sensory", "visible-twitch")
-
-
-def _unit(dimension: str) -> Any:
-    def parse(value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, str):
-            try:
-                return parse_quantity(value, dimension, name=info.field_name or "value")
-            except UnitError as exc:
-                raise ValueError(str(exc).split(": ", 1)[-1]) from None
-        if isinstance(value, bool):
-            raise ValueError(f"expected a {dimension} with a unit, got {value!r}")
-        if isinstance(value, int | float):
-            if (info.context or {}).get("from_file") and dimension != "ratio":
-                raise ValueError(f"{value!r} has no unit; write it with a unit, e.g. '2 s'")
-            return float(value)
-        return value
-
-    return BeforeValidator(parse)
-
-
-def _as_text(dimension: str) -> Any:
-    return PlainSerializer(lambda v: format_quantity(v, dimension, digits=9), when_used="json")
-
-
-Seconds = Annotated[float, _unit("time"), _as_text("time")]
-Amperes = Annotated[float, _unit("current"), _as_text("current")]
-Fraction = Annotated[float, _unit("ratio")]
 
 
 class _Frozen(BaseModel):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,3 +34,37 @@ def run_nmes(*args: str, timeout: float = 120, cwd: Path | None = None,
 def nmes():
     """The :func:`run_nmes` helper as a fixture."""
     return run_nmes
+
+
+PG_URL = os.environ.get("NMES_TEST_PG_URL", "").strip()
+PG_SKIP = "PostgreSQL tests need NMES_TEST_PG_URL (run `.ci/postgres.sh` to get one)"
+
+
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database on the server of ``NMES_TEST_PG_URL``, dropped afterwards."""
+    import psycopg
+    import sqlalchemy as sa
+
+    base = sa.make_url(PG_URL)
+    name = f"nmes_t_{uuid.uuid4().hex[:12]}"
+    conninfo = dict(host=base.host or "localhost", port=base.port or 5432, user=base.username,
+                    password=base.password, dbname=base.database)
+    with psycopg.connect(**conninfo, autocommit=True) as conn:  # type: ignore[arg-type]
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(**conninfo, autocommit=True) as conn:  # type: ignore[arg-type]
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database on each backend (PostgreSQL when ``NMES_TEST_PG_URL`` is
+    set, skipped with the reason otherwise)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    if not PG_URL:
+        pytest.skip(PG_SKIP)
+    yield from pg_database()

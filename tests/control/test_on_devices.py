@@ -71,3 +71,32 @@ def test_triggered_bursts_on_the_emulated_rehastim2() -> None:
     np.testing.assert_allclose(recorded.amplitude, planned.amplitude, atol=1e-9)
     np.testing.assert_allclose(np.diff(recorded.t), np.diff(planned.t), atol=1e-4)
     assert stim.state == "closed" and emu.record is not None
+
+
+def test_trigger_on_starts_the_burst_at_the_next_device_slot() -> None:
+    """``trigger_on`` updates the device at once: the first pulse comes within one period
+    (20 ms at 50 Hz) plus the command's way, not a whole streamed chunk later."""
+    import time
+
+    ch = Channel(name="wrist extensors", electrode=Electrode(area=36e-4, site="wrist extensors"),
+                 frequency=50.0, pulse_width=300e-6, interphase_gap=100e-6, amplitude=0.02,
+                 ramp_up=0.1, on=0.3, ramp_down=0.1)
+    program = Program(name="triggered", channels=[ch], duration=60.0)
+    dt = 0.01
+    decided = None
+    with RehaStim2Emulator() as emu:
+        with open_stimulator(f"rehastim2://{emu.port}") as stim:
+            stim.configure(program)
+            stim.start()
+            trig = TriggeredStimulation(ch, grid_origin=0.0)
+            for i in range(100):
+                if i == 50:
+                    decided = time.monotonic()
+                    assert trig.trigger_on(stim, "button")
+                stim.deliver(stim.quantize(trig.chunk(i * dt, (i + 1) * dt)),
+                             until=(i + 1) * dt)
+            stim.stop()
+        rec = emu.record.schedule()
+        first = rec.t[0] + emu._t_start
+    assert decided is not None
+    assert 0.0 < first - decided < 0.030

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -122,6 +122,24 @@ class TriggeredStimulation:
             ends.append(t + self.max_burst - c.ramp_down)
         self._end = min(ends)
         self.events.append(TriggerEvent(t, "burst", source))
+        return True
+
+    def trigger_on(self, stim: Any, source: str = "external", *, step: float = 1e-3) -> bool:
+        """Start a burst now on a running stimulator, without waiting for the next chunk.
+
+        A host streams chunks about one device period ahead, so a burst rendered into the
+        next chunk would start a period late. This starts the burst at the device's current
+        time and at once sets the channel's amplitude (``stim.set_intensity``) to the level
+        the burst has one period in (at least ``step`` A): the device plays it at its next
+        period slot. The following chunks carry the rest of the burst.
+        """
+        t = stim.now_rel()
+        if not self.trigger(t, source):
+            return False
+        c = self.channel
+        level = float(self._factor(np.array([t + 1.0 / c.frequency]))[0]) * c.amplitude
+        level = max(step, round(level / step) * step)
+        stim.set_intensity(c.name, min(level, c.amplitude))
         return True
 
     def end(self, t: float, source: str = "external") -> None:

@@ -55,7 +55,9 @@ def main(argv: list[str]) -> int:
             sections.append(f"## {f.stem}\n\nfailed to run:\n\n```\n{traceback.format_exc()}```\n")
             failed += 1
             continue
-        lines = [f"## {f.stem}", "", "| benchmark | result | goal | met |", "|---|---|---|---|"]
+        ran = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        lines = [f"## {f.stem}", "", f"Run on {ran}.", "",
+                 "| benchmark | result | goal | met |", "|---|---|---|---|"]
         for r in rows:
             met = {True: "yes", False: "**no**", None: "-"}[r.get("passed")]
             val = r["value"]
@@ -67,7 +69,9 @@ def main(argv: list[str]) -> int:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     header = (
         "# Benchmark results\n\n"
-        f"Written by `make bench` (bench/run.py) on {now}.\n\n"
+        f"Written by `make bench` (bench/run.py); last written on {now}. `python bench/run.py "
+        "NAME` reruns one file and replaces only its section; each section gives its own run "
+        "time.\n\n"
         f"Machine: {_machine()}.\n\n"
     )
     out = HERE / "RESULTS.md"

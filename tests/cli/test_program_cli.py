@@ -38,13 +38,24 @@ def test_check_unsafe_program_one_line_per_violation(tmp_path) -> None:
     r = run_nmes("program", "check", str(f), "--device", "rehastim2")
     assert r.returncode == 2
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith(str(f))]
-    assert len(lines) == 2
+    assert len(lines) == 3
     joined = "\n".join(lines)
     assert "pulse amplitude = 140 mA breaks the limit <= 130 mA" in joined
     assert "Hasomed ScienceMode2" in joined
     assert "rms current density" in joined and "IEC 60601-2-10" in joined
     # 140 mA * sqrt(2 * 400 us * 50 Hz) = 28 mA rms on 4 cm2 = 7 mA/cm2
     assert "worst 7 mA/cm2" in joined
+    assert "rehastim2 cannot play this program exactly" in joined and "100 us gap" in joined
+
+
+def test_check_tells_when_a_device_cannot_play_the_program() -> None:
+    hw = EXAMPLES / "programs" / "quadriceps-hardware.yaml"
+    for device in ("rehastim2", "p24"):
+        ok = run_nmes("program", "check", str(hw), "--device", device)
+        assert ok.returncode == 0, ok.stderr
+    r = run_nmes("program", "check", str(QUADS), "--device", "p24")
+    assert r.returncode == 2
+    assert "P24 periods are multiples of 0.25 ms" in r.stderr and "35.0877 Hz" in r.stderr
 
 
 def test_check_bad_file_names_file_field_and_fix(tmp_path) -> None:

@@ -19,21 +19,35 @@ group = typer.Typer(help="Check, summarise and expand stimulation program files.
 DeviceOpt = Annotated[str, typer.Option("--device", help="Limit profile: sim, rehastim2, p24.")]
 
 
+def _device_problem(program: object, device: str) -> str | None:
+    """Why the device cannot play the program exactly (period grid, pulse shape), or None."""
+    from opennmes.devices import check_representable
+    from opennmes.errors import ProgramError
+
+    try:
+        check_representable(device, program)
+    except ProgramError as exc:
+        return f"{device} cannot play this program exactly: {exc}"
+    return None
+
+
 @group.command("check")
 def check(
     file: Annotated[Path, typer.Argument(help="Program file (.yaml or .json).")],
     device: DeviceOpt = "sim",
 ) -> None:
-    """Check a program against the safety limits: exit 0 when safe, 2 with one line per
-    violation when not; advisories that were acknowledged and range warnings are printed."""
+    """Check a program against the safety limits and the device: exit 0 when safe and
+    playable, 2 with one line per problem when not; acknowledged advisories and range
+    warnings are printed."""
     program = load_program(file)
     report = check_program(program, device)
+    problem = _device_problem(program, device)
     for w in report.warnings:
         typer.echo(f"warning: {w}", err=True)
     for a in report.acknowledged:
         typer.echo(f"acknowledged: {a}", err=True)
-    if not report.ok:
-        for line in report.errors():
+    if not report.ok or problem:
+        for line in report.errors() + ([problem] if problem else []):
             typer.echo(f"{file}: {line}", err=True)
         raise typer.Exit(2)
     typer.echo(f"{file}: OK for {report.profile.name} ({len(report.schedule)} pulses, "
@@ -128,8 +142,9 @@ def expand(
     The schedule is checked first; an unsafe program writes nothing."""
     program = load_program(file)
     report = check_program(program, device)
-    if not report.ok:
-        for line in report.errors():
+    problem = _device_problem(program, device)
+    if not report.ok or problem:
+        for line in report.errors() + ([problem] if problem else []):
             typer.echo(f"{file}: {line}", err=True)
         raise typer.Exit(2)
     report.schedule.write(str(out))

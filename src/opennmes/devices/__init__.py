@@ -22,12 +22,14 @@ from opennmes.devices._registry import (
     KNOWN_USB_IDS,
     SCHEMES,
     PortInfo,
+    check_representable,
     list_ports,
     open_stimulator,
 )
 
 __all__ = [
-    "Stimulator", "open_stimulator", "SCHEMES", "list_ports", "PortInfo", "KNOWN_USB_IDS",
+    "Stimulator", "open_stimulator", "check_representable", "SCHEMES", "list_ports",
+    "PortInfo", "KNOWN_USB_IDS",
     "Clock", "RealClock", "VirtualClock",
     "DeviceEvent", "Acknowledged", "DeviceFault", "Disconnected", "Stopped", "LateCommand",
     "Played",

@@ -11,7 +11,8 @@ from opennmes.devices._base import Stimulator
 from opennmes.devices._clock import Clock
 from opennmes.errors import DeviceError
 
-__all__ = ["open_stimulator", "SCHEMES", "PortInfo", "list_ports", "KNOWN_USB_IDS"]
+__all__ = ["open_stimulator", "SCHEMES", "PortInfo", "list_ports", "KNOWN_USB_IDS",
+           "check_representable"]
 
 KNOWN_USB_IDS: dict[tuple[int, int], str] = {
     (0x0403, 0x6001): "rehastim2",  # FTDI FT232 USB-serial (RehaStim 2, PDF §2.1)
@@ -61,6 +62,27 @@ SCHEMES: dict[str, tuple[Callable[..., Stimulator], str]] = {
     "rehastim2": (_rehastim2, "Hasomed RehaStim 2 (ScienceMode2): rehastim2:///dev/ttyUSB0"),
     "p24": (_p24, "Hasomed P24 (ScienceMode4, mid level): p24:///dev/ttyACM0"),
 }
+
+
+def check_representable(kind: str, program: Any) -> None:
+    """Raise ProgramError when the device ``kind`` cannot play ``program`` exactly (its period
+    grid, pulse shape, channel count), with the message ``configure`` would give; no device
+    is opened. ``sim`` plays any program the guard accepts."""
+    if kind == "sim":
+        return
+    if kind == "rehastim2":
+        from opennmes.devices.sciencemode2 import RehaStim2 as cls
+    elif kind == "p24":
+        from opennmes.devices.sciencemode4 import P24 as cls  # type: ignore[assignment]
+    else:
+        raise DeviceError(f"unknown device {kind!r}; known: sim, rehastim2, p24")
+    names = tuple(c.name for c in program.channels)
+    if len(names) > cls.n_channels:
+        from opennmes.errors import ProgramError
+
+        raise ProgramError(f"{len(names)} channels; {kind} has {cls.n_channels}")
+    dry = cls(f"{kind}://(check)", "")  # never opened: only the mapping is tried
+    dry._configure(program, names, {n: i for i, n in enumerate(names)})
 
 
 def open_stimulator(url: str, *, clock: Clock | None = None, **kwargs: Any) -> Stimulator:

@@ -46,6 +46,8 @@ if [ "$(psql_pg -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'")" != "1" 
     log "creating database $DB"
     psql_pg -c "CREATE DATABASE \"$DB\" OWNER \"$ROLE\"" >&2
 fi
+# the tests drop their databases WITH (FORCE), which may terminate other backends
+psql_pg -c "GRANT pg_signal_backend TO \"$ROLE\"" >/dev/null 2>&1 || true
 URL="postgresql://$ROLE:$PASSWORD@localhost:$PORT/$DB"
 PGPASSWORD="$PASSWORD" psql -X -q -h localhost -p "$PORT" -U "$ROLE" -d "$DB" -tAc "SELECT 1" >/dev/null
 log "PostgreSQL $VERSION ready on localhost:$PORT (database $DB, role $ROLE)"

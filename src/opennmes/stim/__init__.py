@@ -12,6 +12,7 @@ from opennmes.stim._files import (
 )
 from opennmes.stim._program import (
     MAX_CHANNELS,
+    TRIGGER_SOURCES,
     Acknowledgement,
     Channel,
     Electrode,
@@ -20,6 +21,7 @@ from opennmes.stim._program import (
     Program,
     Timing,
     Train,
+    Trigger,
 )
 from opennmes.stim._schedule import WAVEFORM_NAMES, PulseSchedule, Waveform
 
@@ -31,6 +33,8 @@ __all__ = [
     "Channel",
     "Electrode",
     "Train",
+    "Trigger",
+    "TRIGGER_SOURCES",
     "Modulation",
     "Phase",
     "Timing",

@@ -8,7 +8,7 @@ files carry units (see :mod:`opennmes.stim._files`). ``program.expand()`` gives 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -19,6 +19,8 @@ __all__ = [
     "Electrode",
     "Modulation",
     "Train",
+    "Trigger",
+    "TRIGGER_SOURCES",
     "Channel",
     "Phase",
     "Timing",
@@ -28,6 +30,11 @@ __all__ = [
 ]
 
 MAX_CHANNELS = 16
+TriggerSource = Literal["emg", "gait", "button", "external"]
+#: Sources a channel's trigger can have (see :class:`Trigger`).
+TRIGGER_SOURCES: tuple[str, ...] = get_args(TriggerSource)
+#: Default sensor-silence timeout of the sensor-driven trigger sources (emg, gait), in s.
+SENSOR_SILENCE_TIMEOUT = 0.5
 
 WaveformName = Literal["monophasic", "symmetric-biphasic", "asymmetric-biphasic", "sine"]
 Side = Literal["left", "right", "bilateral", "midline"]
@@ -166,6 +173,136 @@ class Train(_Frozen):
             raise ValueError("a modulated train needs a modulation list")
         return self
 
+def _s(value: float | None) -> str:
+    """A time for an error message."""
+    return "None" if value is None else f"{value:g} s"
+
+
+class Trigger(_Frozen):
+    """What starts (and, for gait, ends) the bursts of a triggered channel (functional
+    stimulation).
+
+    A triggered channel is silent until its trigger fires; each trigger gives one burst with the
+    channel's pulses and envelope: ``ramp_up``, then the plateau for ``on`` (or until the
+    trigger ends it, capped by ``max_burst``), then ``ramp_down``. Device logic follows
+    emg-gait-and-control.md §1.3 (EMG-triggered: a voluntary EMG onset starts a fixed burst,
+    then the EMG is ignored for a refractory time) and §2 / clinical-protocols §3.1 (drop foot:
+    stimulation from foot-off + delay to initial contact + extension, with a longest burst).
+
+    Parameters
+    ----------
+    source : {"emg", "gait", "button", "external"}
+        ``emg``: an onset of the patient's own EMG (``opennmes.sensing.OnsetDetector``);
+        ``gait``: foot-off starts and initial contact ends a burst (shank gyroscope,
+        ``opennmes.sensing.GaitEventDetector``); ``button``: a press (patient or therapist);
+        ``external``: a request through the API.
+    signal : str, optional
+        Sensor channel: the EMG channel (emg) or the sagittal shank angular-velocity channel
+        (gait). Required for emg and gait, refused for button and external.
+    sensor : str, optional
+        Name of the live sensor stream that carries ``signal`` (None: any sensor that has it).
+    refractory : float
+        Triggers are ignored this long after a burst ends, in s (files: ``8 s``). Default 0.
+    max_burst : float, optional
+        Longest burst from its start (ramps included), in s: a safety stop; for gait it caps a
+        swing whose initial contact is missed.
+    silence_timeout : float, optional
+        A sensor silent this long sets the output to zero, in s. emg and gait: 0.5 s unless
+        given; button and external: none (refused).
+    delay : float
+        gait only: stimulation starts at foot-off + ``delay``, in s. Default 0.
+    extension : float
+        gait only: stimulation ends at initial contact + ``extension``, in s. Default 0.
+    method : {"threshold", "tkeo", "cusum"}
+        emg only: the onset detection method (``opennmes.sensing.ONSET_METHODS``).
+    threshold : float, optional
+        emg only: the detector's ``h`` (threshold and tkeo: baseline SDs above the baseline
+        mean; cusum: alarm level in nats). None: the detector's default.
+    hold : float
+        emg only: time above threshold that confirms an onset, in s. Default 50 ms (T_hold
+        50-100 ms, emg-gait-and-control.md §1.3).
+    rest : float
+        emg only: rest EMG recorded at the session start to calibrate the detector (no
+        triggers during it), in s. Default 1 s (a 0.5-2 s baseline, §1.2).
+    """
+
+    source: TriggerSource
+    signal: str | None = None
+    sensor: str | None = None
+    refractory: Seconds = 0.0
+    max_burst: Seconds | None = None
+    silence_timeout: Seconds | None = None
+    delay: Seconds = 0.0
+    extension: Seconds = 0.0
+    method: Literal["threshold", "tkeo", "cusum"] = "threshold"
+    threshold: float | None = None
+    hold: Seconds = 0.05
+    rest: Seconds = 1.0
+
+    @model_validator(mode="after")
+    def _check(self) -> Trigger:
+        src = self.source
+        sensed = src in ("emg", "gait")
+        if sensed and not (self.signal and self.signal.strip()):
+            what = "EMG channel" if src == "emg" else "sagittal shank angular-velocity channel"
+            raise ValueError(f"signal = {self.signal!r}: a {src} trigger needs the {what} "
+                             f"it listens to (e.g. signal: "
+                             f"{'wrist_extensors.emg' if src == 'emg' else 'Gyr_Z'})")
+        if not sensed:
+            for name in ("signal", "sensor", "silence_timeout"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} = {getattr(self, name)!r}: a {src} trigger has "
+                                     f"no sensor; {name} is only for emg and gait triggers")
+        if src != "gait":
+            for name in ("delay", "extension"):
+                if getattr(self, name) != 0:
+                    raise ValueError(f"{name} = {_s(getattr(self, name))}: only gait triggers "
+                                     f"have a {name} (source is {src!r})")
+        if src != "emg":
+            fields = type(self).model_fields
+            for name in ("method", "threshold", "hold", "rest"):
+                if getattr(self, name) != fields[name].default:
+                    raise ValueError(f"{name} = {getattr(self, name)!r}: only emg triggers "
+                                     f"have an onset detector {name} (source is {src!r})")
+        for name in ("refractory", "delay", "extension", "hold"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} = {_s(v)}: must be >= 0 s")
+        for name in ("max_burst", "silence_timeout"):
+            v = getattr(self, name)
+            if v is not None and not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} = {_s(v)}: must be > 0 s when given")
+        if src == "emg" and not (math.isfinite(self.rest) and self.rest > 0):
+            raise ValueError(f"rest = {_s(self.rest)}: an emg trigger calibrates its onset "
+                             f"detector on rest EMG; rest must be > 0 s")
+        if self.threshold is not None and not (math.isfinite(self.threshold)
+                                               and self.threshold > 0):
+            raise ValueError(f"threshold = {self.threshold!r}: must be > 0 when given")
+        if sensed and self.silence_timeout is None:
+            object.__setattr__(self, "silence_timeout", SENSOR_SILENCE_TIMEOUT)
+        return self
+
+    def describe(self) -> str:
+        """A short human summary, e.g. ``gait on 'Gyr_Z' (extension 0.15 s, max burst 2 s)``."""
+        out: str = self.source
+        if self.signal is not None:
+            out += f" on {self.signal!r}"
+            if self.sensor is not None:
+                out += f" of {self.sensor!r}"
+        parts = []
+        if self.source == "emg":
+            h = "default" if self.threshold is None else f"{self.threshold:g}"
+            parts.append(f"{self.method} h {h}")
+        if self.delay:
+            parts.append(f"delay {self.delay:g} s")
+        if self.extension:
+            parts.append(f"extension {self.extension:g} s")
+        if self.refractory:
+            parts.append(f"refractory {self.refractory:g} s")
+        if self.max_burst is not None:
+            parts.append(f"max burst {self.max_burst:g} s")
+        return f"{out} ({', '.join(parts)})" if parts else out
+
 
 class Channel(_Frozen):
     """One stimulation channel: electrode, pulse shape, train and on/off envelope.
@@ -194,7 +331,15 @@ class Channel(_Frozen):
         Envelope of each contraction, in s: linear ramp from zero, plateau, linear ramp down,
         rest. ``on`` unset means continuous stimulation (no contractions, e.g. TENS).
     delay : float
-        Start of this channel after the start of each phase, in s.
+        Start of this channel after the start of each phase, in s (not for a triggered
+        channel).
+    trigger : Trigger, optional
+        Makes this a triggered channel (functional stimulation): it stimulates only in bursts
+        started by its trigger. Each burst is ``ramp_up``, plateau, ``ramp_down``; the plateau
+        lasts ``on`` or, without ``on``, until the trigger ends it (gait: initial contact +
+        extension) or ``trigger.max_burst`` passes. Ramps may then be given without ``on``.
+        ``off`` must not exceed ``trigger.refractory``, so that the expansion (one burst every
+        ``ramp_up + on + ramp_down + off``) is the worst case of the triggered bursts.
     """
 
     name: str = Field(min_length=1)
@@ -211,6 +356,7 @@ class Channel(_Frozen):
     ramp_down: Seconds = 0.0
     off: Seconds = 0.0
     delay: Seconds = 0.0
+    trigger: Trigger | None = None
 
     @field_validator("frequency")
     @classmethod
@@ -236,7 +382,8 @@ class Channel(_Frozen):
             raise ValueError(f"amplitude must be >= 0 A, got {self.amplitude}")
         if self.on is not None and self.on < 0:
             raise ValueError(f"on must be >= 0 s, got {self.on}")
-        if self.on is None and (self.ramp_up or self.ramp_down or self.off):
+        if self.on is None and self.trigger is None and (self.ramp_up or self.ramp_down
+                                                         or self.off):
             raise ValueError("ramps and off time need an 'on' time; leave all four unset for "
                              "continuous stimulation")
         if self.on is not None and self.active_time <= 0:
@@ -270,7 +417,34 @@ class Channel(_Frozen):
         if self.train.kind == "burst" and self.train.burst_frequency is not None:
             if self.train.burst_frequency >= self.frequency:
                 raise ValueError("burst_frequency must be below the pulse (carrier) frequency")
+        if self.trigger is not None:
+            self._check_triggered(self.trigger)
         return self
+
+    def _check_triggered(self, tr: Trigger) -> None:
+        """The envelope rules of a triggered channel (a burst must end; the expansion must be
+        the worst case of the bursts)."""
+        if self.delay:
+            hint = "use trigger.delay (foot-off + delay)" if tr.source == "gait" else (
+                "remove it")
+            raise ValueError(f"delay = {_s(self.delay)}: a triggered channel starts each burst "
+                             f"at its trigger, so a phase delay means nothing for it; {hint}")
+        if self.on is None and tr.max_burst is None:
+            raise ValueError("a triggered channel needs 'on' or trigger.max_burst (got neither): "
+                             "every burst must end even when the trigger never ends it")
+        if self.on is None and self.off:
+            raise ValueError(f"off = {_s(self.off)}: a triggered channel without 'on' has no "
+                             f"cycle; its rest after a burst is trigger.refractory")
+        if tr.max_burst is not None and tr.max_burst < self.ramp_up + self.ramp_down:
+            raise ValueError(f"trigger.max_burst = {_s(tr.max_burst)} is shorter than ramp_up "
+                             f"+ ramp_down = {_s(self.ramp_up + self.ramp_down)}; a burst "
+                             f"must have room for its ramps")
+        if self.on is not None and self.off > tr.refractory + 1e-12:
+            raise ValueError(
+                f"off = {_s(self.off)} is longer than trigger.refractory = "
+                f"{_s(tr.refractory)}: the expansion checked before a session repeats a burst "
+                f"every ramp_up + on + ramp_down + off, but triggers may start one after the "
+                f"refractory time; set off <= refractory")
 
     @property
     def waveform_id(self) -> int:
@@ -303,6 +477,17 @@ class Channel(_Frozen):
     def active_time(self) -> float:
         """ramp_up + on + ramp_down, in s (0 for continuous stimulation)."""
         return self.ramp_up + (self.on or 0.0) + self.ramp_down
+
+    @property
+    def burst_time(self) -> float | None:
+        """Longest burst of a triggered channel, in s: ``ramp_up + on + ramp_down``, capped by
+        ``trigger.max_burst``; None for a channel that is not triggered."""
+        if self.trigger is None:
+            return None
+        ends = [] if self.on is None else [self.active_time]
+        if self.trigger.max_burst is not None:
+            ends.append(self.trigger.max_burst)
+        return min(ends)
 
     @property
     def cycle_time(self) -> float | None:
@@ -469,6 +654,10 @@ class Program(_Frozen):
             if cont:
                 raise ValueError(f"repetitions need contraction cycles but {cont} are "
                                  f"continuous (no 'on'); give a duration instead")
+        if self.timing.mode != "synchronous" and self.triggered_channels:
+            raise ValueError(f"timing mode = {self.timing.mode!r} places channels after one "
+                             f"another, but triggered channels {list(self.triggered_channels)} "
+                             f"start at their triggers; use synchronous timing")
         if self.timing.mode == "alternating":
             for ph_channels in self.phase_channels():
                 active = sum(c.active_time for c in ph_channels)
@@ -500,6 +689,11 @@ class Program(_Frozen):
         return tuple(c.name for c in self.channels)
 
     @property
+    def triggered_channels(self) -> tuple[str, ...]:
+        """Names of the channels that have a trigger, in order."""
+        return tuple(c.name for c in self.channels if c.trigger is not None)
+
+    @property
     def duration_s(self) -> float:
         """Planned length of the whole program, in s."""
         from opennmes.stim._expand import phase_lengths
@@ -507,7 +701,14 @@ class Program(_Frozen):
         return float(sum(phase_lengths(self)))
 
     def expand(self) -> PulseSchedule:
-        """Every pulse of the program, exact to the microsecond (see ``expand_program``)."""
+        """Every pulse of the program, exact to the microsecond (see ``expand_program``).
+
+        A triggered channel expands to its normal schedule: a burst every ``ramp_up + on +
+        ramp_down + off`` (continuous at full amplitude without ``on``). Its ``off`` is at most
+        the trigger's refractory time, so this is the worst case of the triggered bursts: the
+        safety guard checks it before a session. In a session the runner replaces it with the
+        bursts its trigger starts.
+        """
         from opennmes.stim._expand import expand_program
 
         return expand_program(self)
@@ -519,9 +720,14 @@ class Program(_Frozen):
         lines = [f"{self.name}: {dur}, phases: "
                  f"{', '.join(p.name for p in self.phase_list())}, timing: {self.timing.mode}"]
         for c in self.channels:
-            env = ("continuous" if c.on is None else
-                   f"ramp {c.ramp_up:g} s / on {c.on:g} s / down {c.ramp_down:g} s / "
-                   f"off {c.off:g} s")
+            if c.trigger is not None:
+                on = "until the trigger ends it" if c.on is None else f"on {c.on:g} s"
+                env = (f"bursts: ramp {c.ramp_up:g} s / {on} / down {c.ramp_down:g} s, "
+                       f"triggered by {c.trigger.describe()}")
+            else:
+                env = ("continuous" if c.on is None else
+                       f"ramp {c.ramp_up:g} s / on {c.on:g} s / down {c.ramp_down:g} s / "
+                       f"off {c.off:g} s")
             where = " ".join(x for x in (c.electrode.side, c.electrode.site) if x)
             lines.append(
                 f"  {c.name}: {c.waveform}, {c.frequency:g} Hz, {c.pulse_width_s * 1e6:g} us, "

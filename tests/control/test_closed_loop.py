@@ -30,13 +30,13 @@ AREA = 80e-4
 U_MAX = 0.09
 
 
-def _controller_factory(patient):  # type: ignore[no-untyped-def]
+def _controller_factory(patient, f: float = F):  # type: ignore[no-untyped-def]
     amps = np.linspace(0.0, U_MAX, 19)
-    ff = inverse_curve(amps, static_curve(patient, amps, frequency=F, pulse_width=PW,
+    ff = inverse_curve(amps, static_curve(patient, amps, frequency=f, pulse_width=PW,
                                           channel="quadriceps"))
 
     def make() -> PID:
-        return PID(kp=0.005, ki=0.05, kd=0.002, dt=1 / F, u_min=0.0, u_max=U_MAX,
+        return PID(kp=0.005, ki=0.05, kd=0.002, dt=1 / f, u_min=0.0, u_max=U_MAX,
                    rate_limit=0.1, derivative_filter=0.05, feedforward=ff)
 
     return make

@@ -4,6 +4,7 @@ triggers (EMG, gait, button, external) for functional stimulation."""
 from opennmes.control._ilc import IterativeLearning
 from opennmes.control._loop import (
     DevicePlant,
+    Tracker,
     TrackingResult,
     inverse_curve,
     standard_knee_target,
@@ -23,6 +24,7 @@ __all__ = [
     "PID",
     "IterativeLearning",
     "TrackingResult",
+    "Tracker",
     "DevicePlant",
     "track",
     "track_repetitions",

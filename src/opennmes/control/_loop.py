@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from opennmes.physiology import PatientStream, VirtualPatient
 
-__all__ = ["TrackingResult", "track", "track_repetitions", "standard_knee_target",
+__all__ = ["TrackingResult", "Tracker", "track", "track_repetitions", "standard_knee_target",
            "static_curve", "inverse_curve", "DevicePlant"]
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,62 @@ class DevicePlant:
         return out
 
 
+SATURATED = "saturated: the output is at its upper bound and the error stays large"
+
+
+class Tracker:
+    """One controller step per pulse: the PID output plus a learnt feed-forward, within the
+    bounds, and a watch for saturation. Shared by :func:`track` and the session runner's
+    closed-loop channels.
+
+    Parameters
+    ----------
+    controller : PID
+        Its ``dt`` must be ``1 / frequency``; its bounds bound the amplitude (A).
+    frequency : float
+        Pulse rate, Hz.
+    saturation_time, saturation_error : float
+        Saturation is reported when the output stays at its upper bound (or the ceiling in
+        force) for ``saturation_time`` s with ``|target - measured|`` above
+        ``saturation_error`` (in the signal's unit).
+    """
+
+    def __init__(self, controller: PID, frequency: float, *, saturation_time: float = 1.0,
+                 saturation_error: float = math.radians(5.0)) -> None:
+        if abs(controller.dt * frequency - 1.0) > 1e-9:
+            raise NmesError(f"controller dt = {controller.dt} s must equal 1 / frequency = "
+                            f"{1 / frequency} s")
+        self.controller = controller
+        self.frequency = float(frequency)
+        self.saturation_pulses = max(1, int(round(saturation_time * frequency)))
+        self.saturation_error = float(saturation_error)
+        self._upper = controller.u_max
+        self.reset()
+
+    def reset(self) -> None:
+        """Start again from zero output (a new repetition)."""
+        self.controller.reset(0.0)
+        self._at_max = 0
+
+    def command(self, target: float, measured: float | None, feedforward: float = 0.0,
+                ceiling: float | None = None) -> float:
+        """The amplitude of the next pulse, A: zero before the first measurement, then the
+        controller's output plus ``feedforward``, within ``[u_min, min(u_max, ceiling)]``."""
+        c = self.controller
+        hi = c.u_max if ceiling is None else max(c.u_min, min(c.u_max, ceiling))
+        self._upper = hi
+        u = c.update(target, measured, ceiling=hi) if measured is not None else 0.0
+        return min(max(u + feedforward, c.u_min), hi)
+
+    def watch(self, target: float, measured: float, u: float) -> bool:
+        """After a pulse: True when saturation is reached at this pulse (once per episode)."""
+        if u >= self._upper * (1 - 1e-9) and abs(target - measured) > self.saturation_error:
+            self._at_max += 1
+            return self._at_max == self.saturation_pulses
+        self._at_max = 0
+        return False
+
+
 def track(
     stream: PatientStream | DevicePlant,
     target: np.ndarray,
@@ -194,9 +250,6 @@ def track(
     on_pulse : callable, optional
         ``on_pulse(t, amplitude)`` after each pulse (for logging or a live view).
     """
-    if abs(controller.dt * frequency - 1.0) > 1e-9:
-        raise NmesError(f"controller dt = {controller.dt} s must equal 1 / frequency = "
-                        f"{1 / frequency} s")
     target = np.asarray(target, dtype=np.float64)
     n = target.shape[0]
     if feedforward is not None and np.shape(feedforward) != target.shape:
@@ -206,19 +259,19 @@ def track(
     measured = np.empty(n)
     amp = np.zeros(n)
     result = TrackingResult(np.arange(n) / frequency, target, measured, amp)
-    controller.reset(0.0)
     if feedforward is not None:
         controller.feedforward = None
-    y = 0.0
-    at_max = 0
+    tracker = Tracker(controller, frequency, saturation_time=saturation_time,
+                      saturation_error=saturation_error)
+    y: float | None = None
+
     def grid(k: int) -> float:  # pulse onsets on whole microseconds, never before t0
         return math.ceil((t0 + k / frequency) * 1e6 - 1e-6) / 1e6
 
     for k in range(n):
         t_k = grid(k)
         ff = 0.0 if feedforward is None else float(feedforward[k])
-        u = controller.update(float(target[k]), y) if k else 0.0
-        u = min(max(u + ff, controller.u_min), controller.u_max)
+        u = tracker.command(float(target[k]), y, ff)
         pulse = PulseSchedule.from_arrays([t_k], u, pulse_width,
                                           channel_names=(channel,))
         if result.stopped is None and u > 0:
@@ -233,19 +286,14 @@ def track(
         amp[k] = u
         chunk = pulse if u > 0 else PulseSchedule.empty((channel,))
         sig = stream.advance(chunk, grid(k + 1))
-        y = float(sig[signal][-1]) if sig.n_samples else y
+        y = float(sig[signal][-1]) if sig.n_samples else (y or 0.0)
         measured[k] = y
         if on_pulse:
             on_pulse(k / frequency, u)
-        if u >= controller.u_max * (1 - 1e-9) and abs(target[k] - y) > saturation_error:
-            at_max += 1
-            if at_max >= saturation_time * frequency and result.saturated_at is None:
-                result.saturated_at = k / frequency
-                result.events.append((k / frequency, "saturated: the output is at its upper "
-                                      "bound and the error stays large"))
-                log.warning("closed loop saturated at t = %.2f s", k / frequency)
-        else:
-            at_max = 0
+        if tracker.watch(float(target[k]), y, u) and result.saturated_at is None:
+            result.saturated_at = k / frequency
+            result.events.append((k / frequency, SATURATED))
+            log.warning("closed loop saturated at t = %.2f s", k / frequency)
     return result
 
 

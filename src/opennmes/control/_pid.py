@@ -82,8 +82,12 @@ class PID:
         self._u_prev = u0
         self.saturated = False
 
-    def update(self, target: float, measured: float) -> float:
-        """One controller step: the bounded, rate-limited output."""
+    def update(self, target: float, measured: float, *, ceiling: float | None = None) -> float:
+        """One controller step: the bounded, rate-limited output.
+
+        ``ceiling`` (output units) lowers the upper bound for this step only, e.g. to the
+        intensity the operator allows now; anti-windup acts on the lowered bound.
+        """
         if not (math.isfinite(target) and math.isfinite(measured)):
             raise NmesError(f"PID input is not finite: target = {target!r}, "
                             f"measured = {measured!r}")
@@ -99,7 +103,8 @@ class PID:
             self._d = de
         ff = self.feedforward(target) if self.feedforward else 0.0
         raw = ff + self.kp * e + self.ki * self._i + self.kd * self._d
-        u = min(max(raw, self.u_min), self.u_max)
+        hi = self.u_max if ceiling is None else max(self.u_min, min(self.u_max, ceiling))
+        u = min(max(raw, self.u_min), hi)
         if self.rate_limit is not None and self._u_prev is not None:
             step = self.rate_limit * self.dt
             u = min(max(u, self._u_prev - step), self._u_prev + step)

@@ -7,6 +7,13 @@ device limits) before it writes anything and returns a :class:`SessionRunner`; i
 """
 
 from opennmes.session._dose import DOSE_FORMAT, ChannelRecord, channel_trains, session_dose
+from opennmes.session._drives import (
+    TRIGGER_SOURCES,
+    ClosedLoopDrive,
+    Drive,
+    TriggerDrive,
+    program_drives,
+)
 from opennmes.session._events import (
     EVENT_KINDS,
     STOP_KINDS,
@@ -14,16 +21,18 @@ from opennmes.session._events import (
     ComfortRating,
     DeviceErrorEvent,
     IntensityChanged,
+    LoopEvent,
     Paused,
     Resumed,
     SessionEvent,
     SessionStarted,
     SessionStopped,
     SkinCheck,
+    Triggered,
     WatchdogFired,
 )
 from opennmes.session._runner import MAX_STEP, SessionResult, SessionRunner, Status
-from opennmes.session._sensors import DeviceSignals, PatientSensor, Sensor
+from opennmes.session._sensors import DeviceSignals, PatientSensor, ReplaySensor, Sensor
 from opennmes.session._setup import ScriptedOperator, patient_factors, start_session
 from opennmes.session._timeline import Position, Timeline
 from opennmes.session._view import KEY_HELP, PlainView, TerminalView, handle_key, play
@@ -33,9 +42,11 @@ __all__ = [
     "SessionRunner", "SessionResult", "Status", "MAX_STEP", "Watchdog",
     "start_session", "patient_factors", "ScriptedOperator",
     "TerminalView", "PlainView", "play", "handle_key", "KEY_HELP",
-    "Sensor", "PatientSensor", "DeviceSignals", "Timeline", "Position",
+    "Sensor", "PatientSensor", "DeviceSignals", "ReplaySensor",
+    "Drive", "TriggerDrive", "ClosedLoopDrive", "program_drives", "TRIGGER_SOURCES",
+    "Timeline", "Position",
     "ChannelRecord", "session_dose", "channel_trains", "DOSE_FORMAT",
     "SessionEvent", "SessionStarted", "IntensityChanged", "Paused", "Resumed",
     "SessionStopped", "DeviceErrorEvent", "WatchdogFired", "ComfortRating", "SkinCheck",
-    "AdverseEvent", "EVENT_KINDS", "STOP_KINDS",
+    "AdverseEvent", "Triggered", "LoopEvent", "EVENT_KINDS", "STOP_KINDS",
 ]

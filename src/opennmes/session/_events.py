@@ -17,7 +17,7 @@ from opennmes.errors import ProgramError
 __all__ = [
     "SessionEvent", "SessionStarted", "IntensityChanged", "Paused", "Resumed",
     "SessionStopped", "DeviceErrorEvent", "WatchdogFired", "ComfortRating", "SkinCheck",
-    "AdverseEvent", "EVENT_KINDS", "STOP_KINDS",
+    "AdverseEvent", "Triggered", "LoopEvent", "EVENT_KINDS", "STOP_KINDS",
 ]
 
 STOP_KINDS = ("completed", "stopped", "emergency", "watchdog", "device_error", "safety",
@@ -49,6 +49,9 @@ class SessionStarted(SessionEvent):
     """Program amplitude of each channel, A: the ceiling of the live intensity."""
     utc: str = ""
     """Wall-clock time (ISO 8601, UTC) of session time 0, within a few ms."""
+    drives: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Functional channels: what drives each (triggers, closed loop); others follow the
+    program."""
     kind: ClassVar[str] = "start"
 
 
@@ -158,7 +161,38 @@ class AdverseEvent(SessionEvent):
             raise ProgramError("an adverse event needs a note saying what happened")
 
 
+@dataclass(frozen=True)
+class Triggered(SessionEvent):
+    """What happened to a triggered channel (``result``): ``burst`` (a burst started),
+    ``ignored`` (a request during a burst, the refractory time or silence), ``end`` (a burst
+    was asked to end), ``timeout`` (``max_burst`` ended it), ``silent`` (the trigger's sensor
+    went silent: output zero). ``source`` says what asked (``emg:<channel>``,
+    ``gait:foot_off``, ``button``, ...)."""
+
+    channel: str = ""
+    result: str = "burst"
+    source: str = ""
+    detail: str = ""
+    kind: ClassVar[str] = "trigger"
+
+
+@dataclass(frozen=True)
+class LoopEvent(SessionEvent):
+    """A functional channel's controller reports: ``calibrated`` (EMG threshold set from
+    rest, ``value`` in the detector's feature units), ``saturated`` (output at its ceiling
+    with a large error, ``value`` the amplitude in A), ``repetition`` (one repetition of a
+    closed loop ended, ``value`` its tracking RMSE in the signal's unit), ``learnt`` (an
+    iterative-learning update, ``value`` the peak learnt amplitude in A)."""
+
+    channel: str = ""
+    what: str = ""
+    detail: str = ""
+    value: float | None = None
+    kind: ClassVar[str] = "loop"
+
+
 EVENT_KINDS: dict[str, type[SessionEvent]] = {
     c.kind: c for c in (SessionStarted, IntensityChanged, Paused, Resumed, SessionStopped,
-                        DeviceErrorEvent, WatchdogFired, ComfortRating, SkinCheck, AdverseEvent)
+                        DeviceErrorEvent, WatchdogFired, ComfortRating, SkinCheck, AdverseEvent,
+                        Triggered, LoopEvent)
 }

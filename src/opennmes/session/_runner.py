@@ -29,6 +29,7 @@ import numpy as np
 
 from opennmes.errors import DeviceError, NmesError, ProgramError, SafetyLimitError
 from opennmes.session._dose import ChannelRecord, dose_document, session_dose
+from opennmes.session._drives import Drive, TriggerDrive, check_drives
 from opennmes.session._events import (
     AdverseEvent,
     ComfortRating,
@@ -126,13 +127,20 @@ class SessionRunner:
         on a virtual clock).
     channel_map : mapping, optional
         Device channel of each program channel.
+    drives : sequence of Drive
+        Functional channels (:class:`~opennmes.session.TriggerDrive`,
+        :class:`~opennmes.session.ClosedLoopDrive`): each takes over one program channel,
+        whose pulses then come from triggers or a controller instead of the program's
+        schedule; the program's schedule of that channel is the worst case the guard checks
+        before the session. The operator's intensity is each driven channel's ceiling.
     """
 
     def __init__(self, program: Program, stim: Stimulator, *, writer: SessionWriter | None = None,
                  sensors: Sequence[Sensor] = (), chunk: float = 0.04, step: float = 1e-3,
                  resume_ramp: float = 1.0, stall_margin: float = 0.06,
                  sensor_timeout: float = 0.5, wall_stall: float | None = None,
-                 channel_map: Mapping[str, int] | None = None) -> None:
+                 channel_map: Mapping[str, int] | None = None,
+                 drives: Sequence[Drive] = ()) -> None:
         if not 0.01 <= chunk <= 0.1:
             raise ProgramError(f"chunk = {chunk!r} s must be within 0.01 to 0.1 s")
         if not 0 < step <= MAX_STEP + 1e-12:
@@ -146,6 +154,10 @@ class SessionRunner:
         self.stim = stim
         self.writer = writer
         self.sensors = list(sensors)
+        for sensor in self.sensors:
+            attach = getattr(sensor, "attach", None)
+            if callable(attach):
+                attach(stim)
         if getattr(stim, "patient", None) is not None and not any(
                 isinstance(x, DeviceSignals) for x in self.sensors):
             self.sensors.append(DeviceSignals(stim))  # sim:// with its own virtual patient
@@ -170,6 +182,11 @@ class SessionRunner:
         if found:
             raise found[0].error()
         stim.configure(program, channel_map=channel_map)
+        self.drives = check_drives(drives, self.channels, self.sensors)
+        by_name = {c.name: c for c in program.channels}
+        for name, d in self.drives.items():
+            d.bind(by_name[name], self.channels, stim)
+        self._driven = np.array([c in self.drives for c in self.channels], dtype=bool)
         # live state (loop thread; other threads go through the command queue)
         self.levels = dict.fromkeys(self.channels, 0.0)
         self.max_levels = dict.fromkeys(self.channels, 0.0)
@@ -277,6 +294,31 @@ class SessionRunner:
         """Record an adverse event note."""
         self._note(AdverseEvent(self.now(), note, by))
 
+    def trigger(self, channel: str, *, by: str = "button") -> None:
+        """Start a burst on a triggered channel at the next window (button or API)."""
+        drive = self._trigger_drive(channel)
+        self._commands.put(lambda: self._trigger(drive, by))
+
+    def end_burst(self, channel: str, *, by: str = "button") -> None:
+        """Ask the burst running on a triggered channel to ramp down at the next window."""
+        drive = self._trigger_drive(channel)
+        self._commands.put(lambda: drive.end(self._T_us / _US, by))
+
+    def _trigger_drive(self, channel: str) -> TriggerDrive:
+        self._check_channel(channel)
+        drive = self.drives.get(channel)
+        if not isinstance(drive, TriggerDrive):
+            names = [c for c, d in self.drives.items() if isinstance(d, TriggerDrive)]
+            raise ProgramError(f"channel {channel!r} is not triggered; triggered channels: "
+                               f"{names}")
+        return drive
+
+    def _trigger(self, drive: TriggerDrive, by: str) -> None:
+        if self._paused:
+            log.info("trigger on %r ignored: the session is paused", drive.channel)
+            return
+        drive.trigger(self._T_us / _US, by)
+
     def stop(self, reason: str = "stop pressed", *, by: str = "operator") -> None:
         """End the session now: output to zero at once, the record is finished."""
         self._halt("stopped", reason, by)
@@ -314,7 +356,8 @@ class SessionRunner:
         self._state = "running"
         self._note(SessionStarted(0.0, self.program.name, stim.url, self.channels,
                                   tuple(self.max_amplitude[c] for c in self.channels),
-                                  datetime.datetime.now(datetime.UTC).isoformat()))
+                                  datetime.datetime.now(datetime.UTC).isoformat(),
+                                  {c: d.describe() for c, d in self.drives.items()}))
         if self._recorder is not None:
             self._recorder.start()
         self.watchdog.start()
@@ -357,10 +400,12 @@ class SessionRunner:
                 self._halt("completed", "program completed", "runner")
                 break
             T1 = T + self.chunk_us
-            if self._paused or n == 0:
+            if self._paused or (n == 0 and not self.drives):
                 chunk = PulseSchedule.empty(names)
             else:
                 chunk = self._window(prog_T, T1 - self._offset_us)
+            if self.drives:
+                chunk = self._with_drives(chunk, T, T1)
             self.watchdog.beat(T1 / _US)  # the device is covered up to T1 from now
             self.watchdog.in_deliver = True
             stim.deliver(chunk, until=T1 / _US)
@@ -378,8 +423,11 @@ class SessionRunner:
                 clock.sleep_until(target)
 
     def _window(self, a_us: int, b_us: int) -> PulseSchedule:
-        """The program's pulses with onsets in [a, b) program-us, scaled and shifted."""
+        """The program's pulses with onsets in [a, b) program-us, scaled and shifted (driven
+        channels left out)."""
         part = self.plan.window((a_us - 0.5) / _US, (b_us - 0.5) / _US)
+        if len(part) and self.drives:
+            part = part.take(~self._driven[part.channel])
         if not len(part):
             return part
         scale = np.array([self.levels[c] / self.max_amplitude[c] if self.max_amplitude[c] > 0
@@ -398,6 +446,26 @@ class SessionRunner:
             part = part.take(keep)
         return part
 
+    def _with_drives(self, chunk: PulseSchedule, T_us: int, T1_us: int) -> PulseSchedule:
+        """Add the driven channels' pulses in [T, T1) session-us (level 0 while paused)."""
+        a, b = (T_us - 0.5) / _US, (T1_us - 0.5) / _US
+        parts = [chunk]
+        for name, d in self.drives.items():
+            level = 0.0 if self._paused else self.levels[name]
+            part = d.render(a, b, level)
+            if len(part):
+                if self._resume_at_us is not None and self.resume_ramp > 0:
+                    per = self._periods[name]
+                    part = part.scaled(np.clip(
+                        (part.t - self._resume_at_us / _US + per) / (self.resume_ramp + per),
+                        0.0, 1.0))
+                parts.append(self.stim.quantize(part))
+        if len(parts) == 1:
+            return chunk
+        out = PulseSchedule.concat(parts)
+        keep = (out.amplitude > 0) | (out.amplitude2 > 0)
+        return out if keep.all() else out.take(keep)
+
     def _after_window(self, chunk: PulseSchedule, until: float) -> None:
         for i, c in enumerate(self.channels):
             m = chunk.channel == i
@@ -415,6 +483,14 @@ class SessionRunner:
                     pass
                 if self._recorder is not None:
                     self._recorder.put(("signals", sig, s.name))
+                for d in self.drives.values():
+                    d.observe(sig, s.name)
+        for d in self.drives.values():
+            for ev in d.take_events():
+                self._note(ev)
+            trace = d.take_trace()
+            if trace is not None and self._recorder is not None:
+                self._recorder.put(("signals", trace, f"control.{d.channel}"))
         self.watchdog.check_sensors(until, self._sensor_end)
         self._drain_device_events()
 
@@ -493,6 +569,8 @@ class SessionRunner:
             return
         self._paused = True
         self._pause_t_us = self._T_us
+        for d in self.drives.values():
+            d.pause(self._T_us / _US)
         self._state = "paused"
         self._note(Paused(self.now(), by, (self._T_us - self._offset_us) / _US))
 

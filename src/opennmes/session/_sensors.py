@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from opennmes.signals import Signals
@@ -10,7 +11,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from opennmes.physiology import PatientStream
     from opennmes.stim import PulseSchedule
 
-__all__ = ["Sensor", "PatientSensor", "DeviceSignals"]
+__all__ = ["Sensor", "PatientSensor", "DeviceSignals", "ReplaySensor"]
 
 
 @runtime_checkable
@@ -91,3 +92,47 @@ class DeviceSignals:
         first = parts[0]
         return Signals(np.hstack([p.data for p in parts]), first.sfreq, first.names, first.units,
                        first.t0)
+
+
+class ReplaySensor:
+    """A recording played back as a live sensor, in session time.
+
+    For trying triggers and closed loops without hardware (and for tests): the samples of
+    ``signals`` from its ``t0`` appear at session time ``start``, each one only once the
+    device's clock has reached it (on a virtual clock, as the clock moves). The stream ends
+    with the recording; the runner's watchdog then sees a silent sensor.
+
+    Parameters
+    ----------
+    signals : Signals
+        The recording (any channels; units and rate kept).
+    name : str
+        Stream name in the record, and the ``sensor`` a drive can name.
+    start : float
+        Session time of the recording's first sample, s.
+    """
+
+    def __init__(self, signals: Signals, name: str = "replay", *, start: float = 0.0) -> None:
+        self.signals = signals
+        self.name = name
+        self.names = signals.names
+        self.start = float(start)
+        self._i = 0
+        self._now: Any = None
+
+    def attach(self, stim: Any) -> None:
+        """Follow ``stim``'s session clock (the runner calls this)."""
+        self._now = stim.now_rel
+
+    def read(self, t: float) -> Signals | None:
+        """Samples whose session time is before ``t`` s and before the device clock."""
+        upto = t if self._now is None else min(t, float(self._now()))
+        sig = self.signals
+        i1 = min(sig.n_samples, max(self._i, int(math.ceil((upto - self.start) * sig.sfreq
+                                                           - 1e-9))))
+        if i1 <= self._i:
+            return None
+        out = Signals(sig.data[:, self._i:i1], sig.sfreq, sig.names, sig.units,
+                      self.start + self._i / sig.sfreq)
+        self._i = i1
+        return out

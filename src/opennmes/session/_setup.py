@@ -78,7 +78,8 @@ def start_session(store: Store, patient_id: str, program: Program, stim: Stimula
            "resume_ramp_s": runner.resume_ramp, "device_profile": stim.profile_name,
            "clock": "virtual" if stim.clock.virtual else "real",
            "screening": [str(f) for f in screening.findings],
-           "sensors": [s.name for s in sensors]} | dict(meta or {})
+           "sensors": [s.name for s in sensors],
+           "drives": {c: d.describe() for c, d in runner.drives.items()}} | dict(meta or {})
     writer = store.begin_session(patient_id, version.id, stim.url, meta=doc,
                                  device_info={"kind": stim.kind})
     runner.attach_writer(writer)
@@ -97,7 +98,7 @@ class ScriptedOperator:
 
     _ALLOWED = ("increase", "decrease", "set_level", "pause", "resume", "toggle_pause",
                 "rate_comfort", "skin_check", "adverse_event", "stop", "emergency_stop",
-                "select")
+                "select", "trigger", "end_burst")
 
     def __init__(self, actions: Sequence[tuple[float, str, tuple[Any, ...]]]) -> None:
         for _, name, _args in actions:

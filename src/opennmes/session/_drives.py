@@ -1,0 +1,554 @@
+"""Functional channels in a session: triggered bursts and closed loops.
+
+A *drive* takes over one program channel in a :class:`~opennmes.session.SessionRunner`:
+instead of the program's fixed schedule, the channel's pulses come from triggers (the
+patient's EMG, gait events from a shank gyroscope, a button, an external API call) or from a
+closed-loop controller tracking a target on a measured signal. Everything else stays the
+runner's: the operator's intensity is the ceiling of a driven channel (every session starts
+at zero, CPS §4.6 item 2), the device's guard passes every window, pause and stop zero the
+output, and the record holds the delivered pulses, the sensor streams, what each drive
+decided (``trigger`` and ``loop`` events) and, for closed loops, a ``control.<channel>``
+stream of target, measurement and commanded amplitude per pulse.
+
+All times are session time (s from the first window; the device's schedule time). A sensor
+stream's ``t0`` is in session time too.
+
+The runner calls, from its control loop only:
+
+* ``bind(channel, channel_names, stim)`` once, before the session;
+* ``observe(signals, sensor_name)`` for each chunk a sensor delivers;
+* ``render(t0, t1, level)`` for each window ``[t0, t1)``: the pulses of the channel, with
+  ``level`` the operator's intensity in A (0 while paused);
+* ``pause(t)`` when the operator pauses (a running burst is cancelled);
+* ``take_events()`` and ``take_trace()`` after each window.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from opennmes.control import PID, IterativeLearning, Tracker, TriggeredStimulation
+from opennmes.errors import ProgramError
+from opennmes.session._events import LoopEvent, SessionEvent, Triggered
+from opennmes.signals import Signals
+from opennmes.stim import Channel, PulseSchedule
+
+if TYPE_CHECKING:  # pragma: no cover
+    from opennmes.sensing import GaitEventDetector, OnsetDetector
+    from opennmes.stim import Program
+
+__all__ = ["Drive", "TriggerDrive", "ClosedLoopDrive", "TRIGGER_SOURCES", "program_drives"]
+
+log = logging.getLogger(__name__)
+
+TRIGGER_SOURCES = ("emg", "gait", "button", "external")
+"""What can start a triggered burst."""
+
+
+class Drive(Protocol):
+    """A functional channel (see the module docstring)."""
+
+    channel: str
+
+    def bind(self, channel: Channel, channel_names: tuple[str, ...], stim: Any) -> None: ...
+
+    def observe(self, signals: Signals, sensor: str) -> None: ...
+
+    def render(self, t0: float, t1: float, level: float) -> PulseSchedule: ...
+
+    def pause(self, t: float) -> None: ...
+
+    def take_events(self) -> list[SessionEvent]: ...
+
+    def take_trace(self) -> Signals | None: ...
+
+    def describe(self) -> str: ...
+
+
+def _pulses(channel: Channel, index: int, names: tuple[str, ...], t: np.ndarray,
+            amplitude: np.ndarray) -> PulseSchedule:
+    """Pulses of ``channel``'s shape at times ``t`` (s) with first-phase ``amplitude`` (A)."""
+    n = t.shape[0]
+    r_amp, r_w = channel.second_phase
+    return PulseSchedule(
+        t=t, channel=np.full(n, index, dtype=np.int16), amplitude=amplitude,
+        phase_width=np.full(n, channel.pulse_width_s),
+        interphase_gap=np.full(n, channel.interphase_gap), amplitude2=amplitude * r_amp,
+        phase_width2=np.full(n, r_w), waveform=np.full(n, channel.waveform_id, dtype=np.int8),
+        channel_names=names)
+
+
+class TriggerDrive:
+    """Bursts of one channel started by triggers.
+
+    The channel's ``ramp_up``, ``on`` and ``ramp_down`` shape each burst, its amplitude is
+    the burst's full level (the operator's intensity scales it down), and the pulses sit on
+    the channel's period grid from session time 0, as gridded stimulators (RehaStim 2, P24)
+    play them.
+
+    Parameters
+    ----------
+    channel : str
+        Program channel this drive takes over.
+    source : {"emg", "gait", "button", "external"}
+        ``emg``: an onset of the patient's own EMG on ``signal`` starts a burst (EMG-triggered
+        NMES, reference emg-gait-and-control §1.3); the first ``rest`` s of the stream
+        calibrate the onset detector (no triggers then). ``gait``: drop-foot stimulation from
+        foot-off + ``delay`` to initial contact + ``extension`` detected on the sagittal shank
+        angular velocity ``signal`` (reference §2; CPS §3.1). ``button`` and ``external``:
+        bursts start from :meth:`SessionRunner.trigger`.
+    signal : str, optional
+        Sensor channel (EMG or gyroscope, rad/s); required for emg and gait.
+    sensor : str, optional
+        Name of the sensor stream carrying ``signal`` (default: any stream that has it).
+    refractory : float
+        Time after a burst during which triggers are ignored, s.
+    max_burst : float, optional
+        Longest burst, s (the channel's ``on`` time or this must end a burst).
+    silence_timeout : float, optional
+        A sensor silent this long (s) cancels the burst: zero output, a ``silent`` event.
+        Default 0.5 s for emg and gait.
+    delay, extension : float
+        Gait only, s.
+    method, threshold, hold, rest :
+        EMG only: :class:`~opennmes.sensing.OnsetDetector` method, threshold ``h`` (None:
+        the method's default), hold time (s) and rest time at the start (s).
+    polarity : {+1, -1}
+        Gait only: sign of the mid-swing peak on the gyroscope channel.
+    """
+
+    def __init__(self, channel: str, source: str, *, signal: str | None = None,
+                 sensor: str | None = None, refractory: float = 0.0,
+                 max_burst: float | None = None, silence_timeout: float | None = None,
+                 delay: float = 0.0, extension: float = 0.0, method: str = "threshold",
+                 threshold: float | None = None, hold: float = 0.05, rest: float = 1.0,
+                 polarity: int = 1) -> None:
+        if source not in TRIGGER_SOURCES:
+            raise ProgramError(f"trigger source {source!r}; one of {list(TRIGGER_SOURCES)}")
+        sensed = source in ("emg", "gait")
+        if sensed and not signal:
+            raise ProgramError(f"a {source} trigger on {channel!r} needs the sensor channel "
+                               "(signal) it listens to")
+        if not sensed and (signal or sensor):
+            raise ProgramError(f"a {source} trigger listens to no sensor; signal = {signal!r} "
+                               f"and sensor = {sensor!r} must be unset")
+        if source == "emg" and not rest > 0:
+            raise ProgramError(f"emg trigger rest = {rest!r} s must be > 0 (the detector "
+                               "calibrates on it)")
+        for name, v in (("refractory", refractory), ("delay", delay),
+                        ("extension", extension), ("hold", hold)):
+            if not (math.isfinite(v) and v >= 0):
+                raise ProgramError(f"trigger {name} = {v!r} s must be >= 0")
+        self.channel = channel
+        self.source = source
+        self.signal = signal
+        self.sensor = sensor
+        self.refractory = float(refractory)
+        self.max_burst = max_burst
+        self.silence_timeout = (0.5 if sensed else None) if silence_timeout is None \
+            else float(silence_timeout)
+        self.delay, self.extension = float(delay), float(extension)
+        self.method, self.threshold, self.hold, self.rest = method, threshold, hold, rest
+        self.polarity = polarity
+        self.stimulation: TriggeredStimulation | None = None
+        self._amplitude = 0.0
+        self._detector: OnsetDetector | GaitEventDetector | None = None
+        self._rest: list[Signals] = []
+        self._armed = not sensed or source == "gait"
+        self._n_events = 0
+        self._own: list[SessionEvent] = []
+        self._sensors_seen: set[str] = set()
+
+    def describe(self) -> str:
+        """One line: what triggers this channel."""
+        what = {"emg": f"EMG onsets on {self.signal!r}",
+                "gait": f"foot-off to initial contact on {self.signal!r} (delay "
+                        f"{self.delay:g} s, extension {self.extension:g} s)",
+                "button": "the button", "external": "external requests"}[self.source]
+        return f"triggered by {what}"
+
+    def bind(self, channel: Channel, channel_names: tuple[str, ...], stim: Any) -> None:
+        """Build the burst generator for ``channel`` (the runner calls this once)."""
+        self.stimulation = TriggeredStimulation(
+            channel, channel_names, refractory=self.refractory, max_burst=self.max_burst,
+            silence_timeout=self.silence_timeout, grid_origin=0.0)
+        self._amplitude = float(channel.amplitude)
+        if self.silence_timeout is not None:
+            self.stimulation.sensor_seen(0.0)  # a sensor that never sends is silent too
+
+    def _stim(self) -> TriggeredStimulation:
+        if self.stimulation is None:
+            raise ProgramError(f"drive of {self.channel!r} is not bound to a session")
+        return self.stimulation
+
+    # ------------------------------------------------------------------ requests
+    def trigger(self, t: float, source: str) -> bool:
+        """Start a burst at ``t`` s (button, external); False when it is ignored."""
+        return self._stim().trigger(t, source)
+
+    def end(self, t: float, source: str) -> None:
+        """Ask the running burst to ramp down from ``t`` s."""
+        self._stim().end(t, source)
+
+    def pause(self, t: float) -> None:
+        """Cancel a running burst (the operator paused)."""
+        st = self._stim()
+        if st.active:
+            st.end(t, "pause")
+
+    # ------------------------------------------------------------------ sensing
+    def observe(self, signals: Signals, sensor: str) -> None:
+        """Feed a sensor chunk; detections start or end bursts."""
+        if self.signal is None or (self.sensor is not None and sensor != self.sensor):
+            return
+        if self.signal not in signals.names:
+            if self.sensor is not None:
+                raise ProgramError(f"trigger of {self.channel!r}: sensor {sensor!r} has no "
+                                   f"channel {self.signal!r}; it has {list(signals.names)}")
+            return
+        self._sensors_seen.add(sensor)
+        chunk = signals.pick([self.signal])
+        st = self._stim()
+        st.sensor_seen(chunk.t0 + chunk.duration)
+        if self.source == "emg":
+            self._emg(chunk)
+        else:
+            self._gait(chunk)
+
+    def _emg(self, chunk: Signals) -> None:
+        from opennmes.sensing import OnsetDetector
+
+        st = self._stim()
+        if self._detector is None:
+            self._detector = OnsetDetector(chunk.sfreq, chunk.names, self.method,
+                                           h=self.threshold, hold=self.hold)
+        det = self._detector
+        assert isinstance(det, OnsetDetector)
+        if not self._armed:
+            self._rest.append(chunk)
+            got = sum(c.n_samples for c in self._rest) / chunk.sfreq
+            if got < self.rest:
+                return
+            first = self._rest[0]
+            rest = Signals(np.hstack([c.data for c in self._rest]), first.sfreq, first.names,
+                           first.units, first.t0)
+            det.calibrate(rest)
+            det.reset()  # calibration advanced its clock; detection starts with the next chunk
+            self._rest = []
+            self._armed = True
+            assert det.threshold is not None
+            self._own.append(LoopEvent(chunk.t0 + chunk.duration, self.channel, "calibrated",
+                                       f"EMG onset threshold from {got:.2f} s of rest",
+                                       float(det.threshold[0])))
+            return
+        for ev in det.update(chunk):
+            if ev.kind == "onset":
+                st.trigger(ev.t_detected, source=f"emg:{self.signal}")
+
+    def _gait(self, chunk: Signals) -> None:
+        from opennmes.sensing import GaitEventDetector
+
+        st = self._stim()
+        if self._detector is None:
+            self._detector = GaitEventDetector(chunk.sfreq, polarity=self.polarity)
+        det = self._detector
+        assert isinstance(det, GaitEventDetector) and self.signal is not None
+        for ev in det.update(chunk, self.signal):
+            if ev.kind == "foot_off":
+                st.trigger(ev.t_detected + self.delay, source="gait:foot_off")
+            elif ev.kind == "initial_contact":
+                st.end(ev.t_detected + self.extension, source="gait:initial_contact")
+
+    # ------------------------------------------------------------------ output
+    def render(self, t0: float, t1: float, level: float) -> PulseSchedule:
+        """Burst pulses with onsets in ``[t0, t1)``, scaled to the operator's ``level`` (A)."""
+        part = self._stim().chunk(t0, t1)
+        if not len(part):
+            return part
+        scale = level / self._amplitude if self._amplitude > 0 else 0.0
+        return part.scaled(np.full(len(part), min(1.0, scale)))
+
+    def take_events(self) -> list[SessionEvent]:
+        """Trigger events since the last call, as session events."""
+        st = self._stim()
+        new = st.events[self._n_events:]
+        self._n_events = len(st.events)
+        out: list[SessionEvent] = list(self._own)
+        self._own = []
+        for e in new:
+            detail = e.detail
+            if e.kind == "silent" and self.signal is not None and not self._sensors_seen:
+                detail = f"{detail}; no sensor stream has channel {self.signal!r}"
+            out.append(Triggered(e.t, self.channel, e.kind, e.source, detail))
+        return out
+
+    def take_trace(self) -> Signals | None:
+        """Triggered channels keep no control trace (their pulses are the record)."""
+        return None
+
+
+class ClosedLoopDrive:
+    """A channel whose every pulse amplitude is set by a controller tracking a target.
+
+    One controller step per pulse (:class:`~opennmes.control.Tracker`): the latest sample of
+    the measured ``signal`` sets the amplitude of the next pulse, within
+    ``[controller.u_min, min(controller.u_max, operator intensity)]``, rate-limited by the
+    controller. The target repeats every ``period`` s; with ``ilc`` the feed-forward is
+    learnt from one repetition to the next (iterative learning control). Saturation (output
+    at its ceiling with a large error for ``saturation_time``) is recorded as a ``loop``
+    event; so is each repetition's RMSE.
+
+    Parameters
+    ----------
+    channel : str
+        Program channel this drive takes over (its pulse shape and frequency are used; its
+        amplitude is the ceiling with the operator's intensity).
+    controller : PID
+        ``dt`` must be one period of the channel.
+    target : ndarray
+        Target of ``signal`` at each pulse of one repetition (its unit, e.g. rad).
+    signal : str
+        Measured channel, e.g. ``knee.angle`` (the virtual patient) or a sensor's.
+    sensor : str, optional
+        Name of the sensor stream carrying ``signal`` (default: any stream that has it).
+    start : float
+        Session time of the first repetition, s.
+    period : float, optional
+        Repetition period, s (at least the target's length; default: one repetition only).
+    ilc : IterativeLearning, optional
+        Learns the feed-forward between repetitions.
+    saturation_time, saturation_error : float
+        See :class:`~opennmes.control.Tracker` (``saturation_error`` in the signal's unit).
+    """
+
+    def __init__(self, channel: str, controller: PID, target: np.ndarray, *,
+                 signal: str = "knee.angle", sensor: str | None = None, start: float = 0.0,
+                 period: float | None = None, ilc: IterativeLearning | None = None,
+                 saturation_time: float = 1.0,
+                 saturation_error: float = math.radians(5.0)) -> None:
+        tgt = np.asarray(target, dtype=np.float64).reshape(-1)
+        if tgt.size == 0 or not np.all(np.isfinite(tgt)):
+            raise ProgramError("closed-loop target must be a non-empty array of finite values")
+        if not (math.isfinite(start) and start >= 0):
+            raise ProgramError(f"closed-loop start = {start!r} s must be >= 0")
+        self.channel = channel
+        self.controller = controller
+        self.target = tgt
+        self.signal = signal
+        self.sensor = sensor
+        self.start = float(start)
+        self.period = period
+        self.ilc = ilc
+        self.saturation_time = saturation_time
+        self.saturation_error = saturation_error
+        self.tracker: Tracker | None = None
+        self._ch: Channel | None = None
+        self._index = 0
+        self._names: tuple[str, ...] = ()
+        self._f = 0.0
+        self._per_n = 0
+        self._next = 0  # next grid slot to render
+        self._y: float | None = None
+        self._ff = np.zeros_like(tgt)
+        self._rep_u = np.zeros_like(tgt)
+        self._rep_e = np.full_like(tgt, np.nan)
+        self._prev: tuple[int, float] | None = None  # (k, u) of the last pulse
+        self._events: list[SessionEvent] = []
+        self._trace: list[np.ndarray] = []
+        self._trace_t0: float | None = None
+        self._unit = ""
+
+    def describe(self) -> str:
+        """One line: what the loop tracks."""
+        rep = f", repeating every {self.period:g} s" if self.period else ""
+        learn = " with iterative learning" if self.ilc is not None else ""
+        return (f"closed loop on {self.signal!r} ({self.target.size} pulses from "
+                f"{self.start:g} s{rep}){learn}")
+
+    def bind(self, channel: Channel, channel_names: tuple[str, ...], stim: Any) -> None:
+        """Check the controller against ``channel`` (the runner calls this once)."""
+        f = float(channel.frequency)
+        if channel.train.kind != "constant":
+            raise ProgramError(f"closed loop on {channel.name!r}: the channel's train must be "
+                               f"constant (one controller step per pulse), not "
+                               f"{channel.train.kind!r}")
+        self.tracker = Tracker(self.controller, f, saturation_time=self.saturation_time,
+                               saturation_error=self.saturation_error)
+        self._ch, self._names = channel, channel_names
+        self._index = channel_names.index(channel.name)
+        self._f = f
+        n_target = self.target.size
+        if self.period is None:
+            self._per_n = 0
+        else:
+            per_n = int(round(self.period * f))
+            if per_n < n_target:
+                raise ProgramError(f"closed-loop period = {self.period:g} s is shorter than "
+                                   f"the target ({n_target / f:g} s at {f:g} Hz)")
+            self._per_n = per_n
+        self._next = math.ceil(self.start * f - 1e-9)
+        if self.controller.u_max > channel.amplitude * (1 + 1e-9):
+            raise ProgramError(
+                f"closed loop on {channel.name!r}: controller u_max = "
+                f"{self.controller.u_max * 1e3:g} mA is above the program amplitude "
+                f"{channel.amplitude * 1e3:g} mA")
+
+    def pause(self, t: float) -> None:
+        """Nothing to cancel: while paused the ceiling is zero."""
+
+    def observe(self, signals: Signals, sensor: str) -> None:
+        """Keep the latest sample of the measured signal."""
+        if self.sensor is not None and sensor != self.sensor:
+            return
+        if self.signal not in signals.names:
+            if self.sensor is not None:
+                raise ProgramError(f"closed loop of {self.channel!r}: sensor {sensor!r} has "
+                                   f"no channel {self.signal!r}; it has "
+                                   f"{list(signals.names)}")
+            return
+        if signals.n_samples:
+            self._y = float(signals[self.signal][-1])
+            self._unit = signals.unit(self.signal)
+
+    def _slot(self, n: int) -> tuple[int, int]:
+        """(repetition, pulse within it) of grid slot ``n``; pulse -1 before the start."""
+        rel = n - math.ceil(self.start * self._f - 1e-9)
+        if rel < 0:
+            return 0, -1
+        if self._per_n == 0:
+            return 0, rel
+        return divmod(rel, self._per_n)
+
+    def render(self, t0: float, t1: float, level: float) -> PulseSchedule:
+        """Pulses with onsets in ``[t0, t1)``, one controller step each."""
+        assert self.tracker is not None and self._ch is not None
+        f = self._f
+        n_end = math.ceil(t1 * f - 1e-6)
+        ts, us, rows = [], [], []
+        n_target = self.target.size
+        for n in range(max(self._next, math.ceil(t0 * f - 1e-6)), n_end):
+            t_n = math.ceil(n / f * 1e6 - 1e-6) / 1e6
+            rep, k = self._slot(n)
+            if 0 <= k < n_target:
+                if k == 0:
+                    self.tracker.reset()
+                    self._rep_e[:] = np.nan
+                    self._prev = None
+                if self._prev is not None and self._y is not None:
+                    kp, up = self._prev
+                    self._rep_e[kp] = self.target[kp] - self._y
+                    if self.tracker.watch(float(self.target[kp]), self._y, up):
+                        self._events.append(LoopEvent(
+                            t_n, self.channel, "saturated",
+                            f"repetition {rep + 1}: the output has been at its ceiling "
+                            f"({up * 1e3:.1f} mA) for {self.saturation_time:g} s with the "
+                            f"error above {self.saturation_error:g}", up))
+                u = self.tracker.command(float(self.target[k]), self._y, float(self._ff[k]),
+                                         ceiling=level)
+                self._rep_u[k] = u
+                self._prev = (k, u)
+                if u > 0:
+                    ts.append(t_n)
+                    us.append(u)
+                rows.append((self.target[k], np.nan if self._y is None else self._y, u))
+            else:
+                if k == n_target:  # the repetition just ended: score it, learn from it
+                    self._end_repetition(rep, t_n)
+                rows.append((np.nan, np.nan if self._y is None else self._y, 0.0))
+            if self._trace_t0 is None:
+                self._trace_t0 = n / f
+        self._next = max(self._next, n_end)
+        if rows:
+            self._trace.append(np.asarray(rows, dtype=np.float64).T)
+        if not ts:
+            return PulseSchedule.empty(self._names)
+        return _pulses(self._ch, self._index, self._names, np.asarray(ts), np.asarray(us))
+
+    def _end_repetition(self, rep: int, t: float) -> None:
+        if self._prev is not None and self._y is not None:
+            kp, _ = self._prev
+            self._rep_e[kp] = self.target[kp] - self._y
+        e = self._rep_e
+        ok = np.isfinite(e)
+        rmse = float(np.sqrt(np.mean(e[ok] ** 2))) if ok.any() else math.nan
+        self._events.append(LoopEvent(t, self.channel, "repetition",
+                                      f"repetition {rep + 1} ended; tracking RMSE", rmse))
+        if self.ilc is not None and ok.all():
+            # the learnt input replaces the controller's own feed-forward (as in track())
+            self._ff = self.ilc.next_input(self._rep_u.copy(), e.copy())
+            self.controller.feedforward = None
+            self._events.append(LoopEvent(t, self.channel, "learnt",
+                                          f"feed-forward learnt from repetition {rep + 1}; "
+                                          "peak amplitude", float(np.max(self._ff))))
+        self._prev = None
+
+    def take_events(self) -> list[SessionEvent]:
+        """Loop events since the last call."""
+        out, self._events = self._events, []
+        return out
+
+    def take_trace(self) -> Signals | None:
+        """Target, measured and commanded amplitude per pulse slot since the last call
+        (stream ``control.<channel>``; NaN where there is no target or no measurement)."""
+        if not self._trace or self._trace_t0 is None:
+            return None
+        data = np.hstack(self._trace)
+        self._trace = []
+        t0 = self._trace_t0
+        self._trace_t0 = t0 + data.shape[1] / self._f
+        return Signals(data, self._f, (f"{self.channel}.target", f"{self.channel}.measured",
+                                       f"{self.channel}.amplitude"),
+                       (self._unit, self._unit, "A"), t0)
+
+
+def program_drives(program: Program, **overrides: Any) -> list[TriggerDrive]:
+    """A :class:`TriggerDrive` for each channel of ``program`` that declares a ``trigger``.
+
+    ``overrides`` are passed to every drive (e.g. ``polarity=-1``).
+    """
+    out = []
+    for ch in program.channels:
+        trig = getattr(ch, "trigger", None)
+        if trig is None:
+            continue
+        kw = {k: v for k, v in trig.model_dump().items() if k != "source"}
+        kw.update(overrides)
+        out.append(TriggerDrive(ch.name, trig.source, **kw))
+    return out
+
+
+def check_drives(drives: Sequence[Drive], channels: Sequence[str],
+                 sensors: Sequence[Any] = ()) -> dict[str, Drive]:
+    """Map drives by channel, refusing unknown or repeated channels, and check that each
+    drive's sensor channel can arrive (sensors that list their ``names`` are checked)."""
+    out: dict[str, Drive] = {}
+    known = {s.name: getattr(s, "names", None) for s in sensors}
+    for d in drives:
+        if d.channel not in channels:
+            raise ProgramError(f"drive for unknown channel {d.channel!r}; channels: "
+                               f"{list(channels)}")
+        if d.channel in out:
+            raise ProgramError(f"channel {d.channel!r} has two drives")
+        out[d.channel] = d
+        sig, name = getattr(d, "signal", None), getattr(d, "sensor", None)
+        if sig is None:
+            continue
+        where = f"channel {d.channel!r} listens to {sig!r}"
+        if not known:
+            raise ProgramError(f"{where} but the session has no sensors")
+        if name is not None:
+            if name not in known:
+                raise ProgramError(f"{where} on sensor {name!r}; sensors: {list(known)}")
+            has = known[name]
+            if has is not None and sig not in has:
+                raise ProgramError(f"{where} but sensor {name!r} has channels {list(has)}")
+        elif all(v is not None for v in known.values()) and not any(
+                sig in v for v in known.values() if v is not None):
+            found = {k: list(v) for k, v in known.items() if v is not None}
+            raise ProgramError(f"{where} but no sensor has it; sensors and channels: {found}")
+    return out

@@ -7,8 +7,12 @@
    start a window reached the device (negative: early, as it should be). The watchdog margin
    is widened to 1 s here so that the measurement covers the whole 10 minutes; the rows say
    how often the default 60 ms margin would have tripped on this (shared) machine.
-   The measurement runs twice: with the default scheduler, and with the process on
-   SCHED_FIFO priority 10 (``chrt -f 10``), as a dedicated stimulation host should run.
+   The measurement runs four times: quiet and under the CPU load of ``bench/_load.py``
+   (``NMES_BENCH_LOAD`` hog processes, default two per core), each with the default
+   scheduler and inside ``opennmes.devices.realtime()`` (every thread on SCHED_FIFO 10,
+   the collector's existing objects frozen, 0.5 ms interpreter-lock switch interval), as the
+   session runner is meant to run. Each row notes the load average and the collector runs
+   seen during the session.
 2. Emergency stop: ``runner.emergency_stop()`` is called from another thread at random
    moments of short sessions; the latency is from the call to the moment the emulated device
    decoded the stop command (RehaStim 2 and P24).
@@ -18,17 +22,24 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import threading
 import time
+from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from opennmes.devices import open_stimulator
+from opennmes.devices import open_stimulator, realtime
 from opennmes.devices.sciencemode2 import RehaStim2Emulator
 from opennmes.devices.sciencemode4 import P24Emulator
 from opennmes.session import ScriptedOperator, SessionRunner
 from opennmes.stim import load_program_text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _load import GcWatch, cpu_load, loadavg, n_hogs  # noqa: E402
 
 
 def _program(reps: int, on: float, off: float) -> Any:
@@ -61,7 +72,7 @@ class _Clockwatch:
         self.t.append(t)
 
 
-def _jitter(seconds: float, label: str = "") -> list[dict[str, Any]]:
+def _jitter(seconds: float, label: str = "", hints: bool = False) -> list[dict[str, Any]]:
     cycle = 30.0
     reps = max(1, int(round(seconds / cycle)))
     prog = _program(reps, on=7.0, off=20.0)
@@ -73,7 +84,9 @@ def _jitter(seconds: float, label: str = "") -> list[dict[str, Any]]:
         runner = SessionRunner(prog, stim, chunk=0.02, stall_margin=1.0)
         runner.add_hook(ScriptedOperator.titrate(["quad"], {"quad": 0.025}, 1e-3, 0.0, 0.1))
         runner.add_hook(watch)
-        res = runner.run()
+        # realtime() is entered where the runner would enter it (see docs/sessions.md)
+        with realtime() if hints else nullcontext(), GcWatch() as gcw:
+            res = runner.run()
         t0 = stim.t0
     wall = np.array(watch.wall[1:])
     period = np.diff(wall)
@@ -85,7 +98,8 @@ def _jitter(seconds: float, label: str = "") -> list[dict[str, Any]]:
                     float(jit.max()))
     note = (f"{len(period)} loop periods over {res.duration:.0f} s on the emulated RehaStim 2; "
             f"session ended: {res.how}; {res.late_chunks} windows handed over after their end; "
-            f"late device updates (> 5 ms): {getattr(stim, 'late_commands', 'n/a')}")
+            f"late device updates (> 5 ms): {getattr(stim, 'late_commands', 'n/a')}; "
+            f"load average {loadavg():.1f} on {os.cpu_count()} cores; {gcw.summary()}")
     return [
         {"name": f"control-loop period jitter at 50 Hz{label}, |period - 20 ms|, p50",
          "value": p50, "unit": "ms", "goal": "-", "passed": None, "note": note},
@@ -139,28 +153,16 @@ def _estop(kind: str, n: int) -> tuple[list[float], int]:
     return out, other
 
 
-def _realtime() -> bool:
-    """Put this thread (and the threads it starts) on SCHED_FIFO priority 10, as
-    ``chrt -f 10 nmes run ...`` would; False when the host does not allow it."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
-    except (AttributeError, OSError):
-        return False
-    return True
-
-
-def _normal() -> None:
-    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-
-
 def run() -> list[dict[str, Any]]:
     seconds = float(os.environ.get("NMES_BENCH_SESSION_S", "600"))
-    rows = _jitter(seconds, ", default scheduling")
-    if _realtime():
-        try:
-            rows += _jitter(seconds, ", SCHED_FIFO 10 (chrt -f 10)")
-        finally:
-            _normal()
+    rows: list[dict[str, Any]] = []
+    for hogs in (0, n_hogs()):
+        load = f", {hogs} CPU hog processes" if hogs else ", quiet"
+        for hints in (False, True):
+            with cpu_load(hogs):
+                what = (", inside realtime() (SCHED_FIFO 10, gc frozen)" if hints
+                        else ", default scheduling")
+                rows += _jitter(seconds, load + what, hints=hints)
     for kind in ("rehastim2", "p24"):
         got, other = _estop(kind, 20)
         lat = np.array(got) * 1e3

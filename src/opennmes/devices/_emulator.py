@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from opennmes.devices._realtime import device_thread
 from opennmes.errors import ProtocolError
 from opennmes.stim._schedule import PulseSchedule
 
@@ -232,6 +233,11 @@ class PtyEmulator:
         return data
 
     def _loop(self) -> None:
+        # the emulated device is part of the stimulation path: realtime() raises it too
+        with device_thread():
+            self._run()
+
+    def _run(self) -> None:
         decoder = self._new_decoder()
         while self._running:
             now = time.monotonic()

@@ -28,6 +28,7 @@ from opennmes.devices._events import (
     LateCommand,
 )
 from opennmes.devices._plan import GridChannel, GridPlan, Pattern, Pulse
+from opennmes.devices._realtime import device_thread
 from opennmes.devices._serial import SerialLink, Waiter, timeout_error
 from opennmes.errors import DeviceError, ProgramError, ProtocolError
 from opennmes.stim._schedule import PulseSchedule
@@ -411,6 +412,12 @@ class HasomedStimulator(Stimulator):
 
 def _keepalive_loop(ref: weakref.ref[HasomedStimulator], stop: threading.Event,
                     interval: float) -> None:
+    with device_thread():  # raised with the loop by realtime()
+        _keep_alive(ref, stop, interval)
+
+
+def _keep_alive(ref: weakref.ref[HasomedStimulator], stop: threading.Event,
+                interval: float) -> None:
     while not stop.wait(interval / 4):
         obj = ref()
         if obj is None or obj._link is None or not obj._link.alive:

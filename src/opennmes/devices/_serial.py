@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from opennmes.devices._realtime import device_thread
 from opennmes.errors import DeviceError, DeviceTimeoutError, ProtocolError
 
 __all__ = ["SerialLink", "DecoderLike"]
@@ -85,6 +86,10 @@ class SerialLink:
         self._thread.start()
 
     def _read_loop(self) -> None:
+        with device_thread():  # raised with the loop by realtime()
+            self._read_until_closed()
+
+    def _read_until_closed(self) -> None:
         ser = self._ser
         while self._running:
             try:

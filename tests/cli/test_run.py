@@ -175,3 +175,39 @@ def test_ctrl_c_is_an_emergency_stop_and_sigterm_a_stop(tmp_path: Path, db: str,
     with open_store(db) as s:
         info = s.get_session(1)
     assert info.status == status and (info.end_reason or "").startswith(reason)
+
+
+def test_gait_triggered_program_with_a_replayed_sensor(tmp_path: Path, db: str) -> None:
+    """The drop-foot example (a gait trigger in the program file) run by a user on sim://
+    with the real shank recording replayed as the live gyroscope: bursts in the swings, the
+    triggers in the record and the report; when the recording ends the dead sensor stops the
+    session and everything recorded so far is kept."""
+    text = (REPO / "examples" / "programs" / "drop-foot-gait-triggered.yaml").read_text()
+    prog = tmp_path / "drop-foot.yaml"
+    prog.write_text(text.replace("duration: 10 min", "duration: 40 s"))
+    gait = REPO / ".." / "shared" / "data" / "gait" / "xsens_shank_walking_120hz.txt"
+    r = run_nmes("run", str(prog), "--device", "sim://", "--patient", "P1", "--db", db,
+                 "--virtual", "--titrate-to", "30", "--titrate-interval", "0.05", "--plain",
+                 "--sensor", f"shank={gait}", "--report", str(tmp_path / "r.html"))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "sensor 'shank' sent nothing since 29.2" in r.stderr
+    summary = [ln for ln in r.stdout.splitlines() if "triggered bursts" in ln]
+    assert summary and int(summary[0].split(": ")[1].split()[0]) >= 18
+    with open_store(db) as s:
+        rec = s.load_session(1)
+    assert rec.info.status == "aborted"
+    bursts = [e for e in rec.events if e.kind == "trigger" and e.data["result"] == "burst"]
+    assert len(bursts) >= 18
+    assert rec.streams["shank"].n_samples > 3000
+    assert len(rec.pulses) > 300 and rec.pulses.amplitude.max() == pytest.approx(0.03)
+    # with --sensor-loop the recording starts again and the program completes
+    r = run_nmes("run", str(prog), "--device", "sim://", "--patient", "P1", "--db", db,
+                 "--virtual", "--titrate-to", "30", "--titrate-interval", "0.05", "--plain",
+                 "--sensor", f"shank={gait}", "--sensor-loop")
+    assert r.returncode == 0, r.stderr
+    assert "finished (completed" in r.stdout
+    # a sensor file that does not exist: a clear error, nothing written
+    r = run_nmes("run", str(prog), "--device", "sim://", "--patient", "P1", "--db", db,
+                 "--virtual", "--plain", "--sensor", "shank=/nonexistent.txt")
+    assert r.returncode != 0 and "no file '/nonexistent.txt'" in r.stderr
+    assert _counts(db)[0] == 2

@@ -68,6 +68,8 @@ def report_dir() -> Path:
 
 def summary_lines(result: SessionResult) -> list[str]:
     """A short text summary of a session result."""
+    from opennmes.session import LoopEvent, Triggered
+
     lines = [f"session {result.session_id if result.session_id is not None else '-'}: "
              f"{result.status} ({result.how}: {result.reason}) after {result.duration:.1f} s"]
     for d in result.dose:
@@ -76,6 +78,15 @@ def summary_lines(result: SessionResult) -> list[str]:
             f"level {d.max_level * 1e3:.1f} mA, peak {d.peak_amplitude * 1e3:.1f} mA, charge "
             f"{d.total_charge * 1e3:.2f} mC, max rms current density "
             f"{d.max_rms_current_density * 0.1:.3f} mA/cm2")
+    for ch in sorted({e.channel for e in result.events if isinstance(e, Triggered)}):
+        got = [e.result for e in result.events if isinstance(e, Triggered) and e.channel == ch]
+        lines.append(f"  {ch}: {got.count('burst')} triggered bursts, {got.count('ignored')} "
+                     f"triggers ignored, {got.count('silent')} sensor silences")
+    for e in result.events:
+        if isinstance(e, LoopEvent) and e.what in ("repetition", "saturated"):
+            value = "" if e.value is None else (
+                f" {e.value * 1e3:.1f} mA" if e.what == "saturated" else f" {e.value:.4g}")
+            lines.append(f"  {e.channel} at {e.t:.1f} s: {e.detail}{value}")
     return lines
 
 
@@ -118,6 +129,13 @@ def run(
                                                         "view.")] = False,
     report: Annotated[Path | None, typer.Option(
         "--report", help="Write the HTML session report here.")] = None,
+    sensor: Annotated[list[str] | None, typer.Option(
+        "--sensor", help="[NAME=]FILE: replay a recording (C3D, EDF/BDF, CSV, text) as a live "
+                         "sensor from the session start, e.g. the EMG or shank gyroscope a "
+                         "triggered channel listens to (repeatable; NAME defaults to the file "
+                         "name without its extension).")] = None,
+    sensor_loop: Annotated[bool, typer.Option(
+        "--sensor-loop", help="Replay each --sensor recording again when it ends.")] = False,
 ) -> None:
     """Run a therapy session live: start at zero, raise the intensity with the keys, and
     record everything (events, delivered pulses, dose, signals)."""
@@ -136,6 +154,7 @@ def run(
     is_sim = parts.scheme.lower() == "sim"
     if virtual and not is_sim:
         raise ProgramError("--virtual runs only on sim://; a real device runs in real time")
+    sensors = [_replay(spec, sensor_loop) for spec in sensor or []]
     with open_store(db) as store:
         prog = resolve_program(program, store)
         store.get_patient(patient)  # unknown patient: clear error before any device opens
@@ -144,7 +163,7 @@ def run(
         with stim:
             runner = start_session(store, patient, prog, stim,
                                    screening_acknowledged=acks, chunk=chunk, step=step * 1e-3,
-                                   stall_margin=stall_margin * 1e-3,
+                                   stall_margin=stall_margin * 1e-3, sensors=sensors,
                                    meta={"command": "nmes run"})
             if titrate_to is not None:
                 target = {c: min(titrate_to * 1e-3, runner.max_amplitude[c])
@@ -170,6 +189,21 @@ def run(
     if result.status != "finished":
         typer.echo(f"error: session aborted: {result.how}: {result.reason}", err=True)
         sys.exit(1)
+
+
+def _replay(spec: str, loop: bool) -> Any:
+    """``[NAME=]FILE`` -> a ReplaySensor of the recording."""
+    from opennmes.sensing import read_signals
+    from opennmes.session import ReplaySensor
+
+    name, sep, path = spec.partition("=")
+    if not sep:
+        name, path = Path(spec).stem, spec
+    if not name or not path:
+        raise ProgramError(f"--sensor {spec!r}: give FILE or NAME=FILE")
+    if not Path(path).is_file():
+        raise ProgramError(f"--sensor {spec!r}: no file {path!r}")
+    return ReplaySensor(read_signals(path), name, loop=loop)
 
 
 def register(app: typer.Typer) -> None:

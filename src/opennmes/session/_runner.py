@@ -29,7 +29,7 @@ import numpy as np
 
 from opennmes.errors import DeviceError, NmesError, ProgramError, SafetyLimitError
 from opennmes.session._dose import ChannelRecord, dose_document, session_dose
-from opennmes.session._drives import Drive, TriggerDrive, check_drives
+from opennmes.session._drives import Drive, TriggerDrive, check_drives, program_drives
 from opennmes.session._events import (
     AdverseEvent,
     ComfortRating,
@@ -133,6 +133,8 @@ class SessionRunner:
         whose pulses then come from triggers or a controller instead of the program's
         schedule; the program's schedule of that channel is the worst case the guard checks
         before the session. The operator's intensity is each driven channel's ceiling.
+        Channels whose program declares a ``trigger`` get a :class:`TriggerDrive` from it
+        unless a drive is given for them (a triggered channel never plays its worst case).
     """
 
     def __init__(self, program: Program, stim: Stimulator, *, writer: SessionWriter | None = None,
@@ -182,6 +184,8 @@ class SessionRunner:
         if found:
             raise found[0].error()
         stim.configure(program, channel_map=channel_map)
+        given = {d.channel for d in drives}
+        drives = [*drives, *(d for d in program_drives(program) if d.channel not in given)]
         self.drives = check_drives(drives, self.channels, self.sensors)
         by_name = {c.name: c for c in program.channels}
         for name, d in self.drives.items():
@@ -293,6 +297,12 @@ class SessionRunner:
     def adverse_event(self, note: str, *, by: str = "operator") -> None:
         """Record an adverse event note."""
         self._note(AdverseEvent(self.now(), note, by))
+
+    @property
+    def triggerable(self) -> tuple[str, ...]:
+        """Triggered channels: a button or an API call can start a burst on any of them (on
+        EMG- and gait-triggered channels too, as a manual trigger)."""
+        return tuple(c for c, d in self.drives.items() if isinstance(d, TriggerDrive))
 
     def trigger(self, channel: str, *, by: str = "button") -> None:
         """Start a burst on a triggered channel at the next window (button or API)."""

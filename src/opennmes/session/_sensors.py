@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import numpy as np
+
 from opennmes.signals import Signals
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,7 +61,6 @@ class PatientSensor:
             return None
         if len(parts) == 1:
             return parts[0]
-        import numpy as np
 
         first = parts[0]
         return Signals(np.hstack([p.data for p in parts]), first.sfreq, first.names, first.units,
@@ -87,7 +88,6 @@ class DeviceSignals:
         parts, self._pending = self._pending, []
         if len(parts) == 1:
             return parts[0]
-        import numpy as np
 
         first = parts[0]
         return Signals(np.hstack([p.data for p in parts]), first.sfreq, first.names, first.units,
@@ -110,13 +110,18 @@ class ReplaySensor:
         Stream name in the record, and the ``sensor`` a drive can name.
     start : float
         Session time of the recording's first sample, s.
+    loop : bool
+        Start the recording again when it ends (the stream never stops; its samples stay
+        contiguous in session time).
     """
 
-    def __init__(self, signals: Signals, name: str = "replay", *, start: float = 0.0) -> None:
+    def __init__(self, signals: Signals, name: str = "replay", *, start: float = 0.0,
+                 loop: bool = False) -> None:
         self.signals = signals
         self.name = name
         self.names = signals.names
         self.start = float(start)
+        self.loop = bool(loop)
         self._i = 0
         self._now: Any = None
 
@@ -128,11 +133,14 @@ class ReplaySensor:
         """Samples whose session time is before ``t`` s and before the device clock."""
         upto = t if self._now is None else min(t, float(self._now()))
         sig = self.signals
-        i1 = min(sig.n_samples, max(self._i, int(math.ceil((upto - self.start) * sig.sfreq
-                                                           - 1e-9))))
-        if i1 <= self._i:
+        n = sig.n_samples
+        i1 = max(self._i, int(math.ceil((upto - self.start) * sig.sfreq - 1e-9)))
+        if not self.loop:
+            i1 = min(n, i1)
+        if i1 <= self._i or n == 0:
             return None
-        out = Signals(sig.data[:, self._i:i1], sig.sfreq, sig.names, sig.units,
+        idx = np.arange(self._i, i1) % n
+        out = Signals(sig.data[:, idx], sig.sfreq, sig.names, sig.units,
                       self.start + self._i / sig.sfreq)
         self._i = i1
         return out

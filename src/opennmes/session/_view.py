@@ -21,7 +21,7 @@ __all__ = ["TerminalView", "PlainView", "KEY_HELP", "handle_key", "format_status
 
 log = logging.getLogger(__name__)
 
-KEY_HELP = ("[+/↑] up  [-/↓] down  [Tab] channel  [p] pause/resume  [s] stop  "
+KEY_HELP = ("[+/↑] up  [-/↓] down  [Tab] channel  [t] trigger  [p] pause/resume  [s] stop  "
             "[space/x] EMERGENCY STOP  [0-9] comfort")
 
 
@@ -37,6 +37,11 @@ def handle_key(runner: SessionRunner, key: str) -> str | None:
         chans = list(runner.channels)
         runner.select(chans[(chans.index(runner.selected) + 1) % len(chans)])
         return "select"
+    if key in ("t", "T"):
+        if runner.selected not in runner.triggerable:
+            return None
+        runner.trigger(runner.selected, by="keyboard")
+        return "trigger"
     if key in ("p", "P"):
         runner.toggle_pause(by="keyboard")
         return "pause"

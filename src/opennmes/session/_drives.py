@@ -180,6 +180,23 @@ class TriggerDrive:
         self._amplitude = float(channel.amplitude)
         if self.silence_timeout is not None:
             self.stimulation.sensor_seen(0.0)  # a sensor that never sends is silent too
+        if self.source in ("emg", "gait"):
+            self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Import and run the detectors once on synthetic data before the session: their
+        first call loads and compiles filter code (about 0.2 s), which inside the control
+        loop would stall it past the watchdog's margin."""
+        from opennmes.sensing import GaitEventDetector, OnsetDetector
+
+        rng = np.random.default_rng(0)
+        emg = Signals(rng.normal(size=(1, 1000)), 1000.0, ("warm-up",), ("V",))
+        det = OnsetDetector(emg.sfreq, emg.names, self.method, h=self.threshold, hold=self.hold)
+        det.calibrate(emg)
+        det.reset()
+        det.update(emg)
+        gyro = Signals(np.zeros((1, 120)), 120.0, ("warm-up",), ("rad/s",))
+        GaitEventDetector(gyro.sfreq, polarity=self.polarity).update(gyro, "warm-up")
 
     def _stim(self) -> TriggeredStimulation:
         if self.stimulation is None:

@@ -5,7 +5,6 @@ Figures measured here are reported in docs/control.md; the assertions hold them 
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -15,12 +14,14 @@ from opennmes.control import (
     PID,
     IterativeLearning,
     inverse_curve,
+    seated_knee_target,
     standard_knee_target,
     static_curve,
     track,
     track_repetitions,
 )
 from opennmes.physiology import get_preset
+from opennmes.sensing import read_joint_angles
 
 from ..conftest import SHARED_DATA
 
@@ -67,13 +68,8 @@ def test_pid_and_ilc_track_the_standard_knee_target(healthy) -> None:  # type: i
 
 
 def _gait_knee_target(path: str, side: str = "right") -> np.ndarray:
-    d = json.loads((SHARED_DATA / "gait" / path).read_text())
-    flex = np.array([fr[f"{side}_knee_angle"] for fr in d["angle_frames"]], dtype=float)
-    t = np.arange(flex.shape[0]) / d["fps"]
-    tt = np.arange(0.0, t[-1], 1 / F)
-    ext = np.radians(90.0 - np.interp(tt, t, flex))  # seated pendulum: extension from hanging
-    lead = np.linspace(0.0, ext[0], int(F))  # 1 s to reach the starting posture
-    return np.concatenate([lead, ext, ext, ext])
+    knee = read_joint_angles(SHARED_DATA / "gait" / path)
+    return seated_knee_target(knee[f"{side}_knee_angle"], knee.sfreq, F, repeats=3)
 
 
 @pytest.mark.parametrize(("path", "pid_max", "ilc_max"), [

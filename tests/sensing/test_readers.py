@@ -13,6 +13,8 @@ from opennmes.signals import Signals
 
 from .conftest import DELSYS, SHANK, THIGH
 
+GAIT_DIR = SHANK.parent
+
 DELSYS_EMG = ["Delt_ant", "Delt_med", "Delt_post", "Biceps", "Triceps", "Trap_sup", "Trap_inf",
               "Gd_dent", "Supra", "Infra", "Subscap", "Pec", "Gd_dors"]
 
@@ -138,3 +140,40 @@ def test_edf_mixed_rates_needs_a_choice(tmp_path: Path) -> None:
                                           r"'Acc': 128.0\}"):
         read_edf(p)
     assert read_edf(p, ["Acc"]).sfreq == 128.0
+
+
+@pytest.mark.parametrize(("name", "fps", "knee", "ankle"), [
+    ("joint_angles_healthy_150hz.json", 150.0, (2.0, 70.0), None),
+    ("joint_angles_stroke_100hz.json", 100.0, (14.0, 66.0), (-7.6, 17.0)),
+])
+def test_joint_angle_files(name: str, fps: float, knee: tuple[float, float],
+                           ankle: tuple[float, float] | None) -> None:
+    """The gait JSON files of shared/data: rate, channels in rad, and the ranges listed in
+    its README (healthy knee about 2-70 deg; stroke knee about 14-66, ankle -7.6 to 17)."""
+    from opennmes.sensing import read_joint_angles, read_signals
+
+    sig = read_joint_angles(GAIT_DIR / name)
+    assert sig.sfreq == fps and "right_knee_angle" in sig.names
+    assert set(sig.units) == {"rad"}
+    k = np.degrees(sig["right_knee_angle"])
+    assert np.nanmin(k) == pytest.approx(knee[0], abs=1.0)
+    assert np.nanmax(k) == pytest.approx(knee[1], abs=1.0)
+    if ankle is not None:
+        a = np.degrees(sig["right_ankle_angle"])
+        assert np.nanmin(a) == pytest.approx(ankle[0], abs=1.0)
+        assert np.nanmax(a) == pytest.approx(ankle[1], abs=1.0)
+    again = read_signals(GAIT_DIR / name)  # the generic reader dispatches .json here
+    assert again.names == sig.names
+    np.testing.assert_array_equal(again.data, sig.data)
+
+
+def test_joint_angle_file_errors(tmp_path: Path) -> None:
+    from opennmes.sensing import read_joint_angles
+
+    bad = tmp_path / "x.json"
+    bad.write_text('{"frames": []}')
+    with pytest.raises(SignalError, match="needs 'fps' and 'angle_frames'; found \\['frames'\\]"):
+        read_joint_angles(bad)
+    bad.write_text('{"fps": 100, "angle_frames": [{"frame_index": 0}]}')
+    with pytest.raises(SignalError, match="no angle channels"):
+        read_joint_angles(bad)

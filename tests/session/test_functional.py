@@ -14,13 +14,14 @@ from opennmes.control import PID, IterativeLearning
 from opennmes.devices import VirtualClock, open_stimulator
 from opennmes.errors import ProgramError
 from opennmes.physiology import get_preset
-from opennmes.sensing import detect_gait_events, read_text
+from opennmes.sensing import PullSource, detect_gait_events, read_text
 from opennmes.session import (
     ClosedLoopDrive,
     PatientSensor,
     ReplaySensor,
     ScriptedOperator,
     SessionRunner,
+    SourceSensor,
     TriggerDrive,
     start_session,
 )
@@ -114,6 +115,35 @@ def test_gait_triggered_session_on_sim_is_recorded(store: Store) -> None:
             assert not np.any((t > c + 0.3) & (t < nxt[0])), c
     # the channel's level reached 30 mA and the bursts ran at it
     assert res.delivered.amplitude.max() == pytest.approx(0.03)
+
+
+def test_a_live_sensor_source_drives_a_gait_trigger() -> None:
+    """A sensing.PullSource polling a (simulated) IMU driver for the samples that arrived up
+    to the device's clock plugs into the session through SourceSensor."""
+    gait = read_text(GAIT)
+    gyro = gait.pick(["Gyr_Z"])
+    program = Program(name="drop foot", channels=[_peroneal()], duration=20.0)
+    sent = {"n": 0}
+    with open_stimulator("sim://", clock=VirtualClock()) as stim:
+
+        def pull() -> np.ndarray:  # the driver hands over what the IMU has measured so far
+            upto = min(gyro.n_samples, int(stim.now_rel() * gyro.sfreq))
+            out = gyro.data[:, sent["n"]:upto]
+            sent["n"] = max(sent["n"], upto)
+            return out
+
+        source = PullSource(pull, gyro.sfreq, gyro.names, ("rad/s",))
+        runner = SessionRunner(program, stim, chunk=0.02, step=2e-3,
+                               sensors=[SourceSensor(source, "imu")],
+                               drives=[TriggerDrive("peroneal", "gait", signal="Gyr_Z",
+                                                    extension=0.1, max_burst=1.2)])
+        runner.add_hook(ScriptedOperator.titrate(["peroneal"], {"peroneal": 0.02}, 2e-3, 0.0,
+                                                 0.05))
+        res = runner.run()
+    assert res.status == "finished", res.reason
+    started = [e for e in res.events if e.kind == "trigger" and e.result == "burst"]
+    assert 12 <= len(started) <= 16  # 20 strides in 29 s: about 15 in the first 20 s
+    assert len(_bursts(res.delivered.t)) == len(started)
 
 
 def test_emg_triggered_session_on_the_rehastim2_emulator() -> None:

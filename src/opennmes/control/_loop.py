@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from opennmes.physiology import PatientStream, VirtualPatient
 
 __all__ = ["TrackingResult", "Tracker", "track", "track_repetitions", "standard_knee_target",
+           "seated_knee_target",
            "static_curve", "inverse_curve", "DevicePlant"]
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,26 @@ def standard_knee_target(frequency: float, *, peak: float = math.radians(60.0),
     b = (t >= rest + rise + hold) & (t < rest + rise + hold + fall)
     y[b] = peak * 0.5 * (1 + np.cos(np.pi * (t[b] - rest - rise - hold) / fall))
     return y
+
+
+def seated_knee_target(knee_flexion: np.ndarray, sfreq: float, frequency: float, *,
+                       repeats: int = 3, lead: float = 1.0) -> np.ndarray:
+    """A gait knee-flexion trajectory as an extension target for a seated knee, in rad.
+
+    Seated with the shank hanging (90 deg of flexion = 0 extension), extension is
+    ``90 deg - flexion``. The trajectory (rad, sampled at ``sfreq`` Hz; NaN frames are
+    interpolated) is resampled at the pulse ``frequency`` (Hz), preceded by ``lead`` s rising
+    linearly from rest to its first value, and played ``repeats`` times.
+    """
+    x = np.asarray(knee_flexion, dtype=np.float64).reshape(-1)
+    ok = np.isfinite(x)
+    if ok.sum() < 2:
+        raise NmesError("the knee trajectory has fewer than two valid samples")
+    t = np.arange(x.size) / sfreq
+    tt = np.arange(0.0, t[-1], 1.0 / frequency)
+    ext = math.pi / 2 - np.interp(tt, t[ok], x[ok])
+    rise = np.linspace(0.0, ext[0], int(round(lead * frequency)))
+    return np.concatenate([rise, *([ext] * max(1, int(repeats)))])
 
 
 class DevicePlant:

@@ -50,6 +50,7 @@ from opennmes.sensing._readers import (
     read_csv,
     read_edf,
     read_emg,
+    read_joint_angles,
     read_signals,
     read_text,
     to_si,
@@ -109,6 +110,7 @@ __all__ = [
     "read_edf",
     "read_emg",
     "read_signals",
+    "read_joint_angles",
     "read_text",
     "to_si",
 ]

@@ -24,6 +24,7 @@ __all__ = [
     "read_edf",
     "read_csv",
     "read_text",
+    "read_joint_angles",
     "emg_channels",
     "read_emg",
     "to_si",
@@ -267,6 +268,40 @@ def read_text(path: str | Path) -> Signals:
     return _read_text(path)[0]
 
 
+def read_joint_angles(path: str | Path) -> Signals:
+    """Joint angles per frame from a gait JSON file, in rad.
+
+    The layout of the gait datasets in ``shared/data`` (Fukuchi et al. 2018; Van Criekinge et
+    al. 2023, as distributed by gaitkit): ``fps`` (Hz) and ``angle_frames``, a list of frames
+    whose ``*_angle`` and ``pelvis_tilt`` entries are angles in degrees. Channels keep their
+    names (``right_knee_angle``, ...); values are converted to rad. Frames without a value
+    are NaN.
+    """
+    import json
+
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SignalError(f"{path}: cannot read joint angles: {exc}") from exc
+    if not isinstance(doc, dict) or "fps" not in doc or "angle_frames" not in doc:
+        found = sorted(doc)[:10] if isinstance(doc, dict) else type(doc).__name__
+        raise SignalError(f"{path}: a joint-angle file needs 'fps' and 'angle_frames'; found "
+                          f"{found}")
+    frames = doc["angle_frames"]
+    if not frames:
+        raise SignalError(f"{path}: 'angle_frames' is empty")
+    names = [k for k, v in frames[0].items()
+             if (k.endswith("_angle") or k == "pelvis_tilt") and (v is None or
+                                                                  isinstance(v, int | float))]
+    if not names:
+        raise SignalError(f"{path}: no angle channels in the frames; keys: "
+                          f"{sorted(frames[0])}")
+    data = np.array([[np.nan if fr.get(n) is None else float(fr[n]) for fr in frames]
+                     for n in names], dtype=np.float64)
+    return Signals(np.radians(data), float(doc["fps"]), tuple(names), ("rad",) * len(names))
+
+
 def _read_text(path: str | Path) -> tuple[Signals, list[str]]:
     path = Path(path)
     with path.open(encoding="utf-8", errors="replace") as fh:
@@ -331,7 +366,11 @@ def _read_any(path: str | Path, **kwargs: object) -> tuple[Signals, list[str]]:
         return sig, ["emg" if "emg" in n.lower() else "other" for n in sig.names]
     if ext == ".txt":
         return _read_text(path)
-    raise SignalError(f"{path}: unknown file type {ext!r}; supported: .c3d .edf .bdf .csv .txt")
+    if ext == ".json":
+        sig = read_joint_angles(path)
+        return sig, ["angle"] * len(sig.names)
+    raise SignalError(f"{path}: unknown file type {ext!r}; supported: .c3d .edf .bdf .csv .txt "
+                      ".json (joint angles)")
 
 
 def emg_channels(signals: Signals) -> list[str]:

@@ -32,7 +32,13 @@ from opennmes.session._events import (
     WatchdogFired,
 )
 from opennmes.session._runner import MAX_STEP, SessionResult, SessionRunner, Status
-from opennmes.session._sensors import DeviceSignals, PatientSensor, ReplaySensor, Sensor
+from opennmes.session._sensors import (
+    DeviceSignals,
+    PatientSensor,
+    ReplaySensor,
+    Sensor,
+    SourceSensor,
+)
 from opennmes.session._setup import ScriptedOperator, patient_factors, start_session
 from opennmes.session._timeline import Position, Timeline
 from opennmes.session._view import KEY_HELP, PlainView, TerminalView, handle_key, play
@@ -42,7 +48,7 @@ __all__ = [
     "SessionRunner", "SessionResult", "Status", "MAX_STEP", "Watchdog",
     "start_session", "patient_factors", "ScriptedOperator",
     "TerminalView", "PlainView", "play", "handle_key", "KEY_HELP",
-    "Sensor", "PatientSensor", "DeviceSignals", "ReplaySensor",
+    "Sensor", "PatientSensor", "DeviceSignals", "ReplaySensor", "SourceSensor",
     "Drive", "TriggerDrive", "ClosedLoopDrive", "program_drives", "TRIGGER_SOURCES",
     "Timeline", "Position",
     "ChannelRecord", "session_dose", "channel_trains", "DOSE_FORMAT",

@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from opennmes.physiology import PatientStream
     from opennmes.stim import PulseSchedule
 
-__all__ = ["Sensor", "PatientSensor", "DeviceSignals", "ReplaySensor"]
+__all__ = ["Sensor", "PatientSensor", "DeviceSignals", "ReplaySensor", "SourceSensor"]
 
 
 @runtime_checkable
@@ -144,3 +144,44 @@ class ReplaySensor:
                       self.start + self._i / sig.sfreq)
         self._i = i1
         return out
+
+
+class SourceSensor:
+    """A live :mod:`opennmes.sensing` stream as a session sensor.
+
+    Wraps a :class:`~opennmes.sensing.PushSource` (a driver thread or callback pushes the
+    samples of a real EMG amplifier or IMU) or a :class:`~opennmes.sensing.PullSource` (the
+    session polls a driver): each window, the samples that arrived since the last one are
+    recorded and handed to the session's drives. The source's ``t0`` must be in session time:
+    start the device's stream when the session starts (``t0=0``), or stamp it from
+    ``stim.now_rel()``.
+
+    Parameters
+    ----------
+    source : PushSource or PullSource
+        Channels and units announced up front (``names``), so the drives are checked before
+        the session.
+    name : str
+        Stream name in the record.
+    """
+
+    def __init__(self, source: Any, name: str) -> None:
+        self.source = source
+        self.name = name
+        self.names = tuple(source.names)
+
+    def read(self, t: float) -> Signals | None:
+        """The samples that arrived since the last call (None when there are none)."""
+        from opennmes.errors import SignalError
+        from opennmes.sensing import PushSource
+
+        try:
+            if isinstance(self.source, PushSource):
+                sig = self.source.read(timeout=0.0)
+            else:
+                sig = self.source.read()
+        except SignalError:  # a push source with nothing new
+            return None
+        if sig is None or not sig.n_samples:
+            return None
+        return sig

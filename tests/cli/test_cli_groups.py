@@ -17,3 +17,14 @@ def test_help_lists_groups() -> None:
     for group in ("program", "simulate", "emulate", "devices", "emg", "gait", "assess", "db"):
         assert group in r.stdout
     assert "warning" not in r.stderr
+
+
+def test_usage_errors_are_one_clear_message() -> None:
+    """A missing option or an unknown command: click's usage message and exit code 2, never
+    a traceback."""
+    for args, says in ((("run", "x.yaml"), "Missing option '--device'"),
+                       (("track",), "Missing"),
+                       (("no-such-command",), "No such command")):
+        r = run_nmes(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert says in r.stderr and "Traceback" not in r.stderr, r.stderr

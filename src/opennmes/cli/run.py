@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import signal
 import sys
 from pathlib import Path
@@ -83,10 +84,11 @@ def summary_lines(result: SessionResult) -> list[str]:
         lines.append(f"  {ch}: {got.count('burst')} triggered bursts, {got.count('ignored')} "
                      f"triggers ignored, {got.count('silent')} sensor silences")
     for e in result.events:
-        if isinstance(e, LoopEvent) and e.what in ("repetition", "saturated"):
-            value = "" if e.value is None else (
-                f" {e.value * 1e3:.1f} mA" if e.what == "saturated" else f" {e.value:.4g}")
-            lines.append(f"  {e.channel} at {e.t:.1f} s: {e.detail}{value}")
+        if isinstance(e, LoopEvent) and e.what == "saturated":
+            lines.append(f"  {e.channel} at {e.t:.1f} s: {e.detail}")
+        elif isinstance(e, LoopEvent) and e.what == "repetition" and e.value is not None:
+            deg = f" = {math.degrees(e.value):.2f} deg" if e.detail.endswith("(rad)") else ""
+            lines.append(f"  {e.channel} at {e.t:.1f} s: {e.detail} {e.value:.4g}{deg}")
     return lines
 
 

@@ -464,7 +464,8 @@ class ClosedLoopDrive:
                             t_n, self.channel, "saturated",
                             f"repetition {rep + 1}: the output has been at its ceiling "
                             f"({up * 1e3:.1f} mA) for {self.saturation_time:g} s with the "
-                            f"error above {self.saturation_error:g}", up))
+                            f"error above {self.saturation_error:.4g} {self._unit}".rstrip(),
+                            up))
                 u = self.tracker.command(float(self.target[k]), self._y, float(self._ff[k]),
                                          ceiling=level)
                 self._rep_u[k] = u
@@ -493,8 +494,9 @@ class ClosedLoopDrive:
         e = self._rep_e
         ok = np.isfinite(e)
         rmse = float(np.sqrt(np.mean(e[ok] ** 2))) if ok.any() else math.nan
+        unit = f" ({self._unit})" if self._unit else ""
         self._events.append(LoopEvent(t, self.channel, "repetition",
-                                      f"repetition {rep + 1} ended; tracking RMSE", rmse))
+                                      f"repetition {rep + 1} ended; tracking RMSE{unit}", rmse))
         if self.ilc is not None and ok.all():
             # the learnt input replaces the controller's own feed-forward (as in track())
             self._ff = self.ilc.next_input(self._rep_u.copy(), e.copy())

@@ -344,6 +344,45 @@ def test_fatiguing_muscle_saturates_in_a_session() -> None:
     assert res.delivered.amplitude.max() <= 0.044 + 1e-12
 
 
+class _FailingKnee(PatientSensor):
+    """A knee sensor that sends NaN between 4 and 6 s (a loose cable), then recovers."""
+
+    def read(self, t: float) -> Signals | None:
+        sig = super().read(t)
+        if sig is None:
+            return None
+        data = np.array(sig.data)
+        bad = (sig.t >= 4.0) & (sig.t < 6.0)
+        data[sig.names.index("knee.angle"), bad] = np.nan
+        return Signals(data, sig.sfreq, sig.names, sig.units, sig.t0)
+
+
+def test_closed_loop_opens_on_a_failing_sensor() -> None:
+    """Holding 40 deg: when the knee measurement turns to NaN the output goes to zero within
+    the 0.5 s silence timeout (it never winds up on a stale value), and the loop restarts
+    when the measurement is back."""
+    patient = get_preset("healthy-adult")
+    target = np.full(int(8 * F), math.radians(40.0))
+    ch = Channel(name="quadriceps", electrode=Electrode(area=AREA, site="quadriceps"),
+                 frequency=F, pulse_width=PW, amplitude=U_MAX)
+    program = Program(name="hold", channels=[ch], duration=9.5)
+    drive = ClosedLoopDrive("quadriceps", _controller_factory(patient)(), target, start=1.0)
+    sensor = _FailingKnee(patient.start(sfreq=100.0, seed=0, emg=False), "knee")
+    with open_stimulator("sim://", clock=VirtualClock()) as stim:
+        runner = SessionRunner(program, stim, chunk=0.02, step=2e-3, sensors=[sensor],
+                               drives=[drive])
+        runner.add_hook(ScriptedOperator.titrate(["quadriceps"], {"quadriceps": U_MAX}, 2e-3,
+                                                 0.0, 0.02))
+        res = runner.run()
+    assert res.status == "finished", res.reason
+    loop = [(e.what, e.t) for e in res.events if e.kind == "loop"]
+    assert [w for w, _ in loop] == ["silent", "measured", "repetition"], loop
+    assert 4.4 <= loop[0][1] <= 4.6 and 6.0 <= loop[1][1] <= 6.1
+    t = res.delivered.t
+    assert not np.any((t > loop[0][1]) & (t < loop[1][1]))  # zero output while open
+    assert np.any((t > 2.0) & (t < 4.0)) and np.any(t > 6.5)
+
+
 def test_closed_loop_session_on_the_p24_emulator() -> None:
     """The same loop through the emulated P24 in real time: a virtual patient fed with the
     pulses the runner hands the device measures the knee; every pulse reaches the emulator."""

@@ -341,18 +341,25 @@ class ClosedLoopDrive:
         Learns the feed-forward between repetitions.
     saturation_time, saturation_error : float
         See :class:`~opennmes.control.Tracker` (``saturation_error`` in the signal's unit).
+    silence_timeout : float
+        With no valid (finite) sample of ``signal`` newer than this (s), the loop is open:
+        the output goes to zero, the controller restarts, and a ``silent`` event is recorded
+        (a stale measurement would otherwise wind the controller up to its ceiling).
     """
 
     def __init__(self, channel: str, controller: PID, target: np.ndarray, *,
                  signal: str = "knee.angle", sensor: str | None = None, start: float = 0.0,
                  period: float | None = None, ilc: IterativeLearning | None = None,
                  saturation_time: float = 1.0,
-                 saturation_error: float = math.radians(5.0)) -> None:
+                 saturation_error: float = math.radians(5.0),
+                 silence_timeout: float = 0.5) -> None:
         tgt = np.asarray(target, dtype=np.float64).reshape(-1)
         if tgt.size == 0 or not np.all(np.isfinite(tgt)):
             raise ProgramError("closed-loop target must be a non-empty array of finite values")
         if not (math.isfinite(start) and start >= 0):
             raise ProgramError(f"closed-loop start = {start!r} s must be >= 0")
+        if not (math.isfinite(silence_timeout) and silence_timeout > 0):
+            raise ProgramError(f"closed-loop silence_timeout = {silence_timeout!r} s must be > 0")
         self.channel = channel
         self.controller = controller
         self.target = tgt
@@ -363,7 +370,10 @@ class ClosedLoopDrive:
         self.ilc = ilc
         self.saturation_time = saturation_time
         self.saturation_error = saturation_error
+        self.silence_timeout = float(silence_timeout)
         self.tracker: Tracker | None = None
+        self._y_t: float | None = None  # session time of the latest valid sample
+        self._silent = False
         self._ch: Channel | None = None
         self._index = 0
         self._names: tuple[str, ...] = ()
@@ -428,8 +438,11 @@ class ClosedLoopDrive:
                                    f"no channel {self.signal!r}; it has "
                                    f"{list(signals.names)}")
             return
-        if signals.n_samples:
-            self._y = float(signals[self.signal][-1])
+        x = signals[self.signal]
+        ok = np.flatnonzero(np.isfinite(x))
+        if ok.size:
+            self._y = float(x[ok[-1]])
+            self._y_t = signals.t0 + ok[-1] / signals.sfreq
             self._unit = signals.unit(self.signal)
 
     def _slot(self, n: int) -> tuple[int, int]:
@@ -451,7 +464,11 @@ class ClosedLoopDrive:
         for n in range(max(self._next, math.ceil(t0 * f - 1e-6)), n_end):
             t_n = math.ceil(n / f * 1e6 - 1e-6) / 1e6
             rep, k = self._slot(n)
-            if 0 <= k < n_target:
+            if 0 <= k < n_target and self._stale(t_n):
+                self.tracker.reset()  # open loop: zero output until the measurement is back
+                self._prev = None
+                rows.append((self.target[k], np.nan, 0.0))
+            elif 0 <= k < n_target:
                 if k == 0:
                     self.tracker.reset()
                     self._rep_e[:] = np.nan
@@ -486,6 +503,23 @@ class ClosedLoopDrive:
         if not ts:
             return PulseSchedule.empty(self._names)
         return _pulses(self._ch, self._index, self._names, np.asarray(ts), np.asarray(us))
+
+    def _stale(self, t: float) -> bool:
+        """True (and a ``silent`` event once) when the measurement is too old at ``t``."""
+        since = self._y_t if self._y_t is not None else self.start
+        stale = t - since > self.silence_timeout
+        if stale and not self._silent:
+            self._silent = True
+            self._events.append(LoopEvent(
+                t, self.channel, "silent",
+                f"no valid {self.signal!r} sample for {t - since:.3f} s (limit "
+                f"{self.silence_timeout:g} s): output zero until it is back", None))
+            log.warning("closed loop of %r: measurement silent at %.3f s", self.channel, t)
+        elif not stale and self._silent:
+            self._silent = False
+            self._events.append(LoopEvent(t, self.channel, "measured",
+                                          f"{self.signal!r} is back; the loop restarts", None))
+        return stale
 
     def _end_repetition(self, rep: int, t: float) -> None:
         if self._prev is not None and self._y is not None:

@@ -182,7 +182,8 @@ class LoopEvent(SessionEvent):
     rest, ``value`` in the detector's feature units), ``saturated`` (output at its ceiling
     with a large error, ``value`` the amplitude in A), ``repetition`` (one repetition of a
     closed loop ended, ``value`` its tracking RMSE in the signal's unit), ``learnt`` (an
-    iterative-learning update, ``value`` the peak learnt amplitude in A)."""
+    iterative-learning update, ``value`` the peak learnt amplitude in A), ``silent`` (no
+    valid measurement: the loop's output is zero) and ``measured`` (it is back)."""
 
     channel: str = ""
     what: str = ""

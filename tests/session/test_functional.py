@@ -14,6 +14,7 @@ from opennmes.control import PID, IterativeLearning
 from opennmes.devices import VirtualClock, open_stimulator
 from opennmes.errors import ProgramError
 from opennmes.physiology import get_preset
+from opennmes.report.session_report import session_report_html
 from opennmes.sensing import PullSource, detect_gait_events, read_text
 from opennmes.session import (
     ClosedLoopDrive,
@@ -113,6 +114,8 @@ def test_gait_triggered_session_on_sim_is_recorded(store: Store) -> None:
         nxt = fo[fo > c]
         if nxt.size:
             assert not np.any((t > c + 0.3) & (t < nxt[0])), c
+    html = session_report_html(rec)
+    assert f"<tr><td>peroneal</td><td>{len(started)}</td>" in html
     # the channel's level reached 30 mA and the bursts ran at it
     assert res.delivered.amplitude.max() == pytest.approx(0.03)
 
@@ -314,6 +317,13 @@ def test_closed_loop_session_on_sim_learns_and_is_recorded(store: Store) -> None
     np.testing.assert_allclose(amp[amp > 0], d.amplitude, atol=1e-9)
     assert amp.max() <= U_MAX + 1e-12
     assert [e.kind for e in rec.events].count("loop") == 8
+    # the session report shows the loop: RMSE per repetition and the tracking figure
+    html = session_report_html(rec)
+    assert "<h2>Functional stimulation</h2>" in html
+    for r in rmse:
+        assert f"<td>{r:.2f} deg</td>" in html
+    assert "alt='closed-loop tracking, quadriceps'" in html
+    assert "quadriceps: 0.0 mA -&gt; 2.0 mA by script" in html
     # the stored trace reproduces the first repetition's RMSE
     tgt, meas = ctl["quadriceps.target"], ctl["quadriceps.measured"]
     first = np.flatnonzero(np.isfinite(tgt))[: target.size]

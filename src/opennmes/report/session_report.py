@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from opennmes.signals import Signals
     from opennmes.store import SessionRecord
 
-__all__ = ["write_session_report", "contraction_peaks", "session_report_html"]
+__all__ = ["write_session_report", "contraction_peaks", "session_report_html", "event_details"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1000px;
@@ -126,7 +126,106 @@ def _figures(record: SessionRecord) -> dict[str, str]:
         ax.legend(fontsize=8, loc="lower left")
         ax.grid(alpha=0.3)
         figs["fatigue"] = _png(fig)
+    for name, sig in record.streams.items():
+        if name.startswith("control.") and sig.n_samples:
+            figs[name] = _tracking_figure(sig, name)
     return figs
+
+
+def _ma(v: Any) -> str:
+    return "-" if not isinstance(v, int | float) else f"{v * 1e3:.1f} mA"
+
+
+def event_details(kind: str, data: dict[str, Any]) -> str:
+    """One readable line for a stored event: currents in mA, angles in degrees."""
+    d = data
+    if kind == "intensity":
+        return f"{d.get('channel')}: {_ma(d.get('old'))} -> {_ma(d.get('new'))} by {d.get('by')}"
+    if kind == "start":
+        amps = ", ".join(f"{c} up to {_ma(a)}" for c, a in zip(d.get("channels", []),
+                                                                  d.get("max_amplitude", []),
+                                                                  strict=False))
+        drives = "; ".join(f"{c} {w}" for c, w in (d.get("drives") or {}).items())
+        return f"{d.get('program')} on {d.get('device')}: {amps}" + (
+            f"; {drives}" if drives else "")
+    if kind == "trigger":
+        extra = f": {d['detail']}" if d.get("detail") else ""
+        return f"{d.get('channel')}: {d.get('result')} ({d.get('source')}){extra}"
+    if kind == "loop":
+        v = d.get("value")
+        what = d.get("what")
+        text = f"{d.get('channel')}: {d.get('detail')}"
+        if isinstance(v, int | float) and what != "saturated":  # saturation says its mA
+            if what == "learnt":
+                text += f" {_ma(v)}"
+            elif what == "repetition" and str(d.get("detail", "")).endswith("(rad)"):
+                text += f" {math.degrees(v):.2f} deg"
+            else:
+                text += f" {v:.4g}"
+        return text
+    return ", ".join(f"{k}={v}" for k, v in d.items() if v not in (None, "", [], {}))
+
+
+def _functional_section(record: SessionRecord, figs: dict[str, str]) -> list[str]:
+    """Triggers and closed loops: counts per channel, tracking figure and RMSE."""
+    e = html.escape
+    trig = [ev for ev in record.events if ev.kind == "trigger"]
+    loops = [ev for ev in record.events if ev.kind == "loop"]
+    controls = [n for n in record.streams if n.startswith("control.")]
+    if not (trig or loops or controls):
+        return []
+    out = ["<h2>Functional stimulation</h2>"]
+    chans = sorted({str(ev.data.get("channel")) for ev in trig})
+    if chans:
+        out.append("<table><tr><th>Triggered channel</th><th>bursts</th><th>ignored</th>"
+                   "<th>ended early</th><th>sensor silences</th></tr>")
+        for c in chans:
+            got = [ev.data.get("result") for ev in trig if ev.data.get("channel") == c]
+            out.append(f"<tr><td>{e(c)}</td><td>{got.count('burst')}</td>"
+                       f"<td>{got.count('ignored')}</td><td>{got.count('end')}</td>"
+                       f"<td>{got.count('silent')}</td></tr>")
+        out.append("</table>")
+    reps = [ev for ev in loops if ev.data.get("what") == "repetition"]
+    if reps:
+        out.append("<table><tr><th>Closed-loop channel</th><th>repetition</th>"
+                   "<th>tracking RMSE</th></tr>")
+        count: dict[str, int] = {}
+        for ev in reps:
+            c = str(ev.data.get("channel"))
+            count[c] = count.get(c, 0) + 1
+            v = ev.data.get("value")
+            rad = str(ev.data.get("detail", "")).endswith("(rad)")
+            val = "-" if not isinstance(v, int | float) else (
+                f"{math.degrees(v):.2f} deg" if rad else f"{v:.4g}")
+            out.append(f"<tr><td>{e(c)}</td><td>{count[c]}</td><td>{val}</td></tr>")
+        out.append("</table>")
+    for ev in loops:
+        if ev.data.get("what") in ("saturated", "silent"):
+            out.append(f"<p class='bad'>{ev.t:.1f} s: {e(event_details('loop', ev.data))}</p>")
+    for name in controls:
+        if name in figs:
+            out.append(f"<img alt='closed-loop tracking, {e(name[8:])}' "
+                       f"src='data:image/png;base64,{figs[name]}'>")
+    return out
+
+
+def _tracking_figure(sig: Signals, name: str) -> str:
+    import matplotlib.pyplot as plt
+
+    ch = name[len("control."):]
+    tgt, meas, amp = (sig[f"{ch}.{k}"] for k in ("target", "measured", "amplitude"))
+    unit = sig.unit(f"{ch}.target")
+    scale, label = (180.0 / math.pi, "deg") if unit == "rad" else (1.0, unit)
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(10, 5), sharex=True, constrained_layout=True)
+    t = sig.t
+    a1.plot(t, tgt * scale, lw=1.2, color="k", label="target")
+    a1.plot(t, meas * scale, lw=0.9, color="C0", label="measured")
+    a1.set_ylabel(f"{ch} ({label})")
+    a1.legend(fontsize=8)
+    a2.plot(t, amp * 1e3, lw=0.8, color="C3")
+    a2.set_ylabel("amplitude (mA)")
+    a2.set_xlabel("session time (s)")
+    return _png(fig)
 
 
 def _fmt(v: Any, scale: float = 1.0, digits: int = 2) -> str:
@@ -205,12 +304,11 @@ def session_report_html(record: SessionRecord) -> str:
                     f"{a * 1e3:.0f} mA {s:.1f} s" for a, s in sorted(top)) + "</p>")
     else:
         out.append("<p class='small'>No dose summary was recorded.</p>")
+    out += _functional_section(record, figs)
     out.append("<h2>Events</h2><table><tr><th>t (s)</th><th>event</th><th>details</th></tr>")
     for ev in record.events:
-        if ev.kind == "intensity" and ev.data.get("by") == "script":
-            pass
-        det = ", ".join(f"{k}={v}" for k, v in ev.data.items() if v not in (None, "", []))
-        out.append(f"<tr><td>{ev.t:.2f}</td><td>{e(ev.kind)}</td><td>{e(det)}</td></tr>")
+        out.append(f"<tr><td>{ev.t:.2f}</td><td>{e(ev.kind)}</td>"
+                   f"<td>{e(event_details(ev.kind, ev.data))}</td></tr>")
     out.append("</table>")
     streams = ", ".join(f"{st.name} ({st.n_samples} samples at {st.sfreq:g} Hz)"
                         for st in info.streams) or "none"

@@ -100,6 +100,8 @@ def test_gait_triggered_session_on_sim_is_recorded(store: Store) -> None:
     ic = offline.to_pandas()["initial_contact"].to_numpy()
     bursts = _bursts(res.delivered.t)
     assert len(bursts) >= 18
+    # each burst is one contraction in the dose record, however short the swing
+    assert rec.dose is not None and rec.dose["channels"][0]["contractions"] == len(bursts)
     for first, last in bursts:
         if first < 1.5:  # the titration ramp: intensity still rising
             continue

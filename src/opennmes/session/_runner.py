@@ -191,6 +191,8 @@ class SessionRunner:
         for name, d in self.drives.items():
             d.bind(by_name[name], self.channels, stim)
         self._driven = np.array([c in self.drives for c in self.channels], dtype=bool)
+        for name in self.drives:  # a burst or a repetition is a contraction, however long
+            self._contraction[name] = None
         # live state (loop thread; other threads go through the command queue)
         self.levels = dict.fromkeys(self.channels, 0.0)
         self.max_levels = dict.fromkeys(self.channels, 0.0)

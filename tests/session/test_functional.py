@@ -419,3 +419,53 @@ def test_closed_loop_session_on_the_p24_emulator() -> None:
     assert len(reps) == 1 and math.degrees(reps[0].value) < 8.0
     assert len(played) == len(res.delivered) > 100
     np.testing.assert_allclose(played.amplitude, res.delivered.amplitude, atol=1e-3)
+
+
+def test_heel_switch_trigger_declared_in_the_program() -> None:
+    """A drop-foot program whose trigger is an in-shoe heel switch: the runner builds the
+    drive from the program file. The switch signal is derived from the real walk (loaded
+    from initial contact to foot-off as the offline detector finds them on the shank
+    gyroscope, with noise): a burst starts in each swing and ends after heel strike."""
+    from opennmes.stim import load_program_text
+
+    gait = read_text(GAIT)
+    ev = detect_gait_events(gait, "Gyr_Z").to_pandas()
+    fs = 100.0
+    t = np.arange(int(gait.duration * fs)) / fs
+    loaded = np.ones_like(t)
+    for fo in ev["foot_off"].dropna():
+        later = ev["initial_contact"][ev["initial_contact"] > fo]
+        end = float(later.min()) if len(later) else t[-1] + 1
+        loaded[(t >= fo) & (t < end)] = 0.0
+    rng = np.random.default_rng(0)
+    heel = Signals(loaded + rng.normal(0, 0.05, t.size), fs, ("heel",), ("a.u.",))
+    program = load_program_text(f"""
+name: drop foot, heel switch
+channels:
+  - name: peroneal
+    electrode: {{area: 20 cm2, site: common peroneal nerve, side: left}}
+    frequency: 40 Hz
+    pulse_width: 300 us
+    interphase_gap: 100 us
+    amplitude: 25 mA
+    ramp_up: 50 ms
+    ramp_down: 50 ms
+    trigger: {{source: gait, signal: heel, detector: heel-switch, on_level: 0.6,
+               off_level: 0.4, debounce: 30 ms, extension: 100 ms, max_burst: 1.5 s}}
+duration: {gait.duration - 1.0:.1f} s
+""")
+    with open_stimulator("sim://", clock=VirtualClock()) as stim:
+        runner = SessionRunner(program, stim, chunk=0.02, step=2e-3,
+                               sensors=[ReplaySensor(heel, "insole")])
+        assert "heel-switch" in runner.drives["peroneal"].describe()
+        runner.add_hook(ScriptedOperator.titrate(["peroneal"], {"peroneal": 0.024}, 2e-3, 0.0,
+                                                 0.05))
+        res = runner.run()
+    assert res.status == "finished", res.reason
+    started = [e.t for e in res.events if e.kind == "trigger" and e.result == "burst"]
+    fo = ev["foot_off"].dropna().to_numpy()
+    fo = fo[fo < gait.duration - 1.1]
+    assert len(started) == len(fo)
+    for s_, f_ in zip(started, fo, strict=True):  # the 30 ms debounce, on a 10 ms grid
+        assert 0.01 <= s_ - f_ <= 0.05
+    assert len(_bursts(res.delivered.t)) == len(started)

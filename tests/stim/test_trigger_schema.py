@@ -243,7 +243,8 @@ def test_schema_contains_the_trigger() -> None:
     assert trig["properties"]["source"]["enum"] == list(TRIGGER_SOURCES)
     assert set(trig["properties"]) == {
         "source", "signal", "sensor", "refractory", "max_burst", "silence_timeout", "delay",
-        "extension", "method", "threshold", "hold", "rest"}
+        "extension", "method", "threshold", "hold", "rest", "detector", "polarity", "on_level",
+        "off_level", "debounce"}
     assert trig["required"] == ["source"]
 
 
@@ -311,3 +312,26 @@ def test_nmes_program_schema_and_check_accept_triggers(tmp_path) -> None:
     assert r.stderr.strip().splitlines() == [
         f"error: {bad}: channels[0].trigger: delay = 0.1 s: only gait triggers have a delay "
         f"(source is 'emg')"]
+
+
+def test_heel_switch_gait_trigger_fields() -> None:
+    """A gait trigger from an in-shoe heel switch: levels required and ordered; gyroscope-
+    and heel-only fields refused elsewhere, each error naming the field and the value."""
+    from opennmes.stim import Trigger
+
+    t = Trigger(source="gait", signal="heel", detector="heel-switch", on_level=0.6,
+                off_level=0.3, debounce="20 ms")
+    assert t.debounce == pytest.approx(0.02) and "heel switch on 0.6 / off 0.3" in t.describe()
+    with pytest.raises(ValueError, match="needs on_level and off_level"):
+        Trigger(source="gait", signal="heel", detector="heel-switch")
+    with pytest.raises(ValueError, match="off_level = 0.7 must be below on_level = 0.6"):
+        Trigger(source="gait", signal="heel", detector="heel-switch", on_level=0.6,
+                off_level=0.7)
+    with pytest.raises(ValueError, match="polarity = -1: only gait triggers with a gyroscope"):
+        Trigger(source="gait", signal="heel", detector="heel-switch", on_level=0.6,
+                off_level=0.3, polarity=-1)
+    with pytest.raises(ValueError, match="on_level = 0.6: only gait triggers with a heel sw"):
+        Trigger(source="gait", signal="Gyr_Z", on_level=0.6)
+    with pytest.raises(ValueError, match="detector = 'heel-switch': only gait triggers"):
+        Trigger(source="emg", signal="EMG", detector="heel-switch")
+    assert Trigger(source="gait", signal="Gyr_Z", polarity=-1).polarity == -1

@@ -39,7 +39,7 @@ from opennmes.signals import Signals
 from opennmes.stim import Channel, PulseSchedule
 
 if TYPE_CHECKING:  # pragma: no cover
-    from opennmes.sensing import GaitEventDetector, OnsetDetector
+    from opennmes.sensing import GaitEventDetector, HeelSwitchDetector, OnsetDetector
     from opennmes.stim import Program
 
 __all__ = ["Drive", "TriggerDrive", "ClosedLoopDrive", "TRIGGER_SOURCES", "program_drives"]
@@ -119,7 +119,10 @@ class TriggerDrive:
         EMG only: :class:`~opennmes.sensing.OnsetDetector` method, threshold ``h`` (None:
         the method's default), hold time (s) and rest time at the start (s).
     polarity : {+1, -1}
-        Gait only: sign of the mid-swing peak on the gyroscope channel.
+        Gait gyroscope only: sign of the mid-swing peak on the gyroscope channel.
+    detector : {"gyroscope", "heel-switch"}
+        Gait only: a sagittal shank gyroscope (rad/s) or an in-shoe heel switch (FSR) with
+        hysteresis levels ``on_level`` > ``off_level`` (the switch's unit) and ``debounce`` s.
     """
 
     def __init__(self, channel: str, source: str, *, signal: str | None = None,
@@ -127,7 +130,9 @@ class TriggerDrive:
                  max_burst: float | None = None, silence_timeout: float | None = None,
                  delay: float = 0.0, extension: float = 0.0, method: str = "threshold",
                  threshold: float | None = None, hold: float = 0.05, rest: float = 1.0,
-                 polarity: int = 1) -> None:
+                 polarity: int = 1, detector: str = "gyroscope",
+                 on_level: float | None = None, off_level: float | None = None,
+                 debounce: float = 0.03) -> None:
         if source not in TRIGGER_SOURCES:
             raise ProgramError(f"trigger source {source!r}; one of {list(TRIGGER_SOURCES)}")
         sensed = source in ("emg", "gait")
@@ -137,6 +142,12 @@ class TriggerDrive:
         if not sensed and (signal or sensor):
             raise ProgramError(f"a {source} trigger listens to no sensor; signal = {signal!r} "
                                f"and sensor = {sensor!r} must be unset")
+        if detector not in ("gyroscope", "heel-switch"):
+            raise ProgramError(f"gait detector {detector!r}; one of gyroscope, heel-switch")
+        if source == "gait" and detector == "heel-switch" and not (
+                on_level is not None and off_level is not None and off_level < on_level):
+            raise ProgramError(f"a heel-switch trigger needs off_level < on_level; got "
+                               f"off_level = {off_level!r}, on_level = {on_level!r}")
         if source == "emg" and not rest > 0:
             raise ProgramError(f"emg trigger rest = {rest!r} s must be > 0 (the detector "
                                "calibrates on it)")
@@ -155,9 +166,11 @@ class TriggerDrive:
         self.delay, self.extension = float(delay), float(extension)
         self.method, self.threshold, self.hold, self.rest = method, threshold, hold, rest
         self.polarity = polarity
+        self.detector = detector
+        self.on_level, self.off_level, self.debounce = on_level, off_level, debounce
         self.stimulation: TriggeredStimulation | None = None
         self._amplitude = 0.0
-        self._detector: OnsetDetector | GaitEventDetector | None = None
+        self._detector: OnsetDetector | GaitEventDetector | HeelSwitchDetector | None = None
         self._rest: list[Signals] = []
         self._armed = not sensed or source == "gait"
         self._n_events = 0
@@ -167,7 +180,7 @@ class TriggerDrive:
     def describe(self) -> str:
         """One line: what triggers this channel."""
         what = {"emg": f"EMG onsets on {self.signal!r}",
-                "gait": f"foot-off to initial contact on {self.signal!r} (delay "
+                "gait": f"foot-off to initial contact on {self.signal!r} ({self.detector}, delay "
                         f"{self.delay:g} s, extension {self.extension:g} s)",
                 "button": "the button", "external": "external requests"}[self.source]
         return f"triggered by {what}"
@@ -268,13 +281,19 @@ class TriggerDrive:
                 st.trigger(ev.t_detected, source=f"emg:{self.signal}")
 
     def _gait(self, chunk: Signals) -> None:
-        from opennmes.sensing import GaitEventDetector
+        from opennmes.sensing import GaitEventDetector, HeelSwitchDetector
 
         st = self._stim()
         if self._detector is None:
-            self._detector = GaitEventDetector(chunk.sfreq, polarity=self.polarity)
+            if self.detector == "heel-switch":
+                assert self.on_level is not None and self.off_level is not None
+                self._detector = HeelSwitchDetector(chunk.sfreq, self.on_level,
+                                                    self.off_level, self.debounce)
+            else:
+                self._detector = GaitEventDetector(chunk.sfreq, polarity=self.polarity)
         det = self._detector
-        assert isinstance(det, GaitEventDetector) and self.signal is not None
+        assert isinstance(det, GaitEventDetector | HeelSwitchDetector)
+        assert self.signal is not None
         for ev in det.update(chunk, self.signal):
             if ev.kind == "foot_off":
                 st.trigger(ev.t_detected + self.delay, source="gait:foot_off")

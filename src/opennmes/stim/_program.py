@@ -224,6 +224,19 @@ class Trigger(_Frozen):
     rest : float
         emg only: rest EMG recorded at the session start to calibrate the detector (no
         triggers during it), in s. Default 1 s (a 0.5-2 s baseline, §1.2).
+    detector : {"gyroscope", "heel-switch"}
+        gait only: ``gyroscope``, the sagittal shank angular velocity in rad/s
+        (``opennmes.sensing.GaitEventDetector``); ``heel-switch``, an in-shoe heel FSR: heel
+        unloaded starts, loaded ends a burst (``opennmes.sensing.HeelSwitchDetector``, as
+        commercial drop-foot stimulators do, emg-gait-and-control.md §2.1).
+    polarity : {1, -1}
+        gait gyroscope only: sign of the mid-swing peak on ``signal`` (the sensor's mounting).
+    on_level, off_level : float, optional
+        gait heel switch only, required there: load above ``on_level`` is heel contact, below
+        ``off_level`` heel off, in the switch's unit (``off_level < on_level``).
+    debounce : float
+        gait heel switch only: time a new heel state must persist, in s. Default 30 ms
+        (20-50 ms usual).
     """
 
     source: TriggerSource
@@ -238,13 +251,41 @@ class Trigger(_Frozen):
     threshold: float | None = None
     hold: Seconds = 0.05
     rest: Seconds = 1.0
+    detector: Literal["gyroscope", "heel-switch"] = "gyroscope"
+    polarity: Literal[1, -1] = 1
+    on_level: float | None = None
+    off_level: float | None = None
+    debounce: Seconds = 0.03
 
     @model_validator(mode="after")
     def _check(self) -> Trigger:
         src = self.source
         sensed = src in ("emg", "gait")
+        fields = type(self).model_fields
+        heel = src == "gait" and self.detector == "heel-switch"
+        only = {"detector": src == "gait", "polarity": src == "gait" and not heel,
+                "on_level": heel, "off_level": heel, "debounce": heel}
+        for name, allowed in only.items():
+            if not allowed and getattr(self, name) != fields[name].default:
+                who = "gait triggers" if name == "detector" else (
+                    "gait triggers with a gyroscope" if name == "polarity"
+                    else "gait triggers with a heel switch")
+                raise ValueError(f"{name} = {getattr(self, name)!r}: only {who} have a "
+                                 f"{name} (source is {src!r}"
+                                 f"{', detector ' + repr(self.detector) if src == 'gait' else ''})")
+        if heel:
+            if self.on_level is None or self.off_level is None:
+                raise ValueError("a heel-switch gait trigger needs on_level and off_level (the "
+                                 "loads that mean heel contact and heel off)")
+            if not (math.isfinite(self.on_level) and math.isfinite(self.off_level)
+                    and self.off_level < self.on_level):
+                raise ValueError(f"off_level = {self.off_level!r} must be below on_level = "
+                                 f"{self.on_level!r}")
+            if not (math.isfinite(self.debounce) and self.debounce > 0):
+                raise ValueError(f"debounce = {_s(self.debounce)}: must be > 0 s")
         if sensed and not (self.signal and self.signal.strip()):
-            what = "EMG channel" if src == "emg" else "sagittal shank angular-velocity channel"
+            what = "EMG channel" if src == "emg" else (
+                "heel-switch channel" if heel else "sagittal shank angular-velocity channel")
             raise ValueError(f"signal = {self.signal!r}: a {src} trigger needs the {what} "
                              f"it listens to (e.g. signal: "
                              f"{'wrist_extensors.emg' if src == 'emg' else 'Gyr_Z'})")
@@ -259,7 +300,6 @@ class Trigger(_Frozen):
                     raise ValueError(f"{name} = {_s(getattr(self, name))}: only gait triggers "
                                      f"have a {name} (source is {src!r})")
         if src != "emg":
-            fields = type(self).model_fields
             for name in ("method", "threshold", "hold", "rest"):
                 if getattr(self, name) != fields[name].default:
                     raise ValueError(f"{name} = {getattr(self, name)!r}: only emg triggers "
@@ -293,6 +333,8 @@ class Trigger(_Frozen):
         if self.source == "emg":
             h = "default" if self.threshold is None else f"{self.threshold:g}"
             parts.append(f"{self.method} h {h}")
+        if self.source == "gait" and self.detector == "heel-switch":
+            parts.append(f"heel switch on {self.on_level:g} / off {self.off_level:g}")
         if self.delay:
             parts.append(f"delay {self.delay:g} s")
         if self.extension:

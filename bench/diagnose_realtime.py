@@ -1,11 +1,14 @@
 """Where the tail latency of the stimulation path comes from (not part of ``make bench``).
 
-``python bench/diagnose_realtime.py [sleep|trigger] [DEVICE]`` measures, quiet and under the
+``python bench/diagnose_realtime.py [sleep|pty|trigger] [DEVICE]`` measures, quiet and under the
 CPU load of ``bench/_load.py``:
 
 * ``sleep``: how late ``RealClock.sleep_until`` returns for 10 ms waits, alone, beside a
   busy Python thread (interpreter-lock contention, with the default and a 0.5 ms switch
   interval), at nice -10 and on SCHED_FIFO (only the sleeping thread, then every thread);
+* ``pty``: how long 20 bytes written to a pseudo-terminal's master take to become readable
+  on its slave, by a thread on SCHED_FIFO 10 (the kernel hands tty input to a worker thread
+  of default priority, which the load delays whatever the priority of the reader);
 * ``trigger``: trigger decision -> first pulse at the emulated device, split into
   decision -> command written (host) and command written -> first pulse (transport, emulator,
   and the wait for the device's next period slot), with the collector pauses seen meanwhile;
@@ -20,9 +23,11 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import sys
 import threading
 import time
+import tty
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +68,7 @@ def _sleep_probe(n: int = 500, period: float = 0.01, busy: bool = False,
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
     elif mode == "nice-thread":
         os.setpriority(os.PRIO_PROCESS, 0, -10)
-    hints = realtime(switch_interval=switch) if mode == "realtime()" else None
+    hints = realtime(switch_interval=switch, scope="process") if mode == "realtime()" else None
     if hints is not None:
         hints.__enter__()
     try:
@@ -96,7 +101,7 @@ def sleep() -> None:
              ("SCHED_FIFO 10 (this thread)", {"mode": "fifo-thread"}),
              ("busy thread, SCHED_FIFO (this thread only)", {"busy": True,
                                                               "mode": "fifo-thread"}),
-             ("busy thread, realtime() (all threads, switch 0.5 ms)",
+             ("busy thread, realtime(scope=\"process\"), switch 0.5 ms",
               {"busy": True, "mode": "realtime()", "switch": 0.0005})]
     for hogs in (0, n_hogs()):
         with cpu_load(hogs):
@@ -105,6 +110,36 @@ def sleep() -> None:
                 over = _sleep_probe(**kw)  # type: ignore[arg-type]
                 print(f"sleep_until 10 ms, {hogs} hogs (load {loadavg():.1f}), {label:52s} "
                       f"late by {_pct(over)}", flush=True)
+
+
+def _pty_probe(n: int = 1500) -> list[float]:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+    out = []
+    try:
+        for _ in range(n):
+            t = time.monotonic()
+            os.write(master, b"x" * 20)
+            select.select([slave], [], [], 1.0)
+            os.read(slave, 100)
+            out.append(time.monotonic() - t)
+            time.sleep(0.01)
+    finally:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        os.close(master)
+        os.close(slave)
+    return out
+
+
+def pty() -> None:
+    for hogs in (0, n_hogs()):
+        with cpu_load(hogs):
+            time.sleep(1.0)
+            lat = _pty_probe()
+            print(f"pty write -> readable, SCHED_FIFO 10 reader, {hogs} hogs (load "
+                  f"{loadavg():.1f}): {_pct(lat)}; over 5 ms: "
+                  f"{sum(x > 0.005 for x in lat)} of {len(lat)}", flush=True)
 
 
 def trigger(device: str = "p24", n: int = 30) -> None:
@@ -129,5 +164,7 @@ if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "trigger"
     if what == "sleep":
         sleep()
+    elif what == "pty":
+        pty()
     else:
         trigger(sys.argv[2] if len(sys.argv) > 2 else "p24")

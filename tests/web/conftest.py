@@ -217,3 +217,40 @@ def browser_login(page, base: str, username: str) -> None:  # type: ignore[no-un
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORDS[username])
     page.click("button:has-text('Log in')")
+
+
+# --------------------------------------------------------------------------- functional channels
+def button_protocol_text() -> str:
+    """The library's EMG-triggered hand-opening protocol with a button trigger instead (and
+    40 worst-case cycles, so that a session lasts long enough to press the button)."""
+    from opennmes.therapy import PROTOCOL_DIR
+
+    text = (PROTOCOL_DIR / "stroke-hand-opening-emg.yaml").read_text()
+    swaps = [("id: stroke-hand-opening-emg", "id: stroke-hand-opening-button"),
+             ("title: Hand opening after stroke, EMG-triggered NMES",
+              "title: Hand opening after stroke, button-triggered NMES"),
+             ("  source: emg\n  start_on: emg-above-threshold\n  threshold: 3.0\n"
+              "  threshold_unit: x-baseline-rms\n", "  source: button\n  start_on: press\n"),
+             ("trigger: {source: emg, signal: wrist_extensors.emg, threshold: 3, refractory: 8 s,"
+              "\n                max_burst: 7 s}",
+              "trigger: {source: button, refractory: 3 s, max_burst: 7 s}"),
+             ("  name: Stroke hand opening, EMG-triggered burst",
+              "  name: Stroke hand opening, button-triggered burst"),
+             ("      off: 8 s\n", "      off: 3 s\n"),
+             ("  repetitions: 1", "  repetitions: 40")]
+    for old, new in swaps:
+        assert text.count(old) == 1, f"the library protocol changed: {old!r} not found once"
+        text = text.replace(old, new)
+    return text
+
+
+@pytest.fixture()
+def button_protocol(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A button-triggered protocol added to the protocol library for this test."""
+    from opennmes.therapy import _library, load_protocol_text
+
+    proto = load_protocol_text(button_protocol_text(), source="button test protocol")
+    lib = dict(_library._library())
+    lib[proto.id] = proto
+    monkeypatch.setattr(_library, "_library", lambda: lib)
+    return proto

@@ -48,6 +48,7 @@ RULES: dict[tuple[str, str], set[str]] = {
     ("POST", "/live/{run_id}/intensity"): EVERYONE,
     ("POST", "/live/{run_id}/pause"): EVERYONE,
     ("POST", "/live/{run_id}/comfort"): EVERYONE,
+    ("POST", "/live/{run_id}/trigger"): EVERYONE,
 }
 USER_OF_ROLE = {"admin": "admin", "clinician": "clin", "patient": "pat"}
 PROGRAM = """

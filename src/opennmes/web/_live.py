@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import secrets
+import shlex
 import threading
 import time
 from collections import deque
@@ -28,11 +30,13 @@ from opennmes.web._settings import Settings
 if TYPE_CHECKING:  # pragma: no cover
     from opennmes.stim import Program
 
-__all__ = ["LiveSessions", "LiveRun", "RunNotFound", "SessionRefused", "KILL_AFTER"]
+__all__ = ["LiveSessions", "LiveRun", "RunNotFound", "SessionRefused", "KILL_AFTER",
+           "sensor_refusal"]
 
 log = logging.getLogger(__name__)
 
 _BUFFER = 1500  # snapshots kept per run (60 s at 25 Hz)
+_EVENTS = 8  # latest trigger and loop events shown on the live page
 _KEEP_ENDED = 600.0  # s an ended run stays visible
 START_TIMEOUT = 60.0  # s for a session process to report started or refused
 KILL_AFTER = 5.0  # s after a stop before an unresponsive session process is killed
@@ -72,6 +76,11 @@ class LiveRun:
     send_lock: threading.Lock = field(default_factory=threading.Lock)
     thread: threading.Thread | None = None
     stop_requested: float | None = None
+    triggerable: list[str] = field(default_factory=list)
+    """Channels a button can trigger (``SessionRunner.triggerable``)."""
+    drives: dict[str, str] = field(default_factory=dict)
+    """What drives each functional channel, in words."""
+    events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=_EVENTS))
 
     @property
     def ended(self) -> bool:
@@ -89,6 +98,8 @@ class LiveRun:
                         data["seq"] = next(self.seq)
                         self.status = data
                         self.samples.append(data)
+                elif msg[0] == "event":
+                    self._event(msg[1])
                 elif msg[0] == "ended":
                     self.outcome = msg[1]
                     break
@@ -103,6 +114,18 @@ class LiveRun:
             self.process.join(timeout=5)  # only this thread joins (the exit status is read once)
             self.conn.close()
             self.ended_at = time.time()
+
+    def _event(self, data: dict[str, Any]) -> None:
+        """A trigger or loop event: kept (newest first on the page) with its plain words."""
+        from opennmes.web._words import event_words
+
+        value = data.get("value")
+        if isinstance(value, float) and not math.isfinite(value):
+            data["value"] = None  # JSON has no NaN
+        with self.lock:
+            self.events.append({"t": data.get("t", 0.0), "kind": data.get("kind"),
+                                "channel": data.get("channel"), "result": data.get("result"),
+                                "text": event_words(str(data.get("kind")), data) or ""})
 
     # ------------------------------------------------------------------ to the session
     def command(self, name: str, *args: Any, by: str) -> None:
@@ -119,6 +142,12 @@ class LiveRun:
         """NmesError naming the channels when ``channel`` is not one of them."""
         if channel not in self.channels:
             raise NmesError(f"unknown channel {channel!r}; channels: {self.channels}")
+
+    def check_triggerable(self, channel: str) -> None:
+        """NmesError naming the triggered channels when ``channel`` is not one of them."""
+        if channel not in self.triggerable:
+            raise NmesError(f"channel {channel!r} is not triggered by a button; triggered "
+                            f"channels: {self.triggerable}")
 
     def stop(self, reason: str, by: str = "operator") -> None:
         """Zero the output now (idempotent); kill the process if it does not end in time."""
@@ -149,6 +178,7 @@ class LiveRun:
             st = dict(self.status)
             rows = [s for s in self.samples if s["seq"] > since] if since < st.get(
                 "seq", -1) else []
+            events = [dict(e) for e in reversed(self.events)]
         n = len(self.channels)
         levels = st.get("levels", [0.0] * n)
         amplitude = st.get("amplitude", [0.0] * n)
@@ -168,10 +198,35 @@ class LiveRun:
             "stimulating": (not ended) and any(a > 0 for a in amplitude),
             "force_label": st.get("force_label", "force"),
             "session_id": self.session_id, "outcome": self.outcome, "error": self.error,
+            "triggerable": self.triggerable, "drives": self.drives, "events": events,
             "samples": [{"seq": r["seq"], "t": r["t"],
                          "amplitude_mA": [round(a * 1e3, 3) for a in r["amplitude"]],
                          "force": r["force"], "emg": r["emg"]} for r in rows],
         }
+
+
+def sensor_refusal(program: Program, patient_id: str, device_url: str) -> str | None:
+    """Why the web app cannot run ``program`` (None when it can).
+
+    Channels triggered by ``emg`` or ``gait`` listen to a live sensor signal; the web app has
+    no live sensor input yet, so such programs run from the command line, where
+    ``nmes run --sensor NAME=FILE`` replays a recording as the live sensor.
+    """
+    sensed = [(c.name, c.trigger) for c in program.channels
+              if c.trigger is not None and c.trigger.source in ("emg", "gait")]
+    if not sensed:
+        return None
+    what = {"emg": "the patient's muscle activity (EMG)", "gait": "the walking pattern (gait)"}
+    parts = [f"channel {name!r} is triggered by {what[t.source]} and listens to the sensor "
+             f"signal {t.signal!r}" for name, t in sensed]
+    names = sorted({t.sensor or "NAME" for _, t in sensed})
+    command = " ".join(["nmes run", shlex.quote(program.name), "--patient",
+                        shlex.quote(patient_id), "--device", shlex.quote(device_url),
+                        *(f"--sensor {n}=FILE" for n in names)])
+    signals = " and ".join(repr(t.signal) for _, t in sensed)
+    return (f"{'; '.join(parts)}, but the web app has no live sensor input yet. Run this "
+            f"program from the command line with a recording that has {signals} as the "
+            f"live sensor: {command} (nothing was started or recorded)")
 
 
 class LiveSessions:
@@ -247,6 +302,9 @@ class LiveSessions:
         if self.active(patient_id) is not None:
             raise NmesError(f"patient {patient_id} has a session running already; stop it "
                             "first")
+        refusal = sensor_refusal(program, patient_id, device_url)
+        if refusal is not None:
+            raise SessionRefused(refusal)
         patient = self.store.get_patient(patient_id)
         options: dict[str, Any] = {}
         if device_url.startswith("sim:"):
@@ -273,7 +331,9 @@ class LiveSessions:
                       device_url=device_url, started_by=user.username, process=proc,
                       conn=conn, session_id=int(started["session_id"]),
                       channels=list(started["channels"]),
-                      max_amplitude=[float(a) for a in started["max_amplitude"]])
+                      max_amplitude=[float(a) for a in started["max_amplitude"]],
+                      triggerable=list(started["triggerable"]),
+                      drives=dict(started["drives"]))
         run.thread = threading.Thread(target=run._read, daemon=True,
                                       name=f"nmes-web-run-{run.id}")
         with self._lock:

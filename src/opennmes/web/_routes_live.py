@@ -1,4 +1,4 @@
-"""Live session pages: the view, its JSON feed, intensity, pause, comfort and stop.
+"""Live session pages: the view, its JSON feed, intensity, pause, comfort, trigger and stop.
 
 Every control is a plain HTML form (CSRF token included) so that it works with scripts off;
 the page's script only submits the same forms with ``fetch`` and draws the charts. Stop is
@@ -152,3 +152,37 @@ def live_comfort(request: Request, run_id: str, score: str = Form(""),
     except NmesError as exc:
         return _reply(request, run, error=str(exc))
     return _reply(request, run, f"Thank you: comfort {int(score)} of 10 recorded.")
+
+
+@router.post("/live/{run_id}/trigger")
+def live_trigger(request: Request, run_id: str, channel: str = Form(""),
+                 action: str = Form("burst"), user: User = Depends(current_user)) -> Response:
+    """Start a burst on a triggered channel (``action`` ``burst``) or ask the running burst to
+    ramp down (``end``); the session acts at its next window and reports what happened as a
+    ``trigger`` event (shown on the page)."""
+    run = _run(request, run_id, user)
+    if action not in ("burst", "end"):
+        return _reply(request, run, error=f"action {action!r} must be 'burst' or 'end'")
+    if run.ended:
+        return _reply(request, run, error="the session has ended")
+    try:
+        run.check_triggerable(channel)
+    except NmesError as exc:
+        return _reply(request, run, error=str(exc))
+    snap = run.snapshot(since=2**62)
+    if action == "burst" and snap["paused"]:
+        return _reply(request, run, error="The session is paused: press Resume first, then "
+                                          f"Trigger {channel}.")
+    try:
+        run.command("trigger" if action == "burst" else "end_burst", channel,
+                    by=f"button:{user.username}")
+    except NmesError as exc:
+        return _reply(request, run, error=str(exc))
+    if action == "end":
+        return _reply(request, run, f"Ending the burst on {channel}.")
+    level = snap["levels_mA"][snap["channels"].index(channel)]
+    if level <= 0:
+        return _reply(request, run, f"Trigger sent to {channel}, but its intensity is 0 mA, "
+                                    "so the burst is not felt: raise it with + Up.")
+    return _reply(request, run, f"Trigger sent: a burst starts on {channel} at up to "
+                                f"{level:.1f} mA.")

@@ -6,9 +6,11 @@ opens the store and the device, runs :func:`opennmes.session.start_session` (eve
 before anything is recorded) and plays the runner. It reports over a pipe: ``started`` (or
 ``refused`` with the reason), one ``status`` per control window (levels, delivered amplitude,
 force, EMG rms, program position) and ``ended``. A thread in the child waits for commands
-(``increase``, ``decrease``, ``pause``, ``resume``, ``rate_comfort``, ``stop``) and hands
-them to the runner at once: ``stop`` zeroes the output from that thread, whatever the loop
-is doing. When the web process goes away the pipe closes and the child stops the session.
+(``increase``, ``decrease``, ``pause``, ``resume``, ``rate_comfort``, ``trigger``,
+``end_burst``, ``stop``) and hands them to the runner at once: ``stop`` zeroes the output from
+that thread, whatever the loop is doing. The functional channels' ``trigger`` and ``loop``
+events are forwarded as ``event`` messages as they happen. When the web process goes away the
+pipe closes and the child stops the session.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["spawn", "PRELOAD", "COMMANDS"]
+__all__ = ["spawn", "PRELOAD", "COMMANDS", "FORWARDED"]
 
 log = logging.getLogger(__name__)
 
 PRELOAD = ["opennmes.web._preload"]
-COMMANDS = ("increase", "decrease", "pause", "resume", "rate_comfort", "stop")
+COMMANDS = ("increase", "decrease", "pause", "resume", "rate_comfort", "trigger", "end_burst",
+            "stop")
+FORWARDED = ("trigger", "loop")
+"""Session event kinds sent to the web process as they happen (functional channels)."""
 
 _CTX: Any = None
 _CTX_LOCK = threading.Lock()
@@ -159,9 +164,19 @@ def _child_main(conn: Connection, db_url: str, patient_id: str, program_doc: dic
     channels = list(runner.channels)
     assert runner.writer is not None
     send(("started", {"session_id": runner.writer.id, "channels": channels,
-                      "max_amplitude": [runner.max_amplitude[c] for c in channels]}))
+                      "max_amplitude": [runner.max_amplitude[c] for c in channels],
+                      "triggerable": list(runner.triggerable),
+                      "drives": {c: d.describe() for c, d in runner.drives.items()}}))
+    n_seen = 0
 
     def hook(r: Any, t: float) -> None:
+        nonlocal n_seen
+        if r.drives:
+            events = r.events
+            for ev in events[n_seen:]:
+                if ev.kind in FORWARDED:
+                    send(("event", {"t": round(ev.t, 3), "kind": ev.kind} | ev.data()))
+            n_seen = len(events)
         st = r.status()
         pos = st.position
         force = watcher.force if watcher.force is not None else st.force

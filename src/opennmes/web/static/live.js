@@ -35,7 +35,33 @@
     traces = snap.channels.length;
   }
 
+  function showEvents(events) {
+    var list = document.getElementById("trigger-events");
+    if (!list || !events) { return; }
+    var key = events.map(function (e) { return e.t + e.text; }).join("|");
+    if (list.dataset.key === key) { return; }
+    list.dataset.key = key;
+    while (list.firstChild) { list.removeChild(list.firstChild); }
+    if (!events.length) {
+      var none = document.createElement("li");
+      none.className = "none";
+      none.textContent = "Nothing yet.";
+      list.appendChild(none);
+    }
+    events.forEach(function (e) {
+      var li = document.createElement("li");
+      li.className = "result-" + (e.result || e.kind);
+      var t = document.createElement("span");
+      t.className = "t";
+      t.textContent = e.t.toFixed(1) + " s";
+      li.appendChild(t);
+      li.appendChild(document.createTextNode(" " + e.text));
+      list.appendChild(li);
+    });
+  }
+
   function update(snap) {
+    showEvents(snap.events);
     text("state", snap.state);
     text("phase", snap.phase);
     text("contraction", snap.contraction + " of " + snap.n_contractions);
@@ -70,6 +96,9 @@
     if (snap.state === "ended" && !ended) {
       ended = true;
       root.classList.add("ended");
+      Array.prototype.forEach.call(document.querySelectorAll(".trigger-form button"), function (b) {
+        b.disabled = true;
+      });
       var done = document.getElementById("ended");
       if (done) {
         done.hidden = false;

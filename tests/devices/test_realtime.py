@@ -12,7 +12,7 @@ import pytest
 
 from opennmes.devices import _realtime as rt
 from opennmes.devices import realtime
-from opennmes.devices._realtime import device_thread
+from opennmes.devices._realtime import device_thread, ordinary_priority
 
 linux = pytest.mark.skipif(not hasattr(os, "sched_getscheduler"), reason="Linux scheduling API")
 
@@ -217,3 +217,28 @@ def test_driver_and_emulator_threads_are_device_threads() -> None:
             assert stim.state == "open"
         assert all(_sched(t)[0] == os.SCHED_OTHER for t in tids if t is not None)
     assert not set(tids) & rt._DEVICE_THREADS
+
+
+@linux
+def test_a_background_thread_can_step_down_from_the_inherited_priority() -> None:
+    if not _may_fifo():
+        pytest.skip("SCHED_FIFO is not permitted here")
+    seen: dict[str, object] = {}
+
+    def recorder() -> None:
+        seen["inherited"] = _sched()[0]
+        seen["changed"] = ordinary_priority()
+        seen["now"] = _sched()[0]
+        seen["again"] = ordinary_priority()
+
+    with realtime(priority=4):
+        th = threading.Thread(target=recorder)
+        th.start()
+        th.join()
+    assert seen == {"inherited": os.SCHED_FIFO, "changed": True, "now": os.SCHED_OTHER,
+                    "again": False}
+
+
+def test_stepping_down_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "sched_getscheduler", raising=False)
+    assert ordinary_priority() is False

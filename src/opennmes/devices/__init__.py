@@ -18,7 +18,7 @@ from opennmes.devices._events import (
     Played,
     Stopped,
 )
-from opennmes.devices._realtime import RealtimeState, realtime
+from opennmes.devices._realtime import RealtimeState, ordinary_priority, realtime
 from opennmes.devices._registry import (
     KNOWN_USB_IDS,
     SCHEMES,
@@ -35,5 +35,5 @@ __all__ = [
     "DeviceEvent", "Acknowledged", "DeviceFault", "Disconnected", "Stopped", "LateCommand",
     "Played",
     "FAULT_KINDS",
-    "realtime", "RealtimeState",
+    "realtime", "RealtimeState", "ordinary_priority",
 ]

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-__all__ = ["RealtimeState", "realtime", "device_thread"]
+__all__ = ["RealtimeState", "realtime", "device_thread", "ordinary_priority"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,24 @@ def device_thread() -> Iterator[None]:
     finally:
         with _DEVICE_LOCK:
             _DEVICE_THREADS.discard(tid)
+
+
+def ordinary_priority() -> bool:
+    """Put the calling thread back on the default scheduling if it inherited a real-time one.
+
+    Call it first thing in a thread that a real-time thread starts but that must not compete
+    with the stimulation path (a recorder writing to a database, a report builder). Returns
+    True if the scheduling was changed; never raises.
+    """
+    rt = {getattr(os, "SCHED_FIFO", -1), getattr(os, "SCHED_RR", -1)}
+    try:
+        if os.sched_getscheduler(0) not in rt:
+            return False
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except (AttributeError, OSError) as exc:
+        log.debug("ordinary_priority: scheduling left unchanged (%s)", exc)
+        return False
+    return True
 
 
 @dataclass

@@ -82,8 +82,9 @@ def test_button_triggered_session_from_the_browser(live_server, browser_page, st
 
 def test_emg_triggered_prescription_is_refused_in_the_browser(
         live_server, browser_factory, store: Store) -> None:  # type: ignore[no-untyped-def]
-    """The therapist's start and the patient's "today's session" both say why (channel,
-    signal, no live sensor input in the web app, the command to use) and write nothing."""
+    """The therapist's start says why (channel, signal, no live sensor input in the web app,
+    the command to use) and writes nothing; the patient's home page says the session cannot
+    start here instead of offering a button that cannot work."""
     rx = TherapyRecord(store).prescribe("TKA-001", "stroke-hand-opening-emg", side="left",
                                         start_date=dt.date.today(), by="clin")
     base = live_server.url
@@ -91,6 +92,8 @@ def test_emg_triggered_prescription_is_refused_in_the_browser(
     browser_login(page, base, "clin")
     page.wait_for_url(f"{base}/patients")
     page.goto(f"{base}/patients/TKA-001")
+    assert "Needs a live sensor (wrist and finger extensors listens to 'wrist_extensors.emg' " \
+           "(emg))" in page.inner_text(".sensor-note")
     page.select_option("select[name=device_url]", SIM)
     page.click("button:has-text('Start session')")
     page.wait_for_url(f"{base}/patients/TKA-001")
@@ -105,12 +108,11 @@ def test_emg_triggered_prescription_is_refused_in_the_browser(
     patient = browser_factory()
     browser_login(patient, base, "pat")
     patient.wait_for_url(f"{base}/home")
-    patient.click("#start-today")
-    patient.wait_for_url(f"{base}/home")
-    text = patient.inner_text(".flash.error")
-    assert "The session could not start" in text and "no live sensor input yet" in text
-    assert text.endswith("Please call your therapist.")
-    shot(patient, "patient-06-emg-trigger-refused")
+    assert patient.locator("#start-today").count() == 0  # no button that cannot work
+    assert patient.inner_text("#needs-sensor") == (
+        "This session needs a muscle or movement sensor that this app cannot read yet, so it "
+        "cannot start here. Please ask your therapist.")
+    shot(patient, "patient-06-needs-sensor")
     assert store.list_sessions(patient_id="TKA-001") == []
     app = live_server.server.config.app
     assert app.state.live.for_patient("TKA-001") == []

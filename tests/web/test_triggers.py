@@ -78,9 +78,11 @@ def test_sensed_prescription_is_refused_before_anything_is_written(
     assert f"channel '{ch.name}'" in page and f"'{ch.trigger.signal}'" in page
     assert "the web app has no live sensor input yet" in page
     assert f"nmes run '{rx.program_name}' --patient TKA-001" in page and "--sensor " in page
+    assert f"Needs a live sensor ({ch.name} listens to '{ch.trigger.signal}'" in page
     pat = make_client(app, "pat")
-    pat.page("/home")
-    r = pat.submit("/home/start")
+    home = pat.page("/home")
+    assert 'id="needs-sensor"' in home and 'id="start-today"' not in home
+    r = pat.submit("/home/start")  # the form is not offered; a hand-made request is refused
     assert r.status_code == 303 and r.headers["location"] == "/home"
     page = html.unescape(pat.page("/home"))
     assert "The session could not start" in page and "no live sensor input yet" in page

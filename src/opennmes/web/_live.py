@@ -28,10 +28,10 @@ from opennmes.web._accounts import Accounts, User
 from opennmes.web._settings import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from opennmes.stim import Program
+    from opennmes.stim import Program, Trigger
 
 __all__ = ["LiveSessions", "LiveRun", "RunNotFound", "SessionRefused", "KILL_AFTER",
-           "sensor_refusal"]
+           "sensor_refusal", "sensor_note", "sensed_triggers"]
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +205,27 @@ class LiveRun:
         }
 
 
+_SENSED = {"emg": "the patient's muscle activity (EMG)", "gait": "the walking pattern (gait)"}
+
+
+def sensed_triggers(program: Program) -> list[tuple[str, Trigger]]:
+    """``(channel, trigger)`` of the channels whose trigger listens to a live sensor (emg,
+    gait): the web app cannot run them yet."""
+    return [(c.name, c.trigger) for c in program.channels
+            if c.trigger is not None and c.trigger.source in _SENSED]
+
+
+def sensor_note(program: Program) -> str | None:
+    """A short note for the prescription list: which sensor the program needs (None when it
+    runs from the web)."""
+    sensed = sensed_triggers(program)
+    if not sensed:
+        return None
+    what = "; ".join(f"{name} listens to {t.signal!r} ({t.source})" for name, t in sensed)
+    return (f"Needs a live sensor ({what}), which the web app cannot read yet: run it from "
+            "the command line with nmes run ... --sensor NAME=FILE.")
+
+
 def sensor_refusal(program: Program, patient_id: str, device_url: str) -> str | None:
     """Why the web app cannot run ``program`` (None when it can).
 
@@ -212,12 +233,10 @@ def sensor_refusal(program: Program, patient_id: str, device_url: str) -> str | 
     no live sensor input yet, so such programs run from the command line, where
     ``nmes run --sensor NAME=FILE`` replays a recording as the live sensor.
     """
-    sensed = [(c.name, c.trigger) for c in program.channels
-              if c.trigger is not None and c.trigger.source in ("emg", "gait")]
+    sensed = sensed_triggers(program)
     if not sensed:
         return None
-    what = {"emg": "the patient's muscle activity (EMG)", "gait": "the walking pattern (gait)"}
-    parts = [f"channel {name!r} is triggered by {what[t.source]} and listens to the sensor "
+    parts = [f"channel {name!r} is triggered by {_SENSED[t.source]} and listens to the sensor "
              f"signal {t.signal!r}" for name, t in sensed]
     names = sorted({t.sensor or "NAME" for _, t in sensed})
     command = " ".join(["nmes run", shlex.quote(program.name), "--patient",

@@ -77,12 +77,14 @@ def _patient_context(request: Request, patient: Patient) -> dict[str, Any]:
 
     store: Store = request.app.state.store
     accounts: Accounts = request.app.state.accounts
+    prescriptions = _therapy.prescriptions(request, store, patient.id)
     return {
         "patient": patient,
         "sessions": store.list_sessions(patient_id=patient.id, limit=50),
         "audit": accounts.list_audit(patient_id=patient.id, limit=50),
         "account": accounts.patient_account(patient.id),
-        "prescriptions": _therapy.prescriptions(request, store, patient.id),
+        "prescriptions": prescriptions,
+        "sensor_notes": _therapy.sensor_notes(request, prescriptions),
         "live": request.app.state.live.for_patient(patient.id),
         "device_urls": request.app.state.settings.device_urls,
     }

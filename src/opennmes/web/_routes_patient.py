@@ -36,7 +36,8 @@ def _home_context(request: Request, user: User) -> dict[str, Any]:
         done_today = sum(1 for x in ad.sessions
                          if x.completed and x.day == dt.datetime.now(dt.UTC).date())
         today = {"rx": rx, "protocol": proto, "diagram": DIAGRAMS.get(proto.placement.diagram, ""),
-                 "adherence": ad, "week": week, "done_today": done_today}
+                 "adherence": ad, "week": week, "done_today": done_today,
+                 "needs_sensor": bool(_therapy.sensor_notes(request, [rx]))}
     progress = [h for h in rec.outcome_histories(patient.id) if h.latest is not None]
     return {"patient": patient, "today": today, "progress": progress,
             "live": request.app.state.live.active(patient.id),

@@ -12,7 +12,7 @@ from opennmes.store import Store
 if TYPE_CHECKING:  # pragma: no cover
     from opennmes.therapy import TherapyRecord
 
-__all__ = ["record", "prescriptions", "instrument_choices"]
+__all__ = ["sensor_notes", "record", "prescriptions", "instrument_choices"]
 
 
 _LOCK = threading.Lock()
@@ -39,6 +39,21 @@ def record(request: Request) -> TherapyRecord:
 def prescriptions(request: Request, store: Store, patient_id: str) -> list[Any]:
     """The patient's prescriptions, newest first."""
     return record(request).list_prescriptions(patient_id)
+
+
+def sensor_notes(request: Request, prescriptions: list[Any]) -> dict[int, str]:
+    """Active prescriptions whose program needs a live sensor the web app cannot read yet
+    (EMG- or gait-triggered channels), by id, with a note saying so."""
+    from opennmes.web._live import sensor_note
+
+    rec = record(request)
+    out = {}
+    for rx in prescriptions:
+        if rx.status == "active":
+            note = sensor_note(rec.program(rx.id))
+            if note is not None:
+                out[rx.id] = note
+    return out
 
 
 def instrument_choices() -> list[dict[str, Any]]:

@@ -124,8 +124,9 @@ def test_trigger_button_reaches_the_session_and_reports_back(
     assert r.status_code == 200
     assert f"a burst starts on {ch} at up to 5.0 mA" in r.json()["message"]
     _wait(lambda: run.snapshot()["events"][0]["result"] == "burst")
-    r = _fetch(c, url, {"channel": ch, "action": "end"})
-    assert r.status_code == 200 and r.json()["message"] == f"Ending the burst on {ch}."
+    r = c.submit(url, {"channel": ch, "action": "end"})  # a plain form (scripts off)
+    assert r.status_code == 303 and r.headers["location"] == f"/live/{run.id}"
+    assert f"Ending the burst on {ch}." in c.page(f"/live/{run.id}")
     r = _fetch(c, url, {"channel": "nope"})
     assert r.status_code == 400 and "'nope' is not triggered" in r.json()["error"]
     r = _fetch(c, url, {"channel": ch, "action": "twice"})

@@ -209,10 +209,10 @@ _SENSED = {"emg": "the patient's muscle activity (EMG)", "gait": "the walking pa
 
 
 def sensed_triggers(program: Program) -> list[tuple[str, Trigger]]:
-    """``(channel, trigger)`` of the channels whose trigger listens to a live sensor (emg,
-    gait): the web app cannot run them yet."""
+    """``(channel, trigger)`` of the channels whose trigger listens to a live sensor signal
+    (emg, gait): the web app cannot run them yet."""
     return [(c.name, c.trigger) for c in program.channels
-            if c.trigger is not None and c.trigger.source in _SENSED]
+            if c.trigger is not None and c.trigger.signal is not None]
 
 
 def sensor_note(program: Program) -> str | None:
@@ -236,8 +236,8 @@ def sensor_refusal(program: Program, patient_id: str, device_url: str) -> str | 
     sensed = sensed_triggers(program)
     if not sensed:
         return None
-    parts = [f"channel {name!r} is triggered by {_SENSED[t.source]} and listens to the sensor "
-             f"signal {t.signal!r}" for name, t in sensed]
+    parts = [f"channel {name!r} is triggered by {_SENSED.get(t.source, t.source)} and listens "
+             f"to the sensor signal {t.signal!r}" for name, t in sensed]
     names = sorted({t.sensor or "NAME" for _, t in sensed})
     command = " ".join(["nmes run", shlex.quote(program.name), "--patient",
                         shlex.quote(patient_id), "--device", shlex.quote(device_url),

@@ -4,6 +4,7 @@ stop and emergency stop reach the device, the output ends at zero."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -111,8 +112,10 @@ def test_stop_reaches_the_device_and_output_is_zero(kind: str, how: str) -> None
         _full(runner)
         box: dict[str, float] = {}
 
-        def press() -> None:
-            time.sleep(0.9)
+        def press() -> None:  # 0.9 s into the session (real-time set-up comes first)
+            while runner.state == "ready":
+                time.sleep(0.002)
+            time.sleep(max(0.0, 0.9 - runner.now()))
             box["t"] = time.monotonic()
             getattr(runner, how)(by="test")
             box["t1"] = time.monotonic()
@@ -121,6 +124,10 @@ def test_stop_reaches_the_device_and_output_is_zero(kind: str, how: str) -> None
         th.start()
         res = runner.run()
         th.join()
+        # the real-time session ran under realtime() and left the scheduling as it found it
+        assert runner.realtime_state is not None
+        if hasattr(os, "sched_getscheduler"):
+            assert os.sched_getscheduler(0) == os.SCHED_OTHER
         assert res.how == ("stopped" if how == "stop" else "emergency")
         assert res.status == ("finished" if how == "stop" else "aborted")
         assert 0.8 < res.duration < 1.1

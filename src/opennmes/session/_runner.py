@@ -127,6 +127,11 @@ class SessionRunner:
         on a virtual clock).
     channel_map : mapping, optional
         Device channel of each program channel.
+    realtime : bool
+        On a real clock, run the session under :func:`opennmes.devices.realtime` (SCHED_FIFO
+        or a raised priority for the loop, the watchdog and the device threads where the
+        system permits, the collector kept out of the stream); ``realtime_state`` then says
+        what was applied.
     drives : sequence of Drive
         Functional channels (:class:`~opennmes.session.TriggerDrive`,
         :class:`~opennmes.session.ClosedLoopDrive`): each takes over one program channel,
@@ -142,7 +147,7 @@ class SessionRunner:
                  resume_ramp: float = 1.0, stall_margin: float = 0.06,
                  sensor_timeout: float = 0.5, wall_stall: float | None = None,
                  channel_map: Mapping[str, int] | None = None,
-                 drives: Sequence[Drive] = ()) -> None:
+                 drives: Sequence[Drive] = (), realtime: bool = True) -> None:
         if not 0.01 <= chunk <= 0.1:
             raise ProgramError(f"chunk = {chunk!r} s must be within 0.01 to 0.1 s")
         if not 0 < step <= MAX_STEP + 1e-12:
@@ -154,6 +159,8 @@ class SessionRunner:
             raise ProgramError(f"stall_margin = {stall_margin!r} s must be within 0.01 to 1 s")
         self.program = program
         self.stim = stim
+        self.realtime = bool(realtime)
+        self.realtime_state: object | None = None
         self.writer = writer
         self.sensors = list(sensors)
         for sensor in self.sensors:
@@ -362,6 +369,18 @@ class SessionRunner:
         """
         if self._state != "ready":
             raise ProgramError("a SessionRunner runs once; make a new one")
+        if self.stim.clock.virtual or not self.realtime:
+            return self._run()
+        from opennmes.devices import realtime
+
+        # the loop, the watchdog and the device's own threads on real-time scheduling where
+        # permitted (never raises; logs what it could not do), entered before the warm-up so
+        # that its one full collection stays out of the stream
+        with realtime() as rt:
+            self.realtime_state = rt
+            return self._run()
+
+    def _run(self) -> SessionResult:
         stim = self.stim
         _warm_up(stim)
         stim.start()
@@ -712,6 +731,9 @@ class _Recorder:
             self._mark = got[1]
 
     def _run(self) -> None:
+        from opennmes.devices import ordinary_priority
+
+        ordinary_priority()  # database writes at default priority, not the loop's
         w = self.writer
         next_flush = time.monotonic() + _PULSE_FLUSH
         while True:

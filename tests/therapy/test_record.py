@@ -303,8 +303,9 @@ def test_summary_reads_the_runner_dose_record(store: Store, record: TherapyRecor
 
 def test_triggered_minutes_progress_without_a_new_program(store: Store,
                                                           record: TherapyRecord) -> None:
-    """Drop foot: the time of use builds up weekly (+15 min, up to 120) while the program (one
-    burst per heel-off) stays the same version."""
+    """Drop foot: the time of use builds up weekly (+15 min, up to 120); the session program
+    (bursts only when the heel switch asks) lasts the prescribed minutes, so each step is a
+    new program version with the new duration and the same burst."""
     store.add_patient("P10")
     rx = record.prescribe("P10", "drop-foot-fes", side="left",
                           start_date=TODAY - dt.timedelta(days=14))
@@ -312,4 +313,10 @@ def test_triggered_minutes_progress_without_a_new_program(store: Store,
     adj = record.apply_progression(rx.id, as_of=TODAY)
     assert [(a.parameter, a.old, a.new) for a in adj] == [("minutes", 30, 60)]
     rx2 = record.get_prescription(rx.id)
-    assert rx2.state["minutes"] == 60 and rx2.program_version_id == rx.program_version_id
+    assert rx2.state["minutes"] == 60 and rx2.program_version_id != rx.program_version_id
+    from opennmes.stim import program_from_dict
+
+    old = program_from_dict(store.get_program_version(rx.program_version_id).document)
+    new = program_from_dict(store.get_program_version(rx2.program_version_id).document)
+    assert (old.duration_s, new.duration_s) == (30 * 60.0, 60 * 60.0)
+    assert new.channels == old.channels

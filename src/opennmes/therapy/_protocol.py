@@ -333,7 +333,7 @@ class Protocol(_Frozen):
             if self.mode == "cyclic" and self.program.repetitions != d.contractions_per_session:
                 raise ValueError(f"dose.contractions_per_session = {d.contractions_per_session}"
                                  f" but program.repetitions = {self.program.repetitions}")
-        if d.minutes_per_session is not None and self.mode != "triggered":
+        if d.minutes_per_session is not None:  # triggered too: the session's length
             planned = self.program.duration_s / 60.0
             if abs(planned - d.minutes_per_session) > 0.05 * d.minutes_per_session + 0.5:
                 raise ValueError(f"dose.minutes_per_session = {d.minutes_per_session:g} but the "

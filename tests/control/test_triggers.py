@@ -142,3 +142,21 @@ def test_grid_alignment_for_devices_with_a_period_clock() -> None:
     assert s.t[0] == pytest.approx(1.02)
     np.testing.assert_allclose(s.t * 50, np.round(s.t * 50), atol=1e-4)
     assert len(s) == pytest.approx(4.0 * 50, abs=2)
+
+
+@pytest.mark.parametrize(("on", "max_burst", "timeout"), [
+    (None, 1.0, True),   # no own length: max_burst always ends it
+    (3.0, 4.0, False),   # max_burst = ramp + on + ramp: the burst's own length ends it
+    (3.0, 2.0, True),    # max_burst shorter than the burst: it cuts it
+])
+def test_timeout_is_reported_only_when_max_burst_cuts_the_burst(
+        on: float | None, max_burst: float, timeout: bool) -> None:
+    ch = _hand() if on is not None else Channel(
+        name="wrist extensors", electrode=Electrode(area=36e-4, site="wrist extensors"),
+        frequency=35.0, pulse_width=300e-6, amplitude=0.025, ramp_up=0.5, ramp_down=0.5,
+        trigger={"source": "button", "max_burst": max_burst})
+    stim = TriggeredStimulation(ch.model_copy(update={"on": on}), max_burst=max_burst)
+    stim.trigger(0.0, "button")
+    s = _run(stim, 6.0)
+    assert s.t[-1] < max_burst
+    assert any(e.kind == "timeout" for e in stim.events) is timeout

@@ -211,6 +211,7 @@ def test_button_triggers_pause_and_silence_on_sim() -> None:
             (4.5, "trigger", ("wrist extensors",)),   # 0.5 s after it ended: refractory
             (6.0, "trigger", ("wrist extensors",)),
             (7.0, "pause", ()),
+            (7.5, "trigger", ("wrist extensors",)),   # while paused: ignored, recorded
             (8.0, "resume", ()),
             (9.0, "trigger", ("wrist extensors",)),
             (9.5, "end_burst", ("wrist extensors",)),
@@ -220,9 +221,10 @@ def test_button_triggers_pause_and_silence_on_sim() -> None:
     trig = [(round(e.t, 2), e.channel, e.result, e.detail) for e in res.events
             if e.kind == "trigger"]
     wrist = [x for x in trig if x[1] == "wrist extensors"]
-    assert [x[2] for x in wrist] == ["burst", "ignored", "ignored", "burst", "end", "burst",
-                                    "end"]
+    assert [x[2] for x in wrist] == ["burst", "ignored", "ignored", "burst", "end", "ignored",
+                                    "burst", "end"]
     assert wrist[1][3] == "burst running" and wrist[2][3] == "refractory"
+    assert wrist[5][3] == "the session is paused"
     silent = [x for x in trig if x[1] == "peroneal" and x[2] == "silent"]
     assert silent and "no sensor stream has channel 'Gyr_Z'" in silent[0][3]
     assert 0.5 <= silent[0][0] <= 0.6

@@ -95,6 +95,7 @@ class TriggeredStimulation:
         self._seen: float | None = None
         self._silent = False
         self._rendered = -math.inf  # end of the last rendered window
+        self._capped = False
 
     # ------------------------------------------------------------------ requests
     @property
@@ -115,12 +116,10 @@ class TriggeredStimulation:
             return False
         self._start = t
         c = self.channel
-        ends = []
-        if c.on is not None:
-            ends.append(t + c.ramp_up + c.on)
-        if self.max_burst is not None:
-            ends.append(t + self.max_burst - c.ramp_down)
-        self._end = min(ends)
+        own = t + c.ramp_up + c.on if c.on is not None else math.inf
+        cap = t + self.max_burst - c.ramp_down if self.max_burst is not None else math.inf
+        self._end = min(own, cap)
+        self._capped = cap < own - 1e-9  # max_burst, not the burst's own length, ends it
         self.events.append(TriggerEvent(t, "burst", source))
         return True
 
@@ -223,9 +222,8 @@ class TriggeredStimulation:
         return sched
 
     def _finish(self, t: float) -> None:
-        if self._start is not None and self.max_burst is not None and self._end is not None \
-                and abs(self._end - (self._start + self.max_burst - self.channel.ramp_down)) \
-                < 1e-9 and not any(e.kind == "end" and e.t >= self._start for e in self.events):
+        if self._start is not None and self._capped and self._end is not None \
+                and not any(e.kind == "end" and e.t >= self._start for e in self.events):
             self.events.append(TriggerEvent(t, "timeout", "max_burst"))
         self._start = self._end = None
         self._done_at = t

@@ -41,6 +41,7 @@ from opennmes.session._events import (
     SessionStarted,
     SessionStopped,
     SkinCheck,
+    Triggered,
     WatchdogFired,
 )
 from opennmes.session._sensors import DeviceSignals, Sensor
@@ -334,7 +335,8 @@ class SessionRunner:
 
     def _trigger(self, drive: TriggerDrive, by: str) -> None:
         if self._paused:
-            log.info("trigger on %r ignored: the session is paused", drive.channel)
+            self._note(Triggered(self._T_us / _US, drive.channel, "ignored", by,
+                                 "the session is paused"))
             return
         drive.trigger(self._T_us / _US, by)
 

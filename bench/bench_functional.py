@@ -40,17 +40,20 @@ CHUNK = 0.01
 REST = 1.0
 
 
-def _emg(n_bursts: int) -> Signals:
+def _emg(n_bursts: int, seed: int = 0) -> Signals:
     """Real rest EMG (4-14 s of the recording) with the real strong burst (14.8-16.3 s)
-    pasted in every 3.5 s: rest 2 s, burst 1.5 s."""
+    pasted in after rests of 2-3 s (random, to the millisecond), so that the triggers fall at
+    every phase of the 10 ms windows and the device's 20 ms period."""
     emg = read_text(DATA / "emg" / "bitalino_forearm_1000hz.txt")
     fs = emg.sfreq
     rest = emg.crop(4.0, 14.0).data
     burst = emg.crop(14.8, 16.3).data
+    rng = np.random.default_rng(seed)
     parts = [rest[:, : int(2 * fs)]]
-    for i in range(n_bursts):
-        r0 = int((i % 4) * 2 * fs)
-        parts += [burst, rest[:, r0: r0 + int(2 * fs)]]
+    for _ in range(n_bursts):
+        n = int(rng.integers(int(2 * fs), int(3 * fs)))
+        r0 = int(rng.integers(0, rest.shape[1] - n))
+        parts += [burst, rest[:, r0: r0 + n]]
     return Signals(np.hstack(parts), fs, emg.names, emg.units, 0.0)
 
 
@@ -107,7 +110,7 @@ def run() -> list[dict[str, object]]:
     for device in ("rehastim2", "p24"):
         for hogs in loads:
             with cpu_load(hogs):
-                cross, dec, n = _session(device, 25)
+                cross, dec, n = _session(device, 40)
             where = "quiet" if hogs == 0 else f"{hogs} CPU hogs"
             note = (f"{len(dec)} of {n} triggered bursts, 50 Hz, 10 ms windows, {where}; "
                     f"p50 {_q(dec, 0.5):.1f} ms, max {max(dec) * 1e3:.1f} ms")

@@ -423,6 +423,7 @@ class SessionRunner:
         while self._stopping is None:
             T = self._T_us
             t_sess = T / _US
+            self._sense(t_sess)
             for hook in self._hooks:
                 hook(self, t_sess)
             self._apply_commands()
@@ -507,7 +508,20 @@ class SessionRunner:
             feed = getattr(s, "feed", None)
             if callable(feed):
                 feed(chunk, until)
-            sig = s.read(until)
+        for d in self.drives.values():
+            for ev in d.take_events():
+                self._note(ev)
+            trace = d.take_trace()
+            if trace is not None and self._recorder is not None:
+                self._recorder.put(("signals", trace, f"control.{d.channel}"))
+        self._drain_device_events()
+
+    def _sense(self, t: float) -> None:
+        """Read every sensor (samples up to session time ``t`` s) and hand them to the record
+        and the drives. Called just before each window is rendered, so that a trigger acts
+        on the freshest samples and its burst starts in the window about to be sent."""
+        for s in self.sensors:
+            sig = s.read(t)
             if sig is not None and sig.n_samples:
                 self._sensor_end[s.name] = sig.t0 + sig.n_samples / sig.sfreq
                 try:
@@ -518,14 +532,7 @@ class SessionRunner:
                     self._recorder.put(("signals", sig, s.name))
                 for d in self.drives.values():
                     d.observe(sig, s.name)
-        for d in self.drives.values():
-            for ev in d.take_events():
-                self._note(ev)
-            trace = d.take_trace()
-            if trace is not None and self._recorder is not None:
-                self._recorder.put(("signals", trace, f"control.{d.channel}"))
-        self.watchdog.check_sensors(until, self._sensor_end)
-        self._drain_device_events()
+        self.watchdog.check_sensors(t, self._sensor_end)
 
     def _on_device_event(self, event: object) -> None:
         """Device listener: a device that posts the pulses it played (``sim://``) feeds the
@@ -660,6 +667,10 @@ class SessionRunner:
         stim = self.stim
         stim.stop(reason="session end")  # idempotent; output is zero from here
         how, reason, by = self._stopping or ("device_error", "ended without a reason", "runner")
+        try:  # the samples of the last window go into the record too
+            self._sense(self._T_us / _US)
+        except Exception as exc:
+            log.error("reading the sensors at the end failed: %s", exc)
         self._drain_device_events()
         t_end = self.now()
         self._note(SessionStopped(t_end, how, reason, by))

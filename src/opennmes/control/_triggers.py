@@ -162,7 +162,11 @@ class TriggeredStimulation:
         assert self._start is not None and self._end is not None
         c = self.channel
         tau = t - self._start
-        up = np.ones_like(t) if c.ramp_up <= 0 else np.minimum(1.0, tau / c.ramp_up)
+        # the ramp counts one period ahead, so the pulse at the trigger itself is already
+        # above zero (a ramp from exactly 0 would drop that pulse and start a period late)
+        per = 1.0 / c.frequency
+        up = np.ones_like(t) if c.ramp_up <= 0 else np.minimum(1.0, (tau + per)
+                                                               / (c.ramp_up + per))
         if c.ramp_down > 0:
             down = np.clip(1.0 - (t - self._end) / c.ramp_down, 0.0, 1.0)
         else:

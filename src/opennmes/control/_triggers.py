@@ -2,8 +2,9 @@
 
 A :class:`TriggeredStimulation` turns trigger requests into stimulation bursts on one channel
 and renders them as :class:`~opennmes.stim.PulseSchedule` chunks for the session runner or a
-device. A burst ramps up from zero, holds, and ramps down when it is asked to end (or when its
-``on`` time or ``max_burst`` has passed). A trigger source that goes silent (no sensor data for
+device. A burst ramps up (from one period's share of the ramp at its first pulse), holds,
+and ramps down when it is asked to end (or when its ``on`` time or ``max_burst`` has
+passed). A trigger source that goes silent (no sensor data for
 ``silence_timeout`` s) cancels any burst: the output is zero and the event is recorded.
 
 Device logic follows the reference (emg-gait-and-control.md §1.3 and §2; clinical-protocols

@@ -174,6 +174,7 @@ class TriggerDrive:
         self._rest: list[Signals] = []
         self._armed = not sensed or source == "gait"
         self._n_events = 0
+        self._bursts_started = 0
         self._own: list[SessionEvent] = []
         self._sensors_seen: set[str] = set()
 
@@ -308,6 +309,27 @@ class TriggerDrive:
             return part
         scale = level / self._amplitude if self._amplitude > 0 else 0.0
         return part.scaled(np.full(len(part), min(1.0, scale)))
+
+    def start_now(self, stim: Any, level: float) -> float | None:
+        """If a burst started since the last call, set the channel's amplitude on the running
+        device at once (``stim.set_intensity``) to the burst's level one period ahead, at
+        least one amplitude step: a streaming device plays it at its next period slot, about
+        one window earlier than the next window could. Returns the amplitude set (A), or None.
+        """
+        st = self._stim()
+        bursts = sum(1 for e in st.events if e.kind == "burst")
+        new = bursts > self._bursts_started
+        self._bursts_started = bursts
+        if not new or not st.active or level <= 0:
+            return None
+        c = st.channel
+        per = 1.0 / c.frequency
+        t = float(stim.now_rel())
+        f = float(st._factor(np.array([t + per]))[0])
+        step = float(getattr(stim, "amplitude_step", 0.0)) or 1e-3
+        amp = min(level, max(step, round(f * level / step) * step))
+        stim.set_intensity(self.channel, amp)
+        return amp
 
     def take_events(self) -> list[SessionEvent]:
         """Trigger events since the last call, as session events."""

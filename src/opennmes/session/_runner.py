@@ -199,6 +199,8 @@ class SessionRunner:
         for name, d in self.drives.items():
             d.bind(by_name[name], self.channels, stim)
         self._driven = np.array([c in self.drives for c in self.channels], dtype=bool)
+        # devices that stream ahead over a link: bursts also start at once (set_intensity)
+        self._immediate = not stim.clock.virtual and stim.kind != "sim"
         for name in self.drives:  # a burst or a repetition is a contraction, however long
             self._contraction[name] = None
         # live state (loop thread; other threads go through the command queue)
@@ -532,7 +534,20 @@ class SessionRunner:
                     self._recorder.put(("signals", sig, s.name))
                 for d in self.drives.values():
                     d.observe(sig, s.name)
+        if self._immediate and not self._paused:
+            self._start_bursts_now()
         self.watchdog.check_sensors(t, self._sensor_end)
+
+    def _start_bursts_now(self) -> None:
+        """A streaming device plays about one window ahead of the loop: a burst that starts
+        now is also set on the device at once (its next period slot), not only rendered into
+        the next window. A refusal leaves the burst to the next window."""
+        for name, d in self.drives.items():
+            if isinstance(d, TriggerDrive):
+                try:
+                    d.start_now(self.stim, self.levels[name])
+                except (DeviceError, ProgramError) as exc:
+                    log.warning("immediate start of the burst on %r refused: %s", name, exc)
 
     def _on_device_event(self, event: object) -> None:
         """Device listener: a device that posts the pulses it played (``sim://``) feeds the

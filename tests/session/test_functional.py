@@ -180,8 +180,15 @@ def test_emg_triggered_session_on_the_rehastim2_emulator() -> None:
     assert len(bursts) == len(started)
     assert bursts[0][0] - started[0].t < 0.1  # first pulse within 100 ms of the decision
     assert res.delivered.amplitude.max() == pytest.approx(0.024)
-    assert len(played) == len(res.delivered)
-    np.testing.assert_allclose(np.diff(played.t), np.diff(res.delivered.t), atol=1e-4)
+    # the emulator played the delivered pulses; the record ends when the stop is
+    # acknowledged (never under-counting the dose), so a pulse the stop overtook on its way
+    # may be in the record only, within the last period of the session
+    d = res.delivered
+    extra = len(d) - len(played)
+    assert extra in (0, 1), (len(d), len(played))
+    if extra:
+        assert d.t[-1] > res.duration - 0.05
+    np.testing.assert_allclose(np.diff(played.t), np.diff(d.t[:len(played)]), atol=1e-4)
 
 
 class _LiveImu(ReplaySensor):

@@ -203,14 +203,17 @@ class TriggerDrive:
         loop would stall it past the watchdog's margin."""
         from opennmes.sensing import GaitEventDetector, OnsetDetector
 
-        rng = np.random.default_rng(0)
-        emg = Signals(rng.normal(size=(1, 1000)), 1000.0, ("warm-up",), ("V",))
-        det = OnsetDetector(emg.sfreq, emg.names, self.method, h=self.threshold, hold=self.hold)
-        det.calibrate(emg)
-        det.reset()
-        det.update(emg)
-        gyro = Signals(np.zeros((1, 120)), 120.0, ("warm-up",), ("rad/s",))
-        GaitEventDetector(gyro.sfreq, polarity=self.polarity).update(gyro, "warm-up")
+        if self.source == "emg":  # only the detector this drive will use
+            rng = np.random.default_rng(0)
+            emg = Signals(rng.normal(size=(1, 1000)), 1000.0, ("warm-up",), ("V",))
+            det = OnsetDetector(emg.sfreq, emg.names, self.method, h=self.threshold,
+                                hold=self.hold)
+            det.calibrate(emg)
+            det.reset()
+            det.update(emg)
+        elif self.detector == "gyroscope":
+            gyro = Signals(np.zeros((1, 120)), 120.0, ("warm-up",), ("rad/s",))
+            GaitEventDetector(gyro.sfreq, polarity=self.polarity).update(gyro, "warm-up")
 
     def _stim(self) -> TriggeredStimulation:
         if self.stimulation is None:

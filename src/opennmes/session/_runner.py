@@ -470,10 +470,7 @@ class SessionRunner:
                           else 0.0 for c in self.channels])[part.channel]
         part = part.shift(self._offset_us / _US)
         if self._resume_at_us is not None and self.resume_ramp > 0:
-            per = self._period_arr[part.channel]  # the first pulse after a resume is > 0 A
-            ramp = np.clip((part.t - self._resume_at_us / _US + per) / (self.resume_ramp + per),
-                           0.0, 1.0)
-            scale = scale * ramp
+            scale = scale * self._resume_factor(part)
             if part.t[-1] >= self._resume_at_us / _US + self.resume_ramp:
                 self._resume_at_us = None
         part = self.stim.quantize(part.scaled(scale))
@@ -481,6 +478,13 @@ class SessionRunner:
         if not keep.all():
             part = part.take(keep)
         return part
+
+    def _resume_factor(self, part: PulseSchedule) -> np.ndarray:
+        """Resume ramp of each pulse, counted one period ahead (the first pulse is > 0 A)."""
+        assert self._resume_at_us is not None
+        per = self._period_arr[part.channel]
+        return np.clip((part.t - self._resume_at_us / _US + per) / (self.resume_ramp + per),
+                       0.0, 1.0)
 
     def _with_drives(self, chunk: PulseSchedule, T_us: int, T1_us: int) -> PulseSchedule:
         """Add the driven channels' pulses in [T, T1) session-us (level 0 while paused)."""
@@ -491,10 +495,7 @@ class SessionRunner:
             part = d.render(a, b, level)
             if len(part):
                 if self._resume_at_us is not None and self.resume_ramp > 0:
-                    per = self._periods[name]
-                    part = part.scaled(np.clip(
-                        (part.t - self._resume_at_us / _US + per) / (self.resume_ramp + per),
-                        0.0, 1.0))
+                    part = part.scaled(self._resume_factor(part))
                 parts.append(self.stim.quantize(part))
         if len(parts) == 1:
             return chunk

@@ -103,6 +103,30 @@ def test_detector_errors(bitalino: Signals) -> None:
         detect_onsets(Signals(np.ones((1, 5000)), 1000.0, ("EMG",), ("V",)), rest=(0.5, 4.0))
 
 
+@pytest.mark.parametrize("method", ONSET_METHODS)
+@pytest.mark.parametrize("level", [0.0, 1e-6, 0.3, -2.5])
+def test_flat_channel_is_refused_whatever_its_level(method: str, level: float) -> None:
+    """A constant channel filters to round-off (about 1e-27 with some NumPy/SciPy builds), which
+    must still count as flat, with every method and at any DC level."""
+    flat = Signals(np.full((1, 5000), level), 1000.0, ("EMG",), ("V",))
+    with pytest.raises(SignalError, match=r"\['EMG'\] are flat during the rest segment"):
+        detect_onsets(flat, rest=(0.5, 4.0), method=method)
+    det = OnsetDetector(1000.0, ["EMG"], method)  # type: ignore[arg-type]
+    with pytest.raises(SignalError, match="flat during the rest segment"):
+        det.calibrate(flat.crop(0.0, 3.0))
+
+
+def test_faint_real_emg_is_not_flat(bitalino: Signals) -> None:
+    """Scaling a real recording down by 1e-9 keeps it a signal: flatness is relative to the
+    raw samples, not an absolute floor."""
+    faint = Signals(bitalino.data * 1e-9, bitalino.sfreq, bitalino.names, bitalino.units)
+    events = detect_onsets(faint.crop(0.0, 30.0), rest=(3.0, 14.0))
+    loud = detect_onsets(bitalino.crop(0.0, 30.0), rest=(3.0, 14.0))
+    assert [e.kind for e in events] == [e.kind for e in loud] and len(loud) >= 4
+    # the same crossings, to a few samples of round-off at the threshold
+    assert [e.t for e in events] == pytest.approx([e.t for e in loud], abs=0.005)
+
+
 def test_set_threshold_for_triggers(bitalino: Signals) -> None:
     """A therapist threshold (here half the envelope peak of the first burst) triggers once per
     strong burst with the hold time as latency."""

@@ -40,6 +40,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["OnsetEvent", "OnsetDetector", "detect_onsets", "ONSET_METHODS", "events_to_pandas"]
 
 ONSET_METHODS = ("threshold", "tkeo", "cusum")
+# A rest-segment feature whose spread is at most this fraction of the raw signal's peak is
+# numerical round-off of a flat channel, not EMG (float64 filters leave ~1e-27 of a constant).
+_FLAT_RELATIVE = 1e-12
 
 
 @dataclass(frozen=True)
@@ -288,29 +291,40 @@ class OnsetDetector:
             self.baseline = (np.zeros_like(thr), thr / self.h)
         self.threshold = thr
 
-    def _baseline_from(self, f: np.ndarray) -> None:
+    def _baseline_from(self, f: np.ndarray, raw: np.ndarray) -> None:
+        """Set the baseline from the feature ``f`` of a rest segment whose raw samples are ``raw``.
+
+        A channel is flat when its feature varies by no more than round-off of the raw signal's
+        scale (a constant input filters to about 1e-27, not exactly 0, depending on the
+        NumPy/SciPy build), so the test is relative to the raw samples, never ``> 0``.
+        """
         if f.shape[1] < 10:
             raise SignalError(f"rest segment of {f.shape[1]} samples after the {self.settle}"
                               "-sample settling time is too short for a baseline")
         if self.method == "cusum":
             var = np.mean(f * f, axis=1)
-            flat = [n for n, v in zip(self.names, var, strict=True) if not v > 0]
+            flat = self._flat(np.sqrt(var), raw)
             if flat:
                 raise SignalError(f"channels {flat} are flat during the rest segment")
             self.set_baseline(np.zeros(len(self.names)), np.sqrt(var))
         else:
             sd = f.std(axis=1)
-            flat = [n for n, v in zip(self.names, sd, strict=True) if not v > 0]
+            flat = self._flat(sd, raw)
             if flat:
                 raise SignalError(f"channels {flat} are flat during the rest segment")
             self.set_baseline(f.mean(axis=1), sd)
+
+    def _flat(self, spread: np.ndarray, raw: np.ndarray) -> list[str]:
+        scale = np.max(np.abs(raw), axis=1) if raw.shape[1] else np.zeros(len(self.names))
+        return [n for n, v, s in zip(self.names, spread, scale, strict=True)
+                if not v > _FLAT_RELATIVE * s]
 
     def calibrate(self, rest: Signals) -> None:
         """Feed a quiet (rest) chunk and set the baseline from it; no events are produced."""
         x = self._chunk(rest)
         f = self.feature(x)
         skip = max(0, self.settle - self._n)
-        self._baseline_from(f[:, skip:])
+        self._baseline_from(f[:, skip:], x[:, skip:])
         self._n += x.shape[1]
 
     def update(self, chunk: Signals) -> list[OnsetEvent]:
@@ -371,7 +385,7 @@ def detect_onsets(signals: Signals, rest: tuple[float, float], method: str = "th
     if not sel.any():
         raise SignalError(f"rest segment {rest} s is outside the recording "
                           f"({signals.t0:g}-{signals.t0 + signals.duration:g} s)")
-    det._baseline_from(f[:, sel])
+    det._baseline_from(f[:, sel], signals.data[:, sel])
     return det._detect(f)
 
 

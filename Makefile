@@ -6,12 +6,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.opennmes-installed
 
-.PHONY: demo test lint typecheck pytest bench install clean
+.PHONY: demo test lint typecheck pytest bench install clean lock drift
 
-$(STAMP): pyproject.toml
+# Installs are locked: constraints.txt holds the exact versions (`make lock` refreshes it).
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,web,postgres]'
+	$(PY) -m pip install --quiet -c constraints.txt pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,web,postgres]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -34,5 +35,11 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(PY) bench/run.py
 
+lock:
+	scripts/lock.sh
+
+drift:
+	scripts/drift.sh
+
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-drift build dist .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 
 from opennmes.errors import UnitError
 
@@ -68,7 +69,15 @@ for _sym, (_dim, _f) in _UNITS.items():
 _ALIASES = {"cm²": "cm2", "m²": "m2", "mm²": "mm2", "Ω": "ohm", "kΩ": "kohm", "°": "deg",
             "sec": "s", "hz": "Hz", "khz": "kHz", "ma": "mA"}
 
-_RX = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([^\s\d].*?)?\s*$")
+# digits are ASCII only: Python's \d and float() also accept other scripts' digits
+# ('４０', '٤٠'), which a reader of the file may not recognise as the number it becomes
+_RX = re.compile(
+    r"^\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*([^\s0-9].*?)?\s*$")
+
+
+def _foreign_digits(text: str) -> list[str]:
+    """The decimal digits of ``text`` that are not ASCII 0-9 (fullwidth, Arabic-Indic, ...)."""
+    return [c for c in text if c.isdecimal() and not ("0" <= c <= "9")]
 
 
 def parse_quantity(text: str | float | int, dimension: str, *, name: str = "value") -> float:
@@ -92,7 +101,9 @@ def parse_quantity(text: str | float | int, dimension: str, *, name: str = "valu
     Raises
     ------
     UnitError
-        When the value has no unit, an unknown unit, the wrong dimension, or is not finite.
+        When the value has no unit, an unknown unit, the wrong dimension, is not finite, or
+        writes its number with digits other than ASCII 0-9 (fullwidth ``４０``, Arabic-Indic
+        ``٤٠``, ...: Python would read them, a person checking the file may not).
     """
     if dimension not in DIMENSIONS:
         raise UnitError(f"unknown dimension {dimension!r}; known: {sorted(DIMENSIONS)}")
@@ -104,6 +115,13 @@ def parse_quantity(text: str | float | int, dimension: str, *, name: str = "valu
         raise UnitError(
             f"{name}: {text!r} has no unit; write it with one of: {allowed}"
         )
+    foreign = _foreign_digits(text)
+    if foreign:
+        which = ", ".join(f"{c!r} ({unicodedata.name(c, 'digit')})"
+                          for c in dict.fromkeys(foreign))
+        ascii_text = "".join(str(unicodedata.decimal(c)) if c in foreign else c for c in text)
+        raise UnitError(f"{name}: {text!r} has digits other than ASCII 0-9: {which}; write "
+                        f"the number with the digits 0-9, e.g. {ascii_text.strip()!r}")
     m = _RX.match(text)
     if not m:
         raise UnitError(f"{name}: cannot read {text!r} as a number with a unit ({allowed})")

@@ -122,3 +122,58 @@ def test_schema_is_json() -> None:
     r = run_nmes("program", "schema")
     assert r.returncode == 0
     assert "channels" in json.loads(r.stdout)["properties"]
+
+
+_SMALL = """
+name: Limits
+channels:
+  - name: vm
+    electrode: {area: 40 cm2, site: quadriceps}
+    frequency: 35 Hz
+    pulse_width: 300 us
+    amplitude: 20 mA
+    on: 5 s
+    off: 10 s
+repetitions: 3
+"""
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("repetitions: 3", "repetitions: 10000000",
+     "program duration = 1.5e+08 s (repetitions = 10000000) breaks the limit <= 86400 s"),
+    ("on: 5 s", "on: 1e9 s", "channels[0].on: on = 1e+09 s breaks the limit <= 86400 s"),
+    ("    on: 5 s", "    train: {kind: variable, intervals: [1e-9 s]}\n    on: 5 s",
+     "channels[0].train.intervals[0]: interval = 1e-09 s breaks the limit >= 10 us"),
+    ("    on: 5 s", "    ramp_up: 1e300 s\n    on: 5 s",
+     "channels[0].ramp_up: ramp_up = 1e+300 s breaks the limit <= 86400 s"),
+    ("35 Hz", "1e-300 Hz", "channels[0].frequency: frequency = 1e-300 Hz breaks the limit "
+                           ">= 0.01 Hz"),
+    ("20 mA", "４０ mA", "channels[0].amplitude: '４０ mA' has digits other than ASCII 0-9"),
+    ("    off: 10 s\n", "    off: 10 s\n    amplitude: 80 mA\n",
+     "duplicate key 'amplitude' (first at line 8)"),
+])
+def test_check_refuses_oversized_and_odd_files_in_one_line(tmp_path, old: str, new: str,
+                                                           expected: str) -> None:
+    """Programs that asked numpy for 13-261 GiB (a MemoryError traceback), or printed a
+    RuntimeWarning and a garbage schedule, are one error line naming field, value and limit."""
+    assert old in _SMALL
+    f = tmp_path / "odd.yaml"
+    f.write_text(_SMALL.replace(old, new))
+    r = run_nmes("program", "check", str(f))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith(f"error: {f}: ")
+    assert expected in lines[0]
+    assert "Traceback" not in r.stderr and "Warning" not in r.stderr
+
+
+def test_check_names_the_limit_of_an_acknowledgement_without_nan(tmp_path) -> None:
+    f = tmp_path / "ack.yaml"
+    f.write_text(_SMALL + "acknowledgements:\n  - {limit: rms_current_density, reason: '   '}\n")
+    r = run_nmes("program", "check", str(f))
+    assert r.returncode == 2
+    assert "nan" not in r.stderr
+    assert "acknowledgement of 'rms_current_density'" in r.stderr
+    assert "limit <= 2 mA/cm2" in r.stderr and "needs a reason" in r.stderr

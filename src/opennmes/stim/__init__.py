@@ -12,6 +12,10 @@ from opennmes.stim._files import (
 )
 from opennmes.stim._program import (
     MAX_CHANNELS,
+    MAX_PROGRAM_DURATION,
+    MAX_PROGRAM_PULSES,
+    PROGRAM_FREQUENCY_RANGE,
+    PROGRAM_LIMITS_SOURCE,
     TRIGGER_SOURCES,
     Acknowledgement,
     Channel,
@@ -40,6 +44,10 @@ __all__ = [
     "Timing",
     "Acknowledgement",
     "MAX_CHANNELS",
+    "MAX_PROGRAM_DURATION",
+    "MAX_PROGRAM_PULSES",
+    "PROGRAM_FREQUENCY_RANGE",
+    "PROGRAM_LIMITS_SOURCE",
     "expand_program",
     "load_program",
     "load_program_text",

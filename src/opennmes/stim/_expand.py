@@ -7,6 +7,7 @@ exact to the microsecond at its end.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import TYPE_CHECKING
 
@@ -17,9 +18,11 @@ from opennmes.stim._schedule import PulseSchedule
 if TYPE_CHECKING:  # pragma: no cover
     from opennmes.stim._program import Channel, Modulation, Program
 
-__all__ = ["expand_program", "phase_lengths", "train_offsets"]
+__all__ = ["expand_program", "phase_lengths", "train_offsets", "pulse_counts", "size_problem"]
 
 _US = 1_000_000
+#: Longest modulation sweep whose pulses pulse_counts walks one by one to count them exactly.
+_SWEEP_WALK = 100_000
 
 
 def _grid(freq: float, window_us: int) -> np.ndarray:
@@ -29,14 +32,19 @@ def _grid(freq: float, window_us: int) -> np.ndarray:
     return t[t < window_us]
 
 
-def _modulated(ch: Channel, window_us: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pulse onsets, amplitude factors and widths of a modulated train over one window."""
+def _sweep_span(ch: Channel, window_us: int) -> float:
+    """The stretch of a modulated train that repeats, in s: the modulation period, or the
+    whole window when the modulations have different periods (at most the window)."""
+    mods = ch.train.modulation or []
+    period = min(m.period for m in mods)
+    if abs(max(m.period for m in mods) - period) > 1e-12:
+        period = window_us / _US  # different periods: the whole window pulse by pulse
+    return min(period, window_us / _US)
+
+
+def _sweep(ch: Channel, span: float) -> tuple[list[float], list[float], list[float]]:
+    """Onsets (s), amplitude factors and widths of a modulated train over ``[0, span)``."""
     mods: dict[str, Modulation] = {m.parameter: m for m in ch.train.modulation or []}
-    period = min(m.period for m in mods.values())
-    longest = max(m.period for m in mods.values())
-    if abs(longest - period) > 1e-12:
-        # different periods: generate the whole window pulse by pulse
-        period = window_us / _US
 
     def value(m_key: str, base: float, t: float) -> float:
         m = mods.get(m_key)
@@ -51,12 +59,18 @@ def _modulated(ch: Channel, window_us: int) -> tuple[np.ndarray, np.ndarray, np.
     amps: list[float] = []
     pws: list[float] = []
     t = 0.0
-    span = min(period, window_us / _US)
     while t < span:
         times.append(t)
         amps.append(value("amplitude", 1.0, t))
         pws.append(value("pulse_width", ch.pulse_width_s, t))
         t += 1.0 / value("frequency", ch.frequency, t)
+    return times, amps, pws
+
+
+def _modulated(ch: Channel, window_us: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pulse onsets, amplitude factors and widths of a modulated train over one window."""
+    span = _sweep_span(ch, window_us)
+    times, amps, pws = _sweep(ch, span)
     t_us = np.rint(np.asarray(times) * _US).astype(np.int64)
     a = np.asarray(amps)
     w = np.asarray(pws)
@@ -190,6 +204,121 @@ def _expand_channel(
     return tt, np.tile(a, n) * ch.amplitude, np.tile(w, n)
 
 
+def _grid_count(freq: float, window_us: int) -> int:
+    """At least as many onsets as ``_grid(freq, window_us)`` has: k with rint(k / freq) (in
+    us) before the window's end, with a margin for floating-point rounding."""
+    if window_us <= 0:
+        return 0
+    return int(math.floor((window_us - 0.5) * freq / _US + 1e-6)) + 1
+
+
+def _window_count(ch: Channel, window_us: int) -> int:
+    """At least as many pulses as ``train_offsets(ch, window_us)`` gives, from the train's
+    rates alone (nothing is allocated)."""
+    if window_us <= 0:
+        return 0
+    tr = ch.train
+    if tr.kind == "constant":
+        return _grid_count(ch.frequency, window_us)
+    if tr.kind == "doublet":
+        return _grid_count(ch.frequency, window_us) * (2 if tr.doublets == "all" else 1) + 1
+    if tr.kind == "variable":
+        assert tr.intervals is not None
+        iv = tr.intervals
+        cycles, rest = divmod(window_us / _US, sum(iv))
+        offsets = itertools.accumulate(iv[:-1], initial=0.0)
+        partial = sum(1 for x in offsets if x < rest + 1e-6)
+        return int(cycles) * len(iv) + partial + 1
+    if tr.kind == "burst":
+        assert tr.burst_frequency is not None
+        if tr.pulses_per_burst is not None:
+            n_in = tr.pulses_per_burst
+        else:
+            assert tr.burst_duty is not None
+            n_in = max(1, int(math.floor(tr.burst_duty * ch.frequency / tr.burst_frequency
+                                         + 1e-9)))
+        return _grid_count(tr.burst_frequency, window_us) * n_in
+    # modulated: one sweep is walked (as the expansion does) when it is short; a long one
+    # counts its highest frequency throughout
+    span = _sweep_span(ch, window_us)
+    per_us = max(1, int(round(span * _US)))
+    f_max = ch.frequency
+    for m in tr.modulation or []:
+        if m.parameter == "frequency":
+            f_max = max(float(m.low), float(m.high))
+    per_sweep = _grid_count(f_max, per_us) + 1
+    if per_sweep <= _SWEEP_WALK:
+        per_sweep = len(_sweep(ch, span)[0])
+    return (math.ceil(window_us / per_us) if per_us < window_us else 1) * per_sweep
+
+
+def pulse_counts(program: Program) -> dict[str, int]:
+    """Pulses of each channel in ``program``'s expansion, counted from the trains' rates and
+    the envelopes without expanding anything: an upper bound, above the true count by at
+    most a few pulses per contraction (ramp pulses of zero amplitude, rounding; for a
+    modulated train, the sweep's highest frequency counts for the whole sweep).
+
+    Returns
+    -------
+    dict
+        Channel name -> pulse count over all phases.
+    """
+    out = dict.fromkeys(program.channel_names, 0)
+    for ph, chans, length in zip(program.phase_list(), program.phase_channels(),
+                                 phase_lengths(program), strict=True):
+        for ch, start in zip(chans, _channel_starts(program, chans), strict=True):
+            window_us = int(round((length - start) * _US))
+            if window_us <= 0:
+                continue
+            if ch.on is None:
+                out[ch.name] += _window_count(ch, window_us)
+                continue
+            cycle = ch.cycle_time
+            assert cycle is not None
+            active_us = int(round(ch.active_time * _US))
+            if ph.repetitions is not None:
+                n = ph.repetitions
+            else:
+                n = max(int(math.floor((window_us - active_us) / (cycle * _US) + 1e-9)) + 1, 0)
+            out[ch.name] += n * _window_count(ch, active_us)
+    return out
+
+
+def size_problem(program: Program) -> str | None:
+    """Why ``program`` is too long or has too many pulses to expand (see
+    ``MAX_PROGRAM_DURATION`` and ``MAX_PROGRAM_PULSES``), or None. Nothing is expanded."""
+    from opennmes.stim._program import (
+        MAX_PROGRAM_DURATION,
+        MAX_PROGRAM_PULSES,
+        PROGRAM_LIMITS_SOURCE,
+    )
+
+    total = float(sum(phase_lengths(program)))
+    if not total <= MAX_PROGRAM_DURATION:
+        if program.repetitions is not None:
+            what = f" (repetitions = {program.repetitions})"
+        elif program.phases is not None:
+            what = f" ({len(program.phases)} phases)"
+        else:
+            what = ""
+        return (f"program duration = {total:.4g} s{what} breaks the limit <= "
+                f"{MAX_PROGRAM_DURATION:g} s ({MAX_PROGRAM_DURATION / 3600:g} h, the longest "
+                f"program; MAX_PROGRAM_DURATION, {PROGRAM_LIMITS_SOURCE}); a program is one "
+                f"session: give fewer repetitions or shorter phases, and run longer use as "
+                f"several sessions")
+    counts = pulse_counts(program)
+    n = sum(counts.values())
+    if n > MAX_PROGRAM_PULSES:
+        worst = max(counts, key=lambda k: counts[k])
+        share = f"channel {worst!r} has {counts[worst]:,}" if len(counts) > 1 else (
+            f"channel {worst!r}")
+        return (f"pulse count = {n:,} breaks the limit <= {MAX_PROGRAM_PULSES:,} pulses per "
+                f"program (MAX_PROGRAM_PULSES, {PROGRAM_LIMITS_SOURCE}), counted before "
+                f"expansion; {share}: lower the frequency, shorten the program or split it "
+                f"into sessions")
+    return None
+
+
 def expand_program(program: Program) -> PulseSchedule:
     """Every pulse of ``program``, sorted by time then channel.
 
@@ -201,7 +330,18 @@ def expand_program(program: Program) -> PulseSchedule:
     -------
     PulseSchedule
         One row per pulse; onsets on whole microseconds.
+
+    Raises
+    ------
+    ProgramError
+        When the program is longer or has more pulses than one program may have (checked
+        before anything is allocated; a validated Program never is).
     """
+    problem = size_problem(program)
+    if problem is not None:
+        from opennmes.errors import ProgramError
+
+        raise ProgramError(problem)
     names = program.channel_names
     index = {n: i for i, n in enumerate(names)}
     cols: dict[str, list[np.ndarray]] = {k: [] for k in (

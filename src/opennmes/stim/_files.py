@@ -25,7 +25,31 @@ _MAX_BYTES = 1_000_000
 
 class _Loader(yaml.SafeLoader):
     """YAML 1.2-style booleans: only true/false. YAML 1.1 would read the envelope keys
-    ``on:`` and ``off:`` (and yes/no) as booleans."""
+    ``on:`` and ``off:`` (and yes/no) as booleans.
+
+    A key written twice in one mapping is an error (YAML 1.2 requires unique keys; PyYAML
+    would silently keep the last value, so ``amplitude: 20 mA`` followed further down by
+    ``amplitude: 80 mA`` would deliver 80 mA to a reader who saw 20)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False
+                          ) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, yaml.Node] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # '<<': merged keys may repeat
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    seen = first.get(key)
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+                if seen is not None:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark,
+                        f"duplicate key {key!r} (first at line {seen.start_mark.line + 1})",
+                        key_node.start_mark)
+                first[key] = key_node
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.yaml_implicit_resolvers = {

@@ -8,12 +8,20 @@ files carry units (see :mod:`opennmes.stim._files`). ``program.expand()`` gives 
 from __future__ import annotations
 
 import math
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
 
 from opennmes.stim._quantities import Amperes, Fraction, Hertz, Metres, Seconds, SquareMetres
 from opennmes.stim._schedule import WAVEFORM_NAMES, PulseSchedule
+from opennmes.units import format_quantity
 
 __all__ = [
     "Electrode",
@@ -27,9 +35,35 @@ __all__ = [
     "Acknowledgement",
     "Program",
     "MAX_CHANNELS",
+    "MAX_PROGRAM_DURATION",
+    "MAX_PROGRAM_PULSES",
+    "PROGRAM_FREQUENCY_RANGE",
+    "PROGRAM_LIMITS_SOURCE",
 ]
 
 MAX_CHANNELS = 16
+
+# Size limits of a program, checked on construction, before anything is expanded (a program
+# file could otherwise ask for 10 million repetitions or a 1e9 s plateau and exhaust memory
+# while its pulse schedule is built). Rationale in docs/program-format.md#limits.
+#: Where the size limits come from (quoted in their error messages).
+PROGRAM_LIMITS_SOURCE = "OpenNMES program limit, docs/program-format.md#limits"
+#: Longest program, in s (24 h). A program is one session: NMES sessions last minutes to an
+#: hour, TENS and drop-foot FES are worn for at most a waking day; longer use is a series of
+#: sessions, each checked and recorded. Also the longest time any single program field
+#: (on, off, ramps, delays, phase durations, trigger times) may give.
+MAX_PROGRAM_DURATION = 24 * 3600.0
+#: Most pulses one program may expand to, all channels and phases together. The expansion and
+#: the safety check hold about 160 bytes per pulse at their peak (10 million pulses: 1.6 GB);
+#: the largest protocol of the library has about 0.6 million, an 8-hour two-channel TENS at
+#: 100 Hz 5.8 million.
+MAX_PROGRAM_PULSES = 10_000_000
+#: Pulse rates a program may give (channel, phase, burst and modulated frequencies), in Hz;
+#: the periods between 1/max and 1/min (variable-train intervals) follow from it. Below
+#: 0.01 Hz (one pulse per 100 s) no stimulation protocol exists; above 100 kHz a period spans
+#: fewer than 10 steps of the whole-microsecond grid pulses are placed on. The safety
+#: profiles' own pulse-rate limits (10 kHz, or the device's) still apply on top.
+PROGRAM_FREQUENCY_RANGE = (0.01, 100_000.0)
 TriggerSource = Literal["emg", "gait", "button", "external"]
 #: Sources a channel's trigger can have (see :class:`Trigger`).
 TRIGGER_SOURCES: tuple[str, ...] = get_args(TriggerSource)
@@ -38,6 +72,62 @@ SENSOR_SILENCE_TIMEOUT = 0.5
 
 WaveformName = Literal["monophasic", "symmetric-biphasic", "asymmetric-biphasic", "sine"]
 Side = Literal["left", "right", "bilateral", "midline"]
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:g} h"
+
+
+def _session_time(value: float, info: ValidationInfo) -> float:
+    """A time of a program: finite and no longer than one program."""
+    name = info.field_name or "time"
+    if not math.isfinite(value):
+        raise ValueError(f"{name} = {value!r} s: must be a finite time")
+    if value > MAX_PROGRAM_DURATION:
+        raise ValueError(
+            f"{name} = {value:.4g} s breaks the limit <= {MAX_PROGRAM_DURATION:g} s "
+            f"({_hours(MAX_PROGRAM_DURATION)}, the longest program; MAX_PROGRAM_DURATION, "
+            f"{PROGRAM_LIMITS_SOURCE}); run longer use as several sessions")
+    return value
+
+
+def check_rate(value: float, name: str) -> float:
+    """``value`` (Hz) if it lies in :data:`PROGRAM_FREQUENCY_RANGE`, else ValueError."""
+    lo, hi = PROGRAM_FREQUENCY_RANGE
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} = {value!r} Hz: must be a finite frequency > 0 Hz")
+    if not lo <= value <= hi:
+        cmp, bound = (">=", lo) if value < lo else ("<=", hi)
+        raise ValueError(f"{name} = {value:.4g} Hz breaks the limit {cmp} {bound:g} Hz "
+                         f"(PROGRAM_FREQUENCY_RANGE {lo:g} Hz to {hi:g} Hz, "
+                         f"{PROGRAM_LIMITS_SOURCE})")
+    return value
+
+
+def _rate(value: float, info: ValidationInfo) -> float:
+    return check_rate(value, info.field_name or "frequency")
+
+
+def _period(value: float, info: ValidationInfo) -> float:
+    """A time between pulses: the inverse of a rate in PROGRAM_FREQUENCY_RANGE."""
+    lo, hi = 1.0 / PROGRAM_FREQUENCY_RANGE[1], 1.0 / PROGRAM_FREQUENCY_RANGE[0]
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"interval = {value!r} s: every interval must be a finite time > 0 s")
+    if not lo * (1 - 1e-12) <= value <= hi * (1 + 1e-12):
+        cmp, bound = (">=", lo) if value < lo else ("<=", hi)
+        raise ValueError(f"interval = {value:.4g} s breaks the limit {cmp} "
+                         f"{format_quantity(bound, 'time')} (the periods of "
+                         f"PROGRAM_FREQUENCY_RANGE {PROGRAM_FREQUENCY_RANGE[0]:g} Hz to "
+                         f"{PROGRAM_FREQUENCY_RANGE[1]:g} Hz, {PROGRAM_LIMITS_SOURCE})")
+    return value
+
+
+#: A time of a program, in s: at most MAX_PROGRAM_DURATION (files: ``10 s``).
+Time = Annotated[Seconds, AfterValidator(_session_time)]
+#: A pulse or burst rate, in Hz, within PROGRAM_FREQUENCY_RANGE (files: ``35 Hz``).
+Rate = Annotated[Hertz, AfterValidator(_rate)]
+#: A time between two pulses, in s, the inverse of a Rate (files: ``50 ms``).
+Period = Annotated[Seconds, AfterValidator(_period)]
 
 
 class _Frozen(BaseModel):
@@ -103,7 +193,7 @@ class Modulation(_Frozen):
     parameter: Literal["frequency", "amplitude", "pulse_width"]
     low: str | float
     high: str | float
-    period: Seconds
+    period: Time
 
     @model_validator(mode="after")
     def _values(self) -> Modulation:
@@ -117,9 +207,14 @@ class Modulation(_Frozen):
             val = parse_quantity(v, dim, name=name) if isinstance(v, str) else float(v)
             if not (math.isfinite(val) and val > 0):
                 raise ValueError(f"{name} must be > 0, got {v!r}")
+            if self.parameter == "frequency":
+                check_rate(val, name)
             object.__setattr__(self, name, val)
-        if self.period <= 0:
-            raise ValueError(f"period must be > 0 s, got {self.period}")
+        shortest = 1.0 / PROGRAM_FREQUENCY_RANGE[1]
+        if not self.period >= shortest:
+            raise ValueError(f"period = {self.period:.4g} s breaks the limit >= {shortest:g} s "
+                             f"(one period at the highest rate of PROGRAM_FREQUENCY_RANGE, "
+                             f"{PROGRAM_LIMITS_SOURCE})")
         if self.parameter == "amplitude" and max(float(self.low), float(self.high)) > 1.0:
             raise ValueError("amplitude modulation is a fraction of the amplitude: <= 100 %")
         return self
@@ -141,10 +236,10 @@ class Train(_Frozen):
     """
 
     kind: Literal["constant", "doublet", "variable", "burst", "modulated"] = "constant"
-    doublet_interval: Seconds | None = None
+    doublet_interval: Time | None = None
     doublets: Literal["initial", "all"] = "initial"
-    intervals: list[Seconds] | None = None
-    burst_frequency: Hertz | None = None
+    intervals: list[Period] | None = None
+    burst_frequency: Rate | None = None
     burst_duty: Fraction | None = None
     pulses_per_burst: int | None = None
     modulation: list[Modulation] | None = None
@@ -242,20 +337,20 @@ class Trigger(_Frozen):
     source: TriggerSource
     signal: str | None = None
     sensor: str | None = None
-    refractory: Seconds = 0.0
-    max_burst: Seconds | None = None
-    silence_timeout: Seconds | None = None
-    delay: Seconds = 0.0
-    extension: Seconds = 0.0
+    refractory: Time = 0.0
+    max_burst: Time | None = None
+    silence_timeout: Time | None = None
+    delay: Time = 0.0
+    extension: Time = 0.0
     method: Literal["threshold", "tkeo", "cusum"] = "threshold"
     threshold: float | None = None
-    hold: Seconds = 0.05
-    rest: Seconds = 1.0
+    hold: Time = 0.05
+    rest: Time = 1.0
     detector: Literal["gyroscope", "heel-switch"] = "gyroscope"
     polarity: Literal[1, -1] = 1
     on_level: float | None = None
     off_level: float | None = None
-    debounce: Seconds = 0.03
+    debounce: Time = 0.03
 
     @model_validator(mode="after")
     def _check(self) -> Trigger:
@@ -387,25 +482,18 @@ class Channel(_Frozen):
     name: str = Field(min_length=1)
     electrode: Electrode
     waveform: WaveformName = "symmetric-biphasic"
-    frequency: Hertz
-    pulse_width: Seconds | None = None
-    interphase_gap: Seconds = 0.0
+    frequency: Rate
+    pulse_width: Time | None = None
+    interphase_gap: Time = 0.0
     asymmetry: float | None = None
     amplitude: Amperes
     train: Train = Train()
-    ramp_up: Seconds = 0.0
-    on: Seconds | None = None
-    ramp_down: Seconds = 0.0
-    off: Seconds = 0.0
-    delay: Seconds = 0.0
+    ramp_up: Time = 0.0
+    on: Time | None = None
+    ramp_down: Time = 0.0
+    off: Time = 0.0
+    delay: Time = 0.0
     trigger: Trigger | None = None
-
-    @field_validator("frequency")
-    @classmethod
-    def _freq(cls, v: float) -> float:
-        if not (math.isfinite(v) and v > 0):
-            raise ValueError(f"frequency must be > 0 Hz, got {v}")
-        return v
 
     @model_validator(mode="after")
     def _shape(self) -> Channel:
@@ -559,13 +647,13 @@ class Phase(_Frozen):
 
     name: str = Field(min_length=1)
     repetitions: int | None = None
-    duration: Seconds | None = None
-    frequency: Hertz | None = None
-    pulse_width: Seconds | None = None
-    ramp_up: Seconds | None = None
-    on: Seconds | None = None
-    ramp_down: Seconds | None = None
-    off: Seconds | None = None
+    duration: Time | None = None
+    frequency: Rate | None = None
+    pulse_width: Time | None = None
+    ramp_up: Time | None = None
+    on: Time | None = None
+    ramp_down: Time | None = None
+    off: Time | None = None
     amplitude_scale: Fraction = 1.0
     channels: list[str] | None = None
 
@@ -605,7 +693,7 @@ class Timing(_Frozen):
     """
 
     mode: Literal["synchronous", "alternating", "sequenced"] = "synchronous"
-    offset: Seconds | None = None
+    offset: Time | None = None
 
     @model_validator(mode="after")
     def _offset(self) -> Timing:
@@ -660,7 +748,7 @@ class Program(_Frozen):
     evidence: str | None = None
     channels: list[Channel] = Field(min_length=1, max_length=MAX_CHANNELS)
     repetitions: int | None = None
-    duration: Seconds | None = None
+    duration: Time | None = None
     phases: list[Phase] | None = None
     timing: Timing = Timing()
     acknowledgements: list[Acknowledgement] = []
@@ -709,6 +797,11 @@ class Program(_Frozen):
                             f"alternating timing: channel {c.name!r} rests {c.off:g} s but the "
                             f"other channels need {active - c.active_time:g} s; lengthen 'off'"
                         )
+        from opennmes.stim._expand import size_problem
+
+        problem = size_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     def phase_list(self) -> list[Phase]:

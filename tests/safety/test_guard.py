@@ -53,6 +53,35 @@ def test_acknowledged_advisory_passes_but_hard_limit_cannot_be_acknowledged() ->
                     [Acknowledgement(limit="rms", reason="because")])
 
 
+@pytest.mark.parametrize("ack, expected", [
+    (Acknowledgement(limit="energy_per_pulse", reason="because"),
+     ["energy per pulse into 500 ohm", "<= 300 mJ", "IEC 60601-2-10", "hard limit",
+      "cannot be acknowledged"]),
+    (Acknowledgement(limit="rms_current_density", reason="   "),
+     ["rms current density", "<= 2 mA/cm2", "IEC 60601-2-10", "needs a reason"]),
+])
+def test_acknowledgement_errors_name_the_limit_not_nan(ack: Acknowledgement,
+                                                       expected: list[str]) -> None:
+    """A refused acknowledgement has no value to show: its message names the limit, its bound
+    and source (it printed 'nan mA/cm2 breaks the limit <= nan mA/cm2')."""
+    with pytest.raises(SafetyLimitError) as info:
+        SafetyGuard(device_profile("sim"), {"ch1": 4e-4}, [ack])
+    msg = str(info.value)
+    assert "nan" not in msg.lower()
+    assert msg.startswith(f"acknowledgement of {ack.limit!r}: ")
+    for part in expected:
+        assert part in msg
+
+
+def test_chunk_with_other_channels_error_has_no_nan() -> None:
+    g = SafetyGuard(device_profile("sim"), {"ch1": 45e-4, "ch2": 45e-4})
+    g.check(_train(0.02, 300e-6, 35.0))
+    other = PulseSchedule.from_arrays([0.0], 0.02, 300e-6, channel_names=("ch2",))
+    with pytest.raises(SafetyLimitError, match="same channels") as info:
+        g.check(other)
+    assert "nan" not in str(info.value)
+
+
 def test_energy_per_pulse_hard_limit() -> None:
     """300 mJ into 500 ohm (IEC 60601-2-10:1987 cl. 51.104): 150 mA needs 26.7 ms phases."""
     base = device_profile("sim")

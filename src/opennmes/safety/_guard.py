@@ -103,6 +103,16 @@ class Violation:
         return str(self.error())
 
 
+def _bound(lim: Limit) -> tuple[float, str]:
+    """A limit's bound in its display unit and as text (``<= 20 mA/cm2``); NaN and ``""`` for
+    a categorical limit (the waveform)."""
+    for cmp, value in (("<=", lim.maximum), (">=", lim.minimum)):
+        if value is not None:
+            shown = value * lim.scale
+            return shown, f"{cmp} {shown:.4g} {lim.unit}".rstrip()
+    return float("nan"), ""
+
+
 class SafetyGuard:
     """Checks schedule chunks against a limit profile, for one set of electrodes.
 
@@ -140,16 +150,21 @@ class SafetyGuard:
                     "acknowledgement", float("nan"), float("nan"), "", profile.name,
                     message=f"acknowledgement names unknown limit {ack.limit!r}; advisory "
                             f"limits that can be acknowledged: {advisories}") from None
+            # no value is at stake here, only the acknowledgement: the message names the
+            # limit, its bound and its source (the NaN value is never printed)
+            where = f"acknowledgement of {ack.limit!r}"
+            bound, text = _bound(lim)
+            what = f"{lim.parameter} (limit {text}; {lim.source})"
             if lim.severity == "hard":
+                hint = "a hard limit cannot be acknowledged; change the program"
                 raise SafetyLimitError(
-                    lim.parameter, float("nan"), float("nan"), lim.unit, lim.source,
-                    where=f"acknowledgement of {ack.limit!r}",
-                    hint="a hard limit cannot be acknowledged; change the program",
-                )
+                    lim.parameter, float("nan"), bound, lim.unit, lim.source, where=where,
+                    hint=hint, message=f"{where}: {what} is a hard limit; {hint}")
             if not ack.reason or len(ack.reason.strip()) < 3:
+                hint = "give a reason of at least 3 characters that are not spaces"
                 raise SafetyLimitError(
-                    lim.parameter, float("nan"), float("nan"), lim.unit, lim.source,
-                    where=f"acknowledgement of {ack.limit!r}", hint="give a reason")
+                    lim.parameter, float("nan"), bound, lim.unit, lim.source, where=where,
+                    hint=hint, message=f"{where}: lifting {what} needs a reason; {hint}")
             self.acknowledged[ack.limit] = ack.reason
         self._history: PulseSchedule | None = None
         self._last_end: dict[int, tuple[float, float]] = {}  # channel -> (onset, duration)
@@ -166,9 +181,12 @@ class SafetyGuard:
         With ``commit`` and no violation, the chunk becomes history for the next call.
         """
         if self._history is not None and chunk.channel_names != self._history.channel_names:
-            raise SafetyLimitError("channels", float("nan"), float("nan"), "", "guard state",
-                                   where=f"chunk channels {chunk.channel_names}",
-                                   hint="chunks of one stream must keep the same channels")
+            where = f"chunk channels {chunk.channel_names}"
+            hint = "chunks of one stream must keep the same channels"
+            raise SafetyLimitError(
+                "channels", float("nan"), float("nan"), "", "guard state", where=where,
+                hint=hint, message=f"{where} differ from the stream's "
+                                   f"{self._history.channel_names}; {hint}")
         n = len(chunk)
         if n == 0:
             return []

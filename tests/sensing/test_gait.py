@@ -135,3 +135,21 @@ def test_streaming_chunking_gives_identical_events(shank: Signals) -> None:
     for c in iter_chunks(PlaybackSource(gyro, 0.073)):
         parts += det.update(c)
     assert parts == whole
+
+
+@pytest.mark.parametrize("cut", [0.06, 0.1, 0.15])
+def test_recording_ending_before_initial_contact_gives_no_false_stride(shank: Signals,
+                                                                       cut: float) -> None:
+    """A recording that stops after a mid-swing peak but before its initial contact: the IC
+    window is cut off, and the stride used to end with an IC dated at the last sample."""
+    full = detect_gait_events(shank, "Gyr_Z")
+    ms, ic = full.mid_swing[10], full.initial_contact[10]
+    assert ic - ms > cut + 0.02
+    short = shank.crop(0.0, ms + cut)
+    ev = detect_gait_events(short, "Gyr_Z")
+    assert ev.n_strides == 10
+    assert short.t[-1] not in ev.initial_contact
+    np.testing.assert_allclose(ev.initial_contact, full.initial_contact[:10])
+    # with the trough recorded, the stride is there with its IC
+    longer = detect_gait_events(shank.crop(0.0, ic + 0.1), "Gyr_Z")
+    assert longer.n_strides == 11 and longer.initial_contact[-1] == pytest.approx(ic)

@@ -156,7 +156,9 @@ def detect_gait_events(signals: Signals, channel: str, *, ms_threshold: float = 
     min_interval : float
         Minimum time between mid-swing peaks in seconds.
     ic_window : float
-        IC is searched in (MS, MS + ic_window] seconds.
+        IC is searched in (MS, MS + ic_window] seconds: the first trough below zero, else the
+        window's minimum. When the recording ends inside the window before any trough, the
+        stride has no IC and is left out (not dated at the last sample).
     fo_window : float
         FO is the deepest trough in [MS - fo_window, MS) seconds, after the previous IC.
     polarity : {+1, -1}, optional
@@ -189,11 +191,18 @@ def detect_gait_events(signals: Signals, channel: str, *, ms_threshold: float = 
     ic_list, fo_list, keep = [], [], []
     prev_ic = -1
     for m in ms:
-        hi = min(n - 1, m + int(ic_window * fs))
+        end = m + int(ic_window * fs)
+        hi = min(n - 1, end)
         seg = g[m + 1:hi + 1]
         if seg.size < 3:
             continue
         loc = np.flatnonzero((seg[1:-1] < seg[:-2]) & (seg[1:-1] <= seg[2:]) & (seg[1:-1] < 0))
+        if not loc.size and end > hi:
+            # the recording ends inside the IC window before any trough: the minimum so far is
+            # the last sample, not a contact; this stride is incomplete
+            log.debug("%s: mid-swing at %.3f s has no initial contact before the end of the "
+                      "recording (%.3f s); stride left out", channel, t[m], t[-1])
+            continue
         ic = m + 1 + (int(loc[0]) + 1 if loc.size else int(np.argmin(seg)))
         lo = max(prev_ic + 1, m - int(fo_window * fs))
         fo = lo + int(np.argmin(g[lo:m])) if m - lo >= 2 else -1

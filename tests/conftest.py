@@ -1,13 +1,15 @@
-"""Shared test helpers: repository paths and running the ``nmes`` command as a subprocess."""
+"""Shared test helpers: repository paths and running ``nmes`` (in-process by default)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
+import subprocess as _subprocess
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,20 +17,70 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 EXAMPLES = REPO / "examples"
+# what every ``nmes`` call in the tests sees: no GUI backend, wide lines (Rich reads COLUMNS
+# when a console is made, so in-process calls get it too)
+CLI_ENV = {"MPLBACKEND": "Agg", "COLUMNS": "200"}
+
+
+@dataclass
+class NmesResult:
+    """What one ``nmes`` command left: exit status and its two output streams (text)."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
 
 
 def run_nmes(*args: str, timeout: float = 120, cwd: Path | None = None,
-             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m opennmes ARGS`` and capture its output."""
-    full_env = dict(os.environ)
-    full_env.setdefault("MPLBACKEND", "Agg")
-    full_env["COLUMNS"] = "200"
-    if env:
-        full_env.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "opennmes", *args],
-        capture_output=True, text=True, timeout=timeout, cwd=cwd or REPO, env=full_env,
-    )
+             env: dict[str, str] | None = None, input: str | None = None,
+             subprocess: bool = False) -> NmesResult:
+    """Run ``nmes ARGS`` through its real entry point, :func:`opennmes.cli.main`.
+
+    In-process by default, under Typer's (Click's) test-runner isolation: its own stdin, stdout
+    and stderr, the environment overrides in ``env``, ``sys.argv`` and the working directory,
+    with the exit status taken from ``SystemExit`` as the shell would see it (an uncaught
+    exception is a traceback on stderr and status 1, as from the installed command).
+    ``subprocess=True`` runs ``python -m opennmes`` instead, for the few tests that need a
+    process of its own (signals, the installed entry point); ``timeout`` applies to it only.
+    """
+    if subprocess:
+        full_env = dict(os.environ)
+        full_env.update(CLI_ENV)
+        if env:
+            full_env.update(env)
+        r = _subprocess.run(
+            [sys.executable, "-m", "opennmes", *args], input=input,
+            capture_output=True, text=True, timeout=timeout, cwd=cwd or REPO, env=full_env,
+        )
+        return NmesResult(list(args), r.returncode, r.stdout, r.stderr)
+    from typer.testing import CliRunner
+
+    from opennmes.cli import main
+
+    runner = CliRunner()
+    old_argv, old_cwd = sys.argv, os.getcwd()
+    code: int
+    with runner.isolation(input=input, env={**CLI_ENV, **(env or {})}) as (out, err, _):
+        sys.argv = ["nmes", *args]
+        os.chdir(cwd or REPO)
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            if isinstance(exc.code, str):
+                sys.stderr.write(exc.code + "\n")
+        except BaseException:  # what the installed command would print before exiting with 1
+            traceback.print_exc(file=sys.stderr)
+            code = 1
+        finally:
+            sys.argv = old_argv
+            os.chdir(old_cwd)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        stdout, stderr = out.getvalue().decode(), err.getvalue().decode("utf-8", "replace")
+    return NmesResult(list(args), code, stdout, stderr)
 
 
 @pytest.fixture

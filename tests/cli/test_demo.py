@@ -1,10 +1,9 @@
-"""``nmes demo`` (what ``make demo`` runs): embedded defaults, no TTY, under a minute, and
-again on the same database."""
+"""``nmes demo`` (what ``make demo`` runs): embedded defaults, no TTY, and again on the
+same database (its duration is measured in bench/, not here)."""
 
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 from opennmes.store import open_store
@@ -14,11 +13,8 @@ from ..conftest import run_nmes
 
 def test_demo_runs_stores_and_reports_twice(tmp_path: Path) -> None:
     env = {"XDG_DATA_HOME": str(tmp_path / "data"), "NMES_DB_URL": ""}
-    t0 = time.monotonic()
-    r = run_nmes("demo", env=env, timeout=120)
-    wall = time.monotonic() - t0
+    r = run_nmes("demo", env=env)
     assert r.returncode == 0, r.stderr
-    assert wall < 60
     out = r.stdout
     assert "session 1: finished (completed: program completed)" in out
     assert "15 contractions, max tolerated level 55.0 mA" in out
@@ -29,7 +25,7 @@ def test_demo_runs_stores_and_reports_twice(tmp_path: Path) -> None:
     assert "Dose delivered" in html and html.count("data:image/png") == 2
     db = tmp_path / "data" / "opennmes" / "demo.db"
     assert db.is_file()
-    r2 = run_nmes("demo", "--out", str(tmp_path / "reports"), env=env, timeout=120)
+    r2 = run_nmes("demo", "--out", str(tmp_path / "reports"), env=env)
     assert r2.returncode == 0, r2.stderr
     assert "session 2: finished" in r2.stdout
     assert (tmp_path / "reports" / "session-2.html").is_file()

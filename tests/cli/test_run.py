@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import signal
 import subprocess
@@ -105,8 +104,9 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path: Path, db: str) 
 def test_kill_9_mid_session_leaves_a_consistent_interrupted_record(tmp_path: Path,
                                                                    db: str) -> None:
     """Crash test through ``nmes run`` (real time): kill -9 after a few seconds; on the next
-    open the session is interrupted, the record is consistent, and at most one second of
-    the patient stream is missing."""
+    open the session is interrupted, the record is consistent, and nothing that a reader had
+    seen committed before the kill is lost. (How much the last flush period can lose is the
+    writer's flush interval, tested in tests/store; no wall-clock figure here.)"""
     prog = _prog(tmp_path, reps=20, on=1.0, off=1.0, amplitude="30 mA")
     env = dict(os.environ, MPLBACKEND="Agg")
     proc = subprocess.Popen(
@@ -114,6 +114,7 @@ def test_kill_9_mid_session_leaves_a_consistent_interrupted_record(tmp_path: Pat
          "sim://post-surgery?sfreq=100&emg=0", "--patient", "P1", "--db", db,
          "--titrate-to", "20", "--titrate-interval", "0.05", "--plain", "--stall-margin", "250"],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen_before_kill = 0.0
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -121,11 +122,11 @@ def test_kill_9_mid_session_leaves_a_consistent_interrupted_record(tmp_path: Pat
             with open_store(db, recover=False) as s:
                 rows = s.list_sessions()
                 if rows and rows[0].streams and rows[0].streams[0].t_end > 3.0:
+                    seen_before_kill = rows[0].streams[0].t_end
                     break
         else:
             pytest.fail("the session never got going")
         time.sleep(0.7)  # kill between two commits
-        killed = dt.datetime.now(dt.UTC)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
@@ -137,10 +138,8 @@ def test_kill_9_mid_session_leaves_a_consistent_interrupted_record(tmp_path: Pat
         assert "interrupted" in (info.end_reason or "")
         assert s.verify_session(1, decode=True) == []
         rec = s.load_session(1)
-    start = next(e for e in rec.events if e.kind == "start")
-    elapsed = (killed - dt.datetime.fromisoformat(start.data["utc"])).total_seconds()
     stream_end = rec.streams["patient"].n_samples / 100.0
-    assert elapsed - stream_end <= 1.0, (elapsed, stream_end)
+    assert stream_end >= seen_before_kill, (stream_end, seen_before_kill)
     assert len(rec.pulses) > 0 and rec.pulses.t[-1] > stream_end - 1.5
     kinds = [e.kind for e in rec.events]
     assert kinds[0] == "start" and "intensity" in kinds and "stop" not in kinds

@@ -1,10 +1,8 @@
-"""``nmes emg process``, ``nmes gait events``, ``nmes assess`` as subprocesses."""
+"""``nmes emg process``, ``nmes gait events``, ``nmes assess``, through the real entry point."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,13 +11,13 @@ import pytest
 from opennmes.sensing import read_emg
 from opennmes.sensing._cliutil import write_signals_csv
 from opennmes.signals import Signals
+from tests.conftest import NmesResult, run_nmes
 
 from .conftest import DELSYS, SHANK
 
 
-def nmes(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "opennmes", *map(str, args)],
-                          capture_output=True, text=True, timeout=120)
+def nmes(*args: str | Path) -> NmesResult:
+    return run_nmes(*map(str, args))
 
 
 def test_emg_process(tmp_path: Path) -> None:

@@ -1,22 +1,20 @@
-"""``nmes protocols`` and ``nmes outcomes`` as subprocesses."""
+"""``nmes protocols`` and ``nmes outcomes`` (in-process, through the real entry point)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from opennmes.stim import load_program
 from opennmes.store import open_store
 from opennmes.therapy import TherapyRecord
+from tests.conftest import NmesResult, run_nmes
 
 
-def _nmes(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "opennmes", *args], capture_output=True,
-                          text=True, timeout=120, env=env)
+def _nmes(*args: str, env: dict[str, str] | None = None) -> NmesResult:
+    return run_nmes(*args, env=env)
 
 
 def test_list_show_and_new_program(tmp_path: Path) -> None:

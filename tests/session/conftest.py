@@ -14,10 +14,11 @@ from opennmes.stim import Program, load_program_text
 
 BACKENDS = ("rehastim2", "p24", "sim")
 
-RELAXED = 0.25
-"""Watchdog stall margin (s) for real-time tests that are not about the watchdog: this shared
-development machine (2 cores, often fully loaded) has scheduling hiccups longer than the
-default 60 ms margin, which would (correctly) stop those sessions early."""
+RELAXED = 1.0
+"""Watchdog stall margin (s) for real-time tests that are not about the watchdog: the widest
+the runner allows. A loaded machine (the suite must pass with 4 CPU hogs beside it on 2
+cores) has scheduling hiccups far longer than the default 60 ms margin, which would
+(correctly) stop those sessions early and test nothing."""
 
 
 def program_text(*, reps: int = 1, on: float = 0.5, off: float = 0.5, ramp: float = 0.25,

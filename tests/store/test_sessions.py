@@ -7,6 +7,7 @@ import datetime as dt
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -153,26 +154,29 @@ def test_context_manager_records_an_exception_as_aborted(store: Store,
 
 def test_commits_at_least_every_second_without_further_writes(
         store: Store, ids: tuple[str, int], db_url: str) -> None:
-    """A reader on another connection sees what was written within one second."""
+    """A reader on another connection sees what was written with no further write to push it
+    out (the flush timer commits it), and the heartbeat keeps beating while nothing is
+    written. Asserted by what the reader sees, within generous timeouts; how soon (goal:
+    within the 0.5 s flush interval plus one poll) is measured in bench/bench_store.py."""
     w = store.begin_session(*ids, "sim://", flush_interval=0.5)
-    time.sleep(0.6)  # the first write below then starts a fresh flush period
     w.write_signals(emg_block(0), "emg")
     w.log_event("start", 0.0)
-    written = time.monotonic()
     with open_store(db_url, recover=False) as reader:
-        seen = None
-        while time.monotonic() - written < 2.0:
-            info = reader.get_session(w.id)
-            if info.streams and info.streams[0].n_samples == 200:
-                seen = time.monotonic() - written
-                break
-            time.sleep(0.02)
-        assert seen is not None and seen <= 1.0
+        _until(lambda: (reader.get_session(w.id).streams or [None])[0] is not None
+               and reader.get_session(w.id).streams[0].n_samples == 200)
         assert [e.kind for e in reader.load_session(w.id).events] == ["start"]
         beat = reader.get_session(w.id).heartbeat_at
-        time.sleep(1.1)  # heartbeat keeps beating while nothing is written
-        assert reader.get_session(w.id).heartbeat_at > beat
+        _until(lambda: reader.get_session(w.id).heartbeat_at > beat)  # nothing written since
     w.finish()
+
+
+def _until(cond: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Poll ``cond`` until it holds; the timeout is generous for a loaded machine and only
+    ends a test that would otherwise hang."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 def test_sessions_are_listed_newest_first(store: Store, ids: tuple[str, int]) -> None:

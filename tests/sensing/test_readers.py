@@ -177,3 +177,60 @@ def test_joint_angle_file_errors(tmp_path: Path) -> None:
     bad.write_text('{"fps": 100, "angle_frames": [{"frame_index": 0}]}')
     with pytest.raises(SignalError, match="no angle channels"):
         read_joint_angles(bad)
+
+
+def _ten_minutes_at_150_hz(path: Path, header: str = "") -> np.ndarray:
+    """The healthy knee angle of shared/data (150 Hz) repeated to 10 min, written as a CSV
+    whose time column has 6 decimals, as spreadsheet exports do: steps of 0.006667 and
+    0.006666 s, median 0.006667 s (149.9925 Hz)."""
+    from opennmes.sensing import read_joint_angles
+
+    knee = read_joint_angles(GAIT_DIR / "joint_angles_healthy_150hz.json")["right_knee_angle"]
+    n = 150 * 600
+    t = np.arange(n) / 150.0
+    x = np.resize(np.nan_to_num(knee), n)
+    rows = "".join(f"{a:.6f},{b:.6f}\n" for a, b in zip(t, x, strict=True))
+    path.write_text(header + "t [s],knee [rad]\n" + rows)
+    return t
+
+
+def test_csv_rate_from_a_fit_of_the_whole_time_column(tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """The median step said 149.9925 Hz: after 10 min the samples were dated 30 ms late."""
+    p = tmp_path / "knee.csv"
+    t = _ten_minutes_at_150_hz(p)
+    with caplog.at_level("INFO", logger="opennmes.sensing._readers"):
+        sig = read_csv(p)
+    assert sig.sfreq == pytest.approx(150.0, rel=1e-9)
+    assert abs(sig.t[-1] - t[-1]) < 1e-6
+    assert "sampling rate 150 Hz from a least-squares fit of the 't' column (90000 samples" \
+        in caplog.text
+    # the caller's rate agrees with the column to well within half a sample: accepted
+    assert read_csv(p, sfreq=150.0).sfreq == 150.0
+    with pytest.raises(SignalError, match=r"sfreq = 149\.9925 Hz \(the sfreq argument\) but "
+                                          r"the time column 't' says 150"):
+        read_csv(p, sfreq=149.9925)
+
+
+def test_csv_rate_stated_by_the_file(tmp_path: Path, caplog: pytest.LogCaptureFixture
+                                     ) -> None:
+    p = tmp_path / "knee.csv"
+    _ten_minutes_at_150_hz(p, header="# knee angle, healthy adult\n# sfreq: 150 Hz\n")
+    with caplog.at_level("INFO", logger="opennmes.sensing._readers"):
+        sig = read_csv(p)
+    assert sig.sfreq == 150.0
+    assert "sampling rate 150 Hz from the file's '# sfreq: 150 Hz' line" in caplog.text
+    no_t = tmp_path / "no_t.csv"
+    no_t.write_text("# Sampling Rate (Hz):= 2000.00\nEMG [uV]\n1\n2\n3\n")
+    assert read_csv(no_t).sfreq == 2000.0
+    khz = tmp_path / "khz.csv"
+    khz.write_text("# sampling rate = 2 kHz\nEMG [uV]\n1\n2\n")
+    assert read_csv(khz).sfreq == 2000.0
+    with pytest.raises(SignalError, match="sfreq = 1000 Hz but the file states '# sampling "
+                                          "rate = 2 kHz'"):
+        read_csv(khz, sfreq=1000.0)
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("# sfreq: 100 Hz\nt [s],EMG [uV]\n0,1\n0.001,2\n0.002,3\n")
+    with pytest.raises(SignalError, match=r"sfreq = 100 Hz \(the file's '# sfreq: 100 Hz' "
+                                          r"line\) but the time column 't' says 1000 Hz"):
+        read_csv(wrong)

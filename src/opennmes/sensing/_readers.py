@@ -2,8 +2,9 @@
 
 Every reader returns SI units where the file states a convertible unit (``uV`` and ``mV`` become
 ``V``; ``deg/s`` becomes ``rad/s``) and always an explicit sampling rate taken from the file (or,
-for CSV, from a time column or the caller). Channels whose unit is not known keep the file's unit
-string (for instance ``count`` for raw ADC values).
+for CSV, from the caller, a rate the file states, or a fit of its time column; the CSV reader
+logs which). Channels whose unit is not known keep the file's unit string (for instance
+``count`` for raw ADC values).
 """
 
 from __future__ import annotations
@@ -181,6 +182,61 @@ def _read_edf(path: str | Path, channels: Sequence[str] | None = None
 
 
 _UNIT_IN_HEADER = re.compile(r"^\s*(?P<name>.*?)\s*[\[(](?P<unit>[^\])]+)[\])]\s*$")
+# a rate stated in a leading comment line: '# sfreq: 150 Hz', '# sampling rate (Hz) = 150',
+# '# Sampling Rate (Hz):= 1000.00' (BITalino), '# fs = 2 kHz'
+_STATED_RATE = re.compile(
+    r"^#\s*(?:sfreq|fs|sampl(?:ing|e)[ _-]?rate|sampling[ _-]?frequency)\s*"
+    r"(?:[\[(]\s*(?P<unit1>k?hz)\s*[\])])?\s*(?::=|:|=)\s*"
+    r"(?P<value>[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)\s*(?P<unit2>k?hz)?\s*$",
+    re.IGNORECASE | re.ASCII)
+
+
+def _stated_rate(path: str | Path) -> tuple[float, str] | None:
+    """The sampling rate (Hz) a CSV file states in its leading ``#`` lines, and that line."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if not line.startswith("#"):
+                    break
+                m = _STATED_RATE.match(line.strip())
+                if m:
+                    unit = (m["unit1"] or m["unit2"] or "hz").lower()
+                    rate = float(m["value"]) * (1e3 if unit == "khz" else 1.0)
+                    if not (np.isfinite(rate) and rate > 0):
+                        raise SignalError(f"{path}: the stated sampling rate "
+                                          f"{line.strip()!r} is not a positive number")
+                    return rate, line.strip()
+    except OSError as exc:
+        raise SignalError(f"{path}: cannot read: {exc.strerror}") from exc
+    return None
+
+
+def _fit_rate(t: np.ndarray) -> float:
+    """Sampling rate (Hz) of a time column: the inverse of the least-squares slope of time
+    against sample index over the whole column (not the median step, which carries the
+    column's rounding: 0.006667 s steps give 149.9925 Hz, 30 ms off after 10 min)."""
+    i = np.arange(t.size, dtype=np.float64)
+    i -= i.mean()
+    slope = float(np.dot(i, t - t.mean()) / np.dot(i, i))
+    return 1.0 / slope if slope > 0 else float("nan")
+
+
+def _check_time_column(path: str | Path, t: np.ndarray, rate: float, source: str,
+                       time_column: str) -> None:
+    """Refuse a time column that is not uniform, or that drifts from ``rate`` by more than
+    half a sample anywhere."""
+    fitted = _fit_rate(t)
+    dt = np.diff(t)
+    if not np.isfinite(fitted) or np.max(np.abs(dt - 1.0 / fitted)) > 1e-3 / fitted:
+        raise SignalError(f"{path}: time column {time_column!r} is not uniformly sampled")
+    off = t - np.arange(t.size) / rate
+    drift = float(np.max(np.abs(off - off.mean())))
+    if drift > 0.5 / rate:
+        raise SignalError(
+            f"{path}: sfreq = {rate:.10g} Hz ({source}) but the time column {time_column!r} "
+            f"says {fitted:.10g} Hz: at {rate:.10g} Hz its samples would be misdated by up to "
+            f"{drift * 1e3:.3g} ms (more than half a sample); give the rate the file was "
+            f"recorded at")
 
 
 def read_csv(path: str | Path, *, sfreq: float | None = None,
@@ -188,15 +244,19 @@ def read_csv(path: str | Path, *, sfreq: float | None = None,
     """Channels of a CSV table: one header row, one column per channel.
 
     Units come from the header (``Biceps [uV]`` or ``Biceps (mV)``) or from ``units``; a channel
-    without a unit is an error. The rate is ``sfreq`` or, if a ``time_column`` (seconds) exists,
-    its uniform spacing.
+    without a unit is an error. The sampling rate is, in this order: ``sfreq``; the rate the
+    file states in a leading comment line (``# sfreq: 150 Hz``, ``# sampling rate (Hz) = 150``,
+    ``# Sampling Rate (Hz):= 150``); a least-squares fit of the ``time_column`` (seconds)
+    against the sample index over the whole column. Which one was used is logged (INFO, logger
+    ``opennmes.sensing._readers``). A time column that disagrees with a given or stated rate
+    by more than half a sample anywhere, or is not uniform, is an error.
 
     Parameters
     ----------
     path : str or Path
         The ``.csv`` file (comma separated; ``#`` lines are comments).
     sfreq : float, optional
-        Sampling rate in Hz, required when there is no time column.
+        Sampling rate in Hz; required when the file neither states one nor has a time column.
     units : dict of str to str, optional
         Unit per channel name, for headers without units.
     time_column : str
@@ -204,6 +264,7 @@ def read_csv(path: str | Path, *, sfreq: float | None = None,
     """
     import pandas as pd
 
+    stated = _stated_rate(path)
     df = pd.read_csv(path, comment="#")
     names: list[str] = []
     col_units: list[str] = []
@@ -225,18 +286,28 @@ def read_csv(path: str | Path, *, sfreq: float | None = None,
             )
         names.append(name)
         col_units.append(unit)
-    if t is not None and len(t) > 1:
-        dt = np.diff(t)
-        rate = 1.0 / float(np.median(dt))
-        if np.max(np.abs(dt - 1.0 / rate)) > 1e-3 / rate:
-            raise SignalError(f"{path}: time column {time_column!r} is not uniformly sampled")
-        if sfreq is not None and abs(sfreq - rate) > 1e-6 * rate:
-            raise SignalError(f"{path}: sfreq = {sfreq} Hz but the time column says {rate:g} Hz")
-        sfreq = rate
-    if sfreq is None:
+    timed = t is not None and len(t) > 1
+    if sfreq is not None:
+        source = "the sfreq argument"
+        if stated is not None and abs(stated[0] - sfreq) > 1e-9 * sfreq:
+            raise SignalError(f"{path}: sfreq = {sfreq:g} Hz but the file states "
+                              f"{stated[1]!r}")
+    elif stated is not None:
+        sfreq, source = stated[0], f"the file's {stated[1]!r} line"
+    elif timed:
+        assert t is not None
+        sfreq = _fit_rate(t)
+        source = (f"a least-squares fit of the {time_column!r} column ({t.size} samples, "
+                  f"{t[-1] - t[0]:.6g} s)")
+    else:
         raise SignalError(
-            f"{path}: no sampling rate: the file has no {time_column!r} column; pass sfreq"
+            f"{path}: no sampling rate: the file has no {time_column!r} column and states no "
+            f"rate (a '# sfreq: ... Hz' line); pass sfreq"
         )
+    if timed:
+        assert t is not None
+        _check_time_column(path, t, sfreq, source, time_column)
+    log.info("%s: sampling rate %.10g Hz from %s", path, sfreq, source)
     data = df[[c for c in df.columns if _col_name(c) in names]].to_numpy(dtype=float).T
     t0 = float(t[0]) if t is not None and len(t) else 0.0
     return _build(data, sfreq, names, col_units, t0)

@@ -1,5 +1,5 @@
 """``sim://``: the simulated stimulator (exact delivery to an injected virtual patient)."""
 
-from opennmes.devices.sim._sim import SimStimulator
+from opennmes.devices.sim._sim import SFREQ_RANGE, SimStimulator
 
-__all__ = ["SimStimulator"]
+__all__ = ["SimStimulator", "SFREQ_RANGE"]

@@ -24,7 +24,51 @@ from opennmes.errors import DeviceError, ProgramError
 from opennmes.signals import Signals
 from opennmes.stim._schedule import PulseSchedule
 
-__all__ = ["SimStimulator"]
+__all__ = ["SimStimulator", "SFREQ_RANGE"]
+
+SFREQ_RANGE = (1.0, 20_000.0)
+"""Sampling rates (Hz) of the virtual patient's signals that ``sim://`` accepts: from slow
+force and joint-angle traces up to ten times the EMG band (a higher rate only costs memory)."""
+_SEED_MAX = 2**32 - 1
+_FLAGS = {"1": True, "true": True, "yes": True, "on": True,
+          "0": False, "false": False, "no": False, "off": False}
+
+
+def _sfreq(url: str, value: float | str | None) -> float | None:
+    if value is None:
+        return None
+    lo, hi = SFREQ_RANGE
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise DeviceError(f"{url}: sfreq = {value!r} is not a number; give the sampling rate "
+                          f"in Hz, {lo:g} to {hi:g}") from None
+    if not (math.isfinite(f) and lo <= f <= hi):
+        raise DeviceError(f"{url}: sfreq = {value!r} Hz is outside the allowed range "
+                          f"{lo:g} to {hi:g} Hz")
+    return f
+
+
+def _seed(url: str, value: int | str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise DeviceError(f"{url}: seed = {value!r} is not a whole number; give 0 to "
+                          f"{_SEED_MAX}") from None
+    if not 0 <= n <= _SEED_MAX:
+        raise DeviceError(f"{url}: seed = {value!r} is outside the allowed range 0 to "
+                          f"{_SEED_MAX}")
+    return n
+
+
+def _flag(url: str, name: str, value: str) -> bool:
+    key = str(value).strip().lower()
+    if key not in _FLAGS:
+        raise DeviceError(f"{url}: {name} = {value!r} must be one of 1, 0, true, false, yes, "
+                          "no, on, off")
+    return _FLAGS[key]
 
 
 class SimStimulator(Stimulator):
@@ -42,9 +86,16 @@ class SimStimulator(Stimulator):
     options : mapping of str to str, optional
         URL query options: ``sfreq`` (Hz, required with a patient), ``seed``, ``emg`` (0/1).
     sfreq : float, optional
-        Sampling rate of the patient's signals, in Hz (overrides ``options``).
+        Sampling rate of the patient's signals, in Hz (overrides ``options``); within
+        ``SFREQ_RANGE``.
     seed : int, optional
-        Seed of the patient's EMG noise.
+        Seed of the patient's EMG noise, 0 to 2**32 - 1.
+
+    Raises
+    ------
+    DeviceError
+        An unknown option, or a value outside its range (the message names the option, the
+        value and the range), before anything is opened or recorded.
     """
 
     kind = "sim"
@@ -65,10 +116,9 @@ class SimStimulator(Stimulator):
 
             patient = get_preset(preset)
         self.patient = patient
-        self.sfreq = sfreq if sfreq is not None else (
-            float(opts["sfreq"]) if "sfreq" in opts else None)
-        self.seed = seed if seed is not None else (int(opts["seed"]) if "seed" in opts else None)
-        self.emg = opts.get("emg", "1") not in ("0", "false", "no")
+        self.sfreq = _sfreq(url, sfreq if sfreq is not None else opts.get("sfreq"))
+        self.seed = _seed(url, seed if seed is not None else opts.get("seed"))
+        self.emg = _flag(url, "emg", opts.get("emg", "1"))
         if self.patient is not None and self.sfreq is None:
             raise DeviceError(f"{url}: a virtual patient needs a sampling rate; add "
                               "?sfreq=1000 (Hz) to the URL or pass sfreq=")

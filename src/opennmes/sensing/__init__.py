@@ -63,6 +63,7 @@ from opennmes.sensing._stream import (
     SignalSource,
     iter_chunks,
 )
+from opennmes.sensing._tables import check_csv
 
 __all__ = [
     "Assessment",
@@ -107,6 +108,7 @@ __all__ = [
     "emg_channels",
     "read_c3d",
     "read_csv",
+    "check_csv",
     "read_edf",
     "read_emg",
     "read_signals",

@@ -24,13 +24,13 @@ def test_db_commands(tmp_path: Path, program_doc: dict) -> None:
         r.stderr
     r = _nmes("add-patient", "P7", "--db", url, "--year-of-birth", "1970", "--sex", "male",
               "--height", "182 cm", "--mass", "90 kg", "--contraindication", "pacemaker",
-              "--contraindication", "metal_implant@knee_left")
+              "--contraindication", "metal_implant@left quadriceps")
     assert r.returncode == 0 and "added patient P7" in r.stdout, r.stderr
     with open_store(url) as store:
         p = store.get_patient("P7")
         assert (p.height, p.mass, p.year_of_birth) == (1.82, 90.0, 1970)
         assert p.contraindications == ({"factor": "pacemaker", "site": None},
-                                       {"factor": "metal_implant", "site": "knee_left"})
+                                       {"factor": "metal_implant", "site": "left quadriceps"})
         w = store.begin_session("P7", store.save_program(program_doc, "tka").id, "sim://")
         w.log_event("start", 0.0)
         w.finish()
@@ -40,7 +40,7 @@ def test_db_commands(tmp_path: Path, program_doc: dict) -> None:
     assert r.returncode == 0 and f"revision           {head_revision()}" in r.stdout
     assert "sessions           1" in r.stdout
     r = _nmes("patients", "--db", url)
-    assert "P7" in r.stdout and "1.82 m" in r.stdout and "metal_implant@knee_left" in r.stdout
+    assert "P7" in r.stdout and "1.82 m" in r.stdout and "metal_implant@left quadriceps" in r.stdout
     r = _nmes("sessions", "--db", url, "--json")
     rows = json.loads(r.stdout)
     assert [(s["patient_id"], s["status"], s["program"]) for s in rows] == [

@@ -25,7 +25,7 @@ from .conftest import emg_block, pulse_block
 
 def _record(store: Store, program_doc: dict, *, patient: str = "P1") -> int:
     store.add_patient(patient, year_of_birth=1949, sex="female", height=1.58, mass=62.0,
-                      contraindications=[{"factor": "skin_lesion", "site": "thigh_left"}],
+                      contraindications=[{"factor": "broken_skin", "site": "left quadriceps"}],
                       clinician="pt.anna", notes="TKA left, week 8")
     store.save_program({**program_doc, "v": 1}, "tka")
     pv = store.save_program(program_doc, "tka")  # version 2

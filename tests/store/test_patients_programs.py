@@ -12,11 +12,11 @@ from opennmes.store._models import PatientRow
 
 def test_add_get_list_update_patient(store: Store) -> None:
     p = store.add_patient("TKA-007", year_of_birth=1956, sex="female", height=1.64, mass=71.5,
-                          contraindications=[{"factor": "metal_implant", "site": "knee_left"},
+                          contraindications=[{"factor": "metal_implant", "site": "left quadriceps"},
                                              {"factor": "pregnancy"}],
                           clinician="dr.smith")
     assert p.height == 1.64 and p.mass == 71.5 and p.year_of_birth == 1956
-    assert p.contraindications == ({"factor": "metal_implant", "site": "knee_left"},
+    assert p.contraindications == ({"factor": "metal_implant", "site": "left quadriceps"},
                                    {"factor": "pregnancy", "site": None})
     assert store.get_patient("TKA-007") == p
     q = store.add_patient(clinician="dr.jones")

@@ -83,16 +83,22 @@ def add_patient(
     mass: Annotated[str | None, typer.Option(help="Body mass with unit, e.g. '71.5 kg'.")]
     = None,
     contraindication: Annotated[list[str] | None, typer.Option(
-        help="Screening factor, optionally at a site: 'pacemaker' or 'metal_implant@knee_left'"
-             " (repeat).")] = None,
+        help="Screening factor, optionally at sites: 'pacemaker' or 'metal_implant@left "
+             "quadriceps' (sites comma-separated; repeat the option per factor). Unknown "
+             "factors or sites are refused with the known names.")] = None,
     clinician: Annotated[str | None, typer.Option(help="Owning clinician's user name.")]
     = None,
 ) -> None:
     """Add a patient (no names: a pseudonymous id and what dosing and screening need)."""
+    from opennmes.store import check_contraindication
+
     factors = []
     for item in contraindication or []:
         factor, _, site = item.partition("@")
-        factors.append({"factor": factor.strip(), "site": site.strip() or None})
+        try:
+            factors.append(check_contraindication(factor, site.strip() or None))
+        except StoreError as exc:
+            raise StoreError(f"--contraindication {item!r}: {exc}") from None
     with open_store(db) as store:
         p = store.add_patient(
             patient_id, year_of_birth=year_of_birth, sex=sex,

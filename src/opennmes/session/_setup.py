@@ -22,14 +22,15 @@ log = logging.getLogger(__name__)
 
 
 def patient_factors(patient: Patient) -> list[PatientFactor]:
-    """The stored contraindication factors of a patient as screening factors."""
+    """The stored contraindication factors of a patient as screening factors (a stored
+    ``site`` may list several sites separated by commas)."""
     from opennmes.safety import PatientFactor
 
     sites: dict[str, list[str]] = {}
     for c in patient.contraindications:
         lst = sites.setdefault(str(c["factor"]), [])
         if c.get("site"):
-            lst.append(str(c["site"]))
+            lst += [s.strip() for s in str(c["site"]).split(",") if s.strip()]
     return [PatientFactor(k, tuple(v)) for k, v in sites.items()]
 
 

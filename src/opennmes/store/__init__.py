@@ -18,7 +18,13 @@ from opennmes.store._records import (
     SessionRecord,
     StreamInfo,
 )
-from opennmes.store._store import STALE_AFTER, Store, migrate, open_store
+from opennmes.store._store import (
+    STALE_AFTER,
+    Store,
+    check_contraindication,
+    migrate,
+    open_store,
+)
 from opennmes.store._writer import SessionWriter
 
 __all__ = [
@@ -34,6 +40,7 @@ __all__ = [
     "Event",
     "SESSION_STATUSES",
     "STALE_AFTER",
+    "check_contraindication",
     "ENV_VAR",
     "default_url",
     "export_session",

@@ -59,7 +59,7 @@ from opennmes.store._records import (
 if TYPE_CHECKING:  # pragma: no cover
     from opennmes.store._writer import SessionWriter
 
-__all__ = ["Store", "open_store", "migrate", "STALE_AFTER"]
+__all__ = ["Store", "open_store", "migrate", "STALE_AFTER", "check_contraindication"]
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,11 @@ class Store:
         mass : float, optional
             Body mass in kilograms (1 to 400).
         contraindications : sequence of mapping
-            Each ``{"factor": name, "site": site or None}``.
+            Each ``{"factor": name, "site": site or None}``: a factor of
+            ``opennmes.safety.FACTORS`` and sites of ``opennmes.safety.SITES``, each optionally
+            after ``left`` or ``right`` (``"left quadriceps"``), several separated by commas.
+            Unknown names are refused here (StoreError listing the known ones), so the record
+            never holds a factor that screening would reject when prescribing.
         clinician : str, optional
             User name of the owning clinician.
         notes : str, optional
@@ -639,11 +643,52 @@ def _check_patient(pid: str, year_of_birth: int | None, sex: str | None, height:
         site = item.get("site")
         if site is not None and not isinstance(site, str):
             raise StoreError(f"contraindications[{i}].site = {site!r} must be a string or None")
-        factors.append({"factor": item["factor"], "site": site})
+        try:
+            factors.append(check_contraindication(item["factor"], site))
+        except StoreError as exc:
+            raise StoreError(f"contraindications[{i}]: {exc}") from None
     return {"year_of_birth": None if year_of_birth is None else int(year_of_birth), "sex": sex,
             "height": None if height is None else float(height),
             "mass": None if mass is None else float(mass),
             "contraindications": check_json(factors, "contraindications")}
+
+
+def check_contraindication(factor: str, site: str | None = None) -> dict[str, Any]:
+    """A screening factor as the record keeps it, checked against the names screening knows.
+
+    Parameters
+    ----------
+    factor : str
+        A key of ``opennmes.safety.FACTORS``, e.g. ``"metal_implant"``.
+    site : str, optional
+        Body sites of ``opennmes.safety.SITES``, each optionally after ``left`` or ``right``,
+        several separated by commas: ``"left quadriceps, right calf"``.
+
+    Returns
+    -------
+    dict
+        ``{"factor": factor, "site": normalised sites or None}``.
+
+    Raises
+    ------
+    StoreError
+        An unknown factor or site; the message lists the known ones.
+    """
+    from opennmes.safety import FACTORS, SITES
+
+    key = factor.strip()
+    if key not in FACTORS:
+        raise StoreError(f"unknown factor {factor!r}; known factors: "
+                         f"{', '.join(sorted(FACTORS))}")
+    sites = tuple(" ".join(p.lower().split()) for p in (site or "").split(",") if p.strip())
+    for one in sites:
+        side, _, rest = one.partition(" ")
+        if one not in SITES and not (side in ("left", "right") and rest in SITES):
+            raise StoreError(f"{key}: unknown body site {one!r}; give one of "
+                             + ", ".join(sorted(SITES)) + ", optionally after 'left ' or "
+                             "'right ' (e.g. 'left quadriceps'); separate several sites with "
+                             "commas")
+    return {"factor": key, "site": ", ".join(sites) or None}
 
 
 def _patient(row: PatientRow) -> Patient:

@@ -109,7 +109,8 @@ class PrescriptionPlan:
 
 def factors_from_record(contraindications: Iterable[Mapping[str, Any]]) -> list[PatientFactor]:
     """Screening factors from a store patient's ``contraindications`` list
-    (``{"factor": key, "site": site or None}``; one factor may appear at several sites)."""
+    (``{"factor": key, "site": sites or None}``, sites separated by commas; one factor may
+    appear at several sites)."""
     sites: dict[str, list[str]] = {}
     for i, item in enumerate(contraindications):
         key = item.get("factor")
@@ -117,7 +118,7 @@ def factors_from_record(contraindications: Iterable[Mapping[str, Any]]) -> list[
             raise PrescriptionError(f"contraindications[{i}] has no factor name: {item!r}")
         sites.setdefault(key, [])
         if item.get("site"):
-            sites[key].append(str(item["site"]))
+            sites[key] += [s.strip() for s in str(item["site"]).split(",") if s.strip()]
     try:
         return [PatientFactor(k, tuple(v)) for k, v in sites.items()]
     except ContraindicationError as exc:

@@ -2,13 +2,18 @@
 
 SQLite (one file, no server) is the default; PostgreSQL is chosen by URL. Every engine is
 checked on open (a clear :class:`StoreError` when it cannot be reached) and brought to the
-newest schema with the Alembic revisions shipped inside the package.
+newest schema with the Alembic revisions shipped inside the package. A SQLite file that cannot
+be written (a read-only file, folder or file system) is opened read-only: it can be read, never
+migrated or written (:func:`read_only`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sqlite3
+import urllib.parse
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +32,58 @@ __all__ = [
     "upgrade_schema",
     "current_revision",
     "head_revision",
+    "read_only",
 ]
 
 log = logging.getLogger(__name__)
 
 ENV_VAR = "NMES_DB_URL"
 _MIGRATIONS = "opennmes.store:migrations"
+_READ_ONLY: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+
+
+def read_only(engine: Engine) -> str | None:
+    """Why the database of ``engine`` was opened read-only (None: it is writable)."""
+    return _READ_ONLY.get(engine)
+
+
+def _sqlite_read_only_reason(db: Path) -> str | None:
+    """Why an existing SQLite file cannot be written (None when it can, or does not exist).
+
+    SQLite writes the file and, beside it, its journal: both the file and its folder must be
+    writable. ``os.access`` also sees a read-only file system (for root too)."""
+    if not db.is_file():
+        return None
+    try:
+        if os.statvfs(db.parent).f_flag & os.ST_RDONLY:
+            return f"{db} is on a read-only file system"
+    except (OSError, AttributeError):  # no statvfs (Windows): the checks below decide
+        pass
+    if not os.access(db, os.W_OK):
+        return f"the file {db} is read-only"
+    if not os.access(db.parent, os.W_OK | os.X_OK):
+        return f"its folder {db.parent} is read-only (SQLite writes its journal there)"
+    return None
+
+
+def _read_only_connect(db: Path) -> Any:
+    """A connection factory that opens ``db`` read-only. A WAL file without its ``-shm``
+    index in a folder that cannot be written opens only as immutable (nothing can change
+    it there)."""
+    uri = "file:" + urllib.parse.quote(str(db))
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=30.0,
+                               check_same_thread=False)
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+        return sqlite3.connect(uri + "?immutable=1", uri=True, timeout=30.0,
+                               check_same_thread=False)
+
+    return connect
 
 
 def default_url() -> str:
@@ -93,6 +144,7 @@ def make_engine(url: str, *, source: str = "argument") -> Engine:
     parsed = _parse(url)
     where = f"{mask_url(parsed)} (from {source})"
     kwargs: dict[str, Any] = {}
+    ro_reason: str | None = None
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database or ""
         if db in ("", ":memory:") or db.startswith("file::memory:"):
@@ -100,13 +152,21 @@ def make_engine(url: str, *, source: str = "argument") -> Engine:
                 f"in-memory SQLite ({where}) cannot hold a session record shared by several "
                 "connections; give a file, e.g. sqlite:///sessions.db"
             )
-        folder = Path(db).expanduser().resolve().parent
+        path = Path(db).expanduser().resolve()
+        folder = path.parent
         if source == "default":
             folder.mkdir(parents=True, exist_ok=True)
         elif not folder.is_dir():
             raise StoreError(f"cannot open the database {where}: folder {folder} does not "
                              "exist; create it or choose another path")
-        kwargs["connect_args"] = {"timeout": 30.0, "check_same_thread": False}
+        ro_reason = _sqlite_read_only_reason(path)
+        if ro_reason is not None:
+            kwargs["creator"] = _read_only_connect(path)
+        elif not path.exists() and not os.access(folder, os.W_OK | os.X_OK):
+            raise StoreError(f"cannot create the database {where}: folder {folder} is "
+                             "read-only; choose a writable folder")
+        else:
+            kwargs["connect_args"] = {"timeout": 30.0, "check_same_thread": False}
     else:
         kwargs["connect_args"] = {"connect_timeout": 5}
         kwargs["pool_pre_ping"] = True
@@ -116,7 +176,11 @@ def make_engine(url: str, *, source: str = "argument") -> Engine:
         raise StoreError(f"no database driver for {where}: {exc}; install psycopg "
                          "(pip install 'opennmes[postgres]')") from exc
     if parsed.get_backend_name() == "sqlite":
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        if ro_reason is not None:
+            _READ_ONLY[engine] = ro_reason
+            sa.event.listen(engine, "connect", _sqlite_read_only_pragmas)
+        else:
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
@@ -139,6 +203,15 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_read_only_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """A read-only file: no journal change (that would write), queries only."""
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA query_only=ON")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
@@ -185,6 +258,14 @@ def upgrade_schema(engine: Engine, revision: str = "head") -> tuple[str | None, 
             f"the database is at schema revision {before!r}, unknown to this OpenNMES "
             f"(newest known {target!r}); it was written by a newer version: upgrade OpenNMES"
         )
+    ro = read_only(engine)
+    if ro is not None:
+        what = ("holds no OpenNMES tables" if before is None else
+                f"is at schema revision {before!r}, older than this OpenNMES ({target!r})")
+        raise StoreError(
+            f"the database {mask_url(engine.url)} {what} and cannot be migrated: it is "
+            f"read-only ({ro}); copy it to a writable folder and run `nmes db upgrade --db "
+            "sqlite:///COPY`, or use the OpenNMES version that wrote it")
     log.info("migrating %s from %s to %s", mask_url(engine.url), before, target)
     try:
         with engine.begin() as conn:

@@ -171,6 +171,8 @@ def import_session(store: Store, folder: str | Path) -> int:
 
     from opennmes.store._records import check_json
 
+    store._writable("import a session")
+
     src = Path(folder)
     doc = _read_json(src / "session.json")
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:

@@ -27,6 +27,7 @@ from opennmes.store._engine import (
     current_revision,
     make_engine,
     mask_url,
+    read_only,
     resolve_url,
     upgrade_schema,
 )
@@ -83,18 +84,23 @@ def open_store(url: str | None = None, *, recover: bool = True) -> Store:
         Mark sessions left running by a process that is gone as ``interrupted`` (see
         :meth:`Store.recover_interrupted`).
 
+    A SQLite file that cannot be written (read-only file, folder or file system) is opened
+    read-only (:attr:`Store.read_only` says why): it is neither migrated nor recovered, and
+    every method that writes raises StoreError.
+
     Raises
     ------
     StoreError
-        The URL is malformed or unsupported, the database cannot be reached, or its schema
-        is newer than this version of OpenNMES. Nothing is written in these cases.
+        The URL is malformed or unsupported, the database cannot be reached, its schema
+        is newer than this version of OpenNMES, or it is read-only and its schema is older.
+        Nothing is written in these cases.
     """
     chosen, source = resolve_url(url)
     engine = make_engine(chosen, source=source)
     try:
         upgrade_schema(engine)
         store = Store(engine)
-        if recover:
+        if recover and store.read_only is None:
             store.recover_interrupted()
     except BaseException:
         engine.dispose()
@@ -154,6 +160,18 @@ class Store:
     def url(self) -> str:
         """The database URL with its password hidden."""
         return mask_url(self.engine.url)
+
+    @property
+    def read_only(self) -> str | None:
+        """Why the database was opened read-only (None: it is writable)."""
+        return read_only(self.engine)
+
+    def _writable(self, what: str) -> None:
+        """Raise StoreError when the database is read-only (before anything is tried)."""
+        ro = self.read_only
+        if ro is not None:
+            raise StoreError(f"cannot {what}: the database {self.url} was opened read-only "
+                             f"({ro}); nothing was written")
 
     @property
     def backend(self) -> str:
@@ -225,6 +243,7 @@ class Store:
             User name of the owning clinician.
         notes : str, optional
         """
+        self._writable("add a patient")
         pid = patient_id if patient_id is not None else f"P-{uuid.uuid4().hex[:8]}"
         fields = _check_patient(pid, year_of_birth, sex, height, mass, contraindications)
         row = PatientRow(id=pid, clinician=clinician, notes=notes, created_at=utcnow(),
@@ -261,6 +280,7 @@ class Store:
         bad = sorted(set(changes) - allowed)
         if bad:
             raise StoreError(f"cannot change patient fields {bad}; allowed: {sorted(allowed)}")
+        self._writable("change a patient")
         with self._orm() as s:
             row = s.get(PatientRow, patient_id)
             if row is None:
@@ -286,6 +306,7 @@ class Store:
         """
         if not name or not name.strip() or len(name) > 200:
             raise StoreError(f"program name {name!r} must be 1 to 200 characters")
+        self._writable("save a program")
         doc = plain(document, f"program {name!r}")
         digest = _content_hash(doc)
         for _attempt in range(3):
@@ -399,6 +420,7 @@ class Store:
         from opennmes import __version__
         from opennmes.store._writer import SessionWriter
 
+        self._writable("record a session")
         if not 0.0 < flush_interval <= 1.0:
             raise StoreError(f"flush_interval = {flush_interval!r} s must be in (0, 1] s: a "
                              "crash may lose at most one second of record")
@@ -539,6 +561,7 @@ class Store:
         ``stale_after`` seconds. What was recorded is kept; ``ended_at`` is the last heartbeat.
         Called by :func:`open_store`. Returns the ids marked.
         """
+        self._writable("mark interrupted sessions")
         host, now = socket.gethostname()[:255], utcnow()
         marked: list[int] = []
         with self._orm() as s:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+import errno
 import logging
 import math
 import threading
@@ -112,6 +113,7 @@ class SessionWriter:
         self._last_commit = time.monotonic()
         self._closed = False
         self._error: BaseException | None = None
+        self._disk_full = False
         self._commit_lock = threading.Lock()
         self._stopping = False
         self._wake = threading.Event()
@@ -223,7 +225,9 @@ class SessionWriter:
         try:
             self._commit(final=(status, reason))
             self._error = None
-        except StoreError:
+        except StoreError as exc:
+            if self._disk_full:
+                self._finish_disk_full(reason, exc)
             self._stopping = False  # keep committing in the background; the caller may retry
             self._thread = threading.Thread(target=self._tick, daemon=True,
                                             name=f"nmes-store-{self.id}")
@@ -232,6 +236,32 @@ class SessionWriter:
         self._closed = True
         _OPEN.discard(self)
         log.info("session %d %s: %s", self.id, status, reason)
+
+    def _finish_disk_full(self, reason: str, exc: StoreError) -> None:
+        """The disk is full: what waits in memory cannot be stored. Store at least how the
+        session ended (a small update that may still fit), as ``aborted`` with the reason
+        saying so, and close; raise StoreError saying what was lost. Returns only when even
+        that could not be stored (the session then stays open for a retry)."""
+        note = "recording failed: the disk is full"
+        final = reason if "disk is full" in reason else f"{reason}; {note}"
+        final += "; what was recorded after the last commit is lost"
+        with self._commit_lock:
+            try:
+                self._write_batch([], [], [], None, {}, False, ("aborted", final[:2000]))
+            except (SQLAlchemyError, OSError) as again:
+                log.error("session %d: could not store its end either: %s", self.id, again)
+                return
+            with self._lock:
+                self._pending_chunks, self._pending_pulses, self._pending_events = [], [], []
+                self._pulse_buffer, self._dose, self._pending_bytes = [], None, 0
+                for st in self._streams.values():
+                    st.buffer, st.n_buffered = [], 0
+        self._closed = True
+        self._error = None
+        _OPEN.discard(self)
+        log.error("session %d aborted: %s", self.id, final)
+        raise StoreError(f"session {self.id} ended as aborted: the disk is full; its end is "
+                         "stored, what was recorded after the last commit is lost") from exc
 
     def __enter__(self) -> SessionWriter:
         return self
@@ -368,7 +398,7 @@ class SessionWriter:
                 self._dose, self._pulse_names_dirty, self._pending_bytes = None, False, 0
             try:
                 self._write_batch(chunks, pulses, events, dose, heads, names_dirty, final)
-            except SQLAlchemyError as exc:
+            except (SQLAlchemyError, OSError) as exc:
                 with self._lock:  # keep everything for the next attempt, in order
                     self._pending_chunks = chunks + self._pending_chunks
                     self._pending_pulses = pulses + self._pending_pulses
@@ -377,9 +407,10 @@ class SessionWriter:
                         self._dose = dose
                     self._pulse_names_dirty |= names_dirty
                     self._pending_bytes += n_bytes
+                why, self._disk_full = _write_failure(exc)
                 raise StoreError(f"committing session {self.id} to {self._store.url} failed: "
-                                 f"{getattr(exc, 'orig', exc)}; the record up to the previous "
-                                 "commit is kept and this commit will be retried") from exc
+                                 f"{why}; the record up to the previous commit is kept and "
+                                 "this commit will be retried") from exc
             with self._lock:
                 for st in self._streams.values():
                     if st.id in heads:
@@ -448,6 +479,17 @@ class SessionWriter:
             self._closed = True
         except StoreError as exc:
             log.error("%s", exc)
+
+
+def _write_failure(exc: BaseException) -> tuple[str, bool]:
+    """What a failed write says, and whether the disk (or the database's volume) is full:
+    ``ENOSPC`` from the operating system, SQLite's ``SQLITE_FULL`` ("database or disk is
+    full"), PostgreSQL's "No space left on device"."""
+    orig = getattr(exc, "orig", None) or exc
+    text = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    full = (isinstance(orig, OSError) and orig.errno == errno.ENOSPC) \
+        or "disk is full" in text.lower() or "no space left" in text.lower()
+    return (f"the disk is full ({text})" if full else text), full
 
 
 def _exit_all() -> None:

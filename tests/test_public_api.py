@@ -1,5 +1,5 @@
-"""Meta-tests: every package declares ``__all__``, every exported name exists and is
-documented, and the top-level package stays light to import."""
+"""Meta-tests: every package and public base module declares ``__all__``, every exported name
+exists and is documented, and the top-level package stays light to import."""
 
 from __future__ import annotations
 
@@ -20,11 +20,15 @@ PACKAGES = sorted(
 )
 
 
+BASE_MODULES = ["opennmes.errors", "opennmes.units", "opennmes.signals", "opennmes.schedule"]
+"""The public base modules (the currencies and the errors) that every layer imports."""
+
+
 def test_packages_found() -> None:
     assert {"opennmes.stim", "opennmes.safety", "opennmes.control"} <= set(PACKAGES)
 
 
-@pytest.mark.parametrize("name", PACKAGES)
+@pytest.mark.parametrize("name", PACKAGES + BASE_MODULES)
 def test_exports_exist_and_are_documented(name: str) -> None:
     mod = importlib.import_module(name)
     assert mod.__doc__, f"{name} has no module docstring"

@@ -1,9 +1,10 @@
 """OpenNMES: an open Python platform for neuromuscular electrical stimulation.
 
-The top level exports the two currencies, programs and the errors; the layers live in their
-packages: ``opennmes.stim``, ``opennmes.safety``, ``opennmes.physiology``,
-``opennmes.devices``, ``opennmes.sensing``, ``opennmes.control``, ``opennmes.session``,
-``opennmes.therapy``, ``opennmes.store``, ``opennmes.report`` and ``opennmes.web``.
+The top level exports the two currencies (their base modules are ``opennmes.schedule`` and
+``opennmes.signals``), programs and the errors; the layers live in their packages:
+``opennmes.stim``, ``opennmes.safety``, ``opennmes.physiology``, ``opennmes.devices``,
+``opennmes.sensing``, ``opennmes.control``, ``opennmes.session``, ``opennmes.therapy``,
+``opennmes.store``, ``opennmes.report`` and ``opennmes.web``.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from opennmes.errors import (
     StoreError,
     UnitError,
 )
+from opennmes.schedule import PulseSchedule, Waveform
 from opennmes.signals import Signals
-from opennmes.stim import Program, PulseSchedule, Waveform, load_program
+from opennmes.stim import Program, load_program
 
 __version__ = "0.1.0"
 

@@ -21,8 +21,8 @@ from opennmes.control._ilc import IterativeLearning
 from opennmes.control._pid import PID
 from opennmes.errors import NmesError, SafetyLimitError
 from opennmes.safety import SafetyGuard, device_profile
+from opennmes.schedule import PulseSchedule
 from opennmes.signals import Signals
-from opennmes.stim import PulseSchedule
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from opennmes.errors import NmesError
-from opennmes.stim import Channel, PulseSchedule
+from opennmes.schedule import PulseSchedule
+from opennmes.stim import Channel
 
 if TYPE_CHECKING:  # pragma: no cover
     from opennmes.sensing import GaitEventDetector, OnsetDetector

@@ -21,7 +21,7 @@ import numpy as np
 from opennmes.devices._clock import Clock, RealClock
 from opennmes.devices._events import DeviceEvent, DeviceFault, Disconnected, Stopped
 from opennmes.errors import DeviceError, NmesError, ProgramError
-from opennmes.stim._schedule import PulseSchedule, Waveform
+from opennmes.schedule import PulseSchedule, Waveform
 
 if TYPE_CHECKING:  # pragma: no cover
     from opennmes.safety import SafetyGuard

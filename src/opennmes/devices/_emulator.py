@@ -21,7 +21,7 @@ import numpy as np
 
 from opennmes.devices._realtime import device_thread
 from opennmes.errors import ProtocolError
-from opennmes.stim._schedule import PulseSchedule
+from opennmes.schedule import PulseSchedule
 
 __all__ = ["PtyEmulator", "PulseRecord"]
 

@@ -31,7 +31,7 @@ from opennmes.devices._plan import GridChannel, GridPlan, Pattern, Pulse
 from opennmes.devices._realtime import device_thread
 from opennmes.devices._serial import SerialLink, Waiter, timeout_error
 from opennmes.errors import DeviceError, ProgramError, ProtocolError
-from opennmes.stim._schedule import PulseSchedule
+from opennmes.schedule import PulseSchedule
 
 __all__ = ["HasomedStimulator"]
 

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from opennmes.errors import ProgramError
-from opennmes.stim._schedule import PulseSchedule
+from opennmes.schedule import PulseSchedule
 
 __all__ = ["GridChannel", "Pulse", "Pattern", "GridPlan", "Update", "TOL"]
 

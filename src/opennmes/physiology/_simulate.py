@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from opennmes.stim import PulseSchedule
+    from opennmes.schedule import PulseSchedule
 
 __all__ = ["SimulationResult", "simulate", "simulate_train", "simulate_cohort"]
 
@@ -186,7 +186,7 @@ def simulate(
         Channels of the muscles the schedule (or the voluntary drive) reaches and of the
         joints they move.
     """
-    from opennmes.stim import PulseSchedule
+    from opennmes.schedule import PulseSchedule
 
     areas: dict[str, float] = {}
     if hasattr(schedule_or_program, "expand"):

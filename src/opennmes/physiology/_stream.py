@@ -41,7 +41,7 @@ from opennmes.signals import Signals
 
 if TYPE_CHECKING:  # pragma: no cover
     from opennmes.physiology._patient import Muscle, VirtualPatient
-    from opennmes.stim import PulseSchedule
+    from opennmes.schedule import PulseSchedule
 
 __all__ = ["PatientStream"]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from opennmes.schedule import PulseSchedule, Waveform
 from opennmes.stim._program import Program
-from opennmes.stim._schedule import PulseSchedule, Waveform
 
 __all__ = ["plot_program", "pulse_waveform"]
 

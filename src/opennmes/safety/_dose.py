@@ -24,7 +24,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from opennmes.errors import SafetyLimitError
-from opennmes.stim._schedule import PulseSchedule, Waveform
+from opennmes.schedule import PulseSchedule, Waveform
 
 __all__ = [
     "RMS_WINDOW",

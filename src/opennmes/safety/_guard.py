@@ -25,7 +25,7 @@ from opennmes.safety._dose import (
     sliding_rms_current,
 )
 from opennmes.safety._limits import LOAD_OHM, Limit, LimitProfile
-from opennmes.stim._schedule import WAVEFORM_NAMES, PulseSchedule, Waveform
+from opennmes.schedule import WAVEFORM_NAMES, PulseSchedule, Waveform
 
 __all__ = ["SafetyGuard", "Violation", "AcknowledgementLike"]
 

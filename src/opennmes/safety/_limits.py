@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from opennmes.errors import NmesError
-from opennmes.stim._schedule import Waveform
+from opennmes.schedule import Waveform
 
 __all__ = ["Limit", "LimitProfile", "BASE_PROFILE", "device_profile", "DEVICE_PROFILES",
            "LOAD_OHM"]

@@ -24,8 +24,8 @@ from opennmes.safety._screening import (
     ScreeningResult,
     screen,
 )
+from opennmes.schedule import PulseSchedule
 from opennmes.stim._program import Program
-from opennmes.stim._schedule import PulseSchedule
 
 __all__ = ["ChannelDose", "dose_summary", "CheckReport", "check_program"]
 

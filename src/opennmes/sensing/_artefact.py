@@ -39,7 +39,7 @@ from opennmes.sensing._filters import EmgPipeline, check_contiguous
 from opennmes.signals import Signals
 
 if TYPE_CHECKING:  # pragma: no cover
-    from opennmes.stim import PulseSchedule
+    from opennmes.schedule import PulseSchedule
 
 log = logging.getLogger(__name__)
 

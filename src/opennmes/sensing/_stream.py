@@ -35,7 +35,7 @@ from opennmes.errors import SignalError
 from opennmes.signals import Signals
 
 if TYPE_CHECKING:  # pragma: no cover
-    from opennmes.stim import PulseSchedule
+    from opennmes.schedule import PulseSchedule
 
 __all__ = ["SignalSource", "PlaybackSource", "PushSource", "PullSource", "PatientSource",
            "iter_chunks"]

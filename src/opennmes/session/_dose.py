@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from opennmes.safety import dose_summary, phase_charges
-from opennmes.stim import PulseSchedule
+from opennmes.schedule import PulseSchedule
 
 __all__ = ["ChannelRecord", "channel_trains", "session_dose", "DOSE_FORMAT"]
 

@@ -34,9 +34,10 @@ import numpy as np
 
 from opennmes.control import PID, IterativeLearning, Tracker, TriggeredStimulation
 from opennmes.errors import ProgramError
+from opennmes.schedule import PulseSchedule
 from opennmes.session._events import LoopEvent, SessionEvent, Triggered
 from opennmes.signals import Signals
-from opennmes.stim import Channel, PulseSchedule
+from opennmes.stim import Channel
 
 if TYPE_CHECKING:  # pragma: no cover
     from opennmes.sensing import GaitEventDetector, HeelSwitchDetector, OnsetDetector

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from opennmes.errors import DeviceError, NmesError, ProgramError, SafetyLimitError
+from opennmes.schedule import PulseSchedule
 from opennmes.session._dose import ChannelRecord, dose_document, session_dose
 from opennmes.session._drives import Drive, TriggerDrive, check_drives, program_drives
 from opennmes.session._events import (
@@ -47,7 +48,7 @@ from opennmes.session._events import (
 from opennmes.session._sensors import DeviceSignals, Sensor
 from opennmes.session._timeline import Position, Timeline
 from opennmes.session._watchdog import Watchdog
-from opennmes.stim import Program, PulseSchedule
+from opennmes.stim import Program
 
 if TYPE_CHECKING:  # pragma: no cover
     from opennmes.devices import Stimulator

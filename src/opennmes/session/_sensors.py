@@ -11,7 +11,7 @@ from opennmes.signals import Signals
 
 if TYPE_CHECKING:  # pragma: no cover
     from opennmes.physiology import PatientStream
-    from opennmes.stim import PulseSchedule
+    from opennmes.schedule import PulseSchedule
 
 __all__ = ["Sensor", "PatientSensor", "DeviceSignals", "ReplaySensor", "SourceSensor"]
 

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from opennmes.schedule import PulseSchedule
 from opennmes.session._dose import channel_trains
-from opennmes.stim import Program, PulseSchedule
+from opennmes.stim import Program, phase_lengths
 
 __all__ = ["Timeline", "Position"]
 
@@ -35,8 +36,6 @@ class Timeline:
     """Phases and contractions of a program, from its expanded (unscaled) schedule."""
 
     def __init__(self, program: Program, schedule: PulseSchedule) -> None:
-        from opennmes.stim._expand import phase_lengths
-
         self.duration = float(program.duration_s)
         lengths = phase_lengths(program)
         self.phase_names = [p.name for p in program.phase_list()]

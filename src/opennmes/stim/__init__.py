@@ -1,7 +1,12 @@
 """Stimulation programs: pulse shapes, trains, envelopes, channels, and their expansion into a
-:class:`PulseSchedule`."""
+:class:`PulseSchedule`.
 
-from opennmes.stim._expand import expand_program
+The schedule itself is a base module, :mod:`opennmes.schedule`; ``PulseSchedule``,
+``Waveform`` and ``WAVEFORM_NAMES`` are re-exported here for programs' users.
+"""
+
+from opennmes.schedule import WAVEFORM_NAMES, PulseSchedule, Waveform
+from opennmes.stim._expand import expand_program, phase_lengths
 from opennmes.stim._files import (
     load_program,
     load_program_bytes,
@@ -27,7 +32,6 @@ from opennmes.stim._program import (
     Train,
     Trigger,
 )
-from opennmes.stim._schedule import WAVEFORM_NAMES, PulseSchedule, Waveform
 
 __all__ = [
     "PulseSchedule",
@@ -49,6 +53,7 @@ __all__ = [
     "PROGRAM_FREQUENCY_RANGE",
     "PROGRAM_LIMITS_SOURCE",
     "expand_program",
+    "phase_lengths",
     "load_program",
     "load_program_text",
     "load_program_bytes",

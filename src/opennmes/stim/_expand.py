@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from opennmes.stim._schedule import PulseSchedule
+from opennmes.schedule import PulseSchedule
 
 if TYPE_CHECKING:  # pragma: no cover
     from opennmes.stim._program import Channel, Modulation, Program

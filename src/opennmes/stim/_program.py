@@ -19,8 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from opennmes.schedule import WAVEFORM_NAMES, PulseSchedule
 from opennmes.stim._quantities import Amperes, Fraction, Hertz, Metres, Seconds, SquareMetres
-from opennmes.stim._schedule import WAVEFORM_NAMES, PulseSchedule
 from opennmes.units import format_quantity
 
 __all__ = [

@@ -12,7 +12,7 @@ import zlib
 import numpy as np
 
 from opennmes.errors import StoreError
-from opennmes.stim import PulseSchedule
+from opennmes.schedule import PulseSchedule
 
 __all__ = [
     "SIGNAL_CODEC",

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opennmes.errors import StoreError
+from opennmes.schedule import PulseSchedule
 from opennmes.signals import Signals
-from opennmes.stim import PulseSchedule
 
 __all__ = [
     "Patient",

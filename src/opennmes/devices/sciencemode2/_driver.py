@@ -21,7 +21,7 @@ from opennmes.devices._plan import TOL, GridChannel, Pattern
 from opennmes.devices.sciencemode2 import _protocol as p
 from opennmes.devices.sciencemode2._emulator import GAP, SLOT
 from opennmes.errors import DeviceError, ProgramError
-from opennmes.stim._schedule import Waveform
+from opennmes.schedule import Waveform
 
 __all__ = ["RehaStim2"]
 

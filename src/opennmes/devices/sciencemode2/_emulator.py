@@ -17,7 +17,7 @@ from opennmes.devices._bytes import STUFF, STUFF_KEY
 from opennmes.devices._emulator import PtyEmulator
 from opennmes.devices.sciencemode2 import _protocol as p
 from opennmes.errors import ProtocolError
-from opennmes.stim._schedule import Waveform
+from opennmes.schedule import Waveform
 
 __all__ = ["RehaStim2Emulator", "INIT_REPETITION", "WATCHDOG_TIMEOUT", "SLOT", "GAP"]
 

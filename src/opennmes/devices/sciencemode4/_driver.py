@@ -20,7 +20,7 @@ from opennmes.devices._plan import GridChannel, Pattern, Pulse
 from opennmes.devices.sciencemode4 import _protocol as p
 from opennmes.devices.sciencemode4._shapes import pattern_to_points
 from opennmes.errors import DeviceError, ProgramError, ProtocolError
-from opennmes.stim._schedule import Waveform
+from opennmes.schedule import Waveform
 
 __all__ = ["P24"]
 

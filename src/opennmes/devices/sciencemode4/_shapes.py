@@ -11,7 +11,7 @@ from __future__ import annotations
 from opennmes.devices._plan import Pattern, Pulse
 from opennmes.devices.sciencemode4._protocol import MAX_POINTS, Point
 from opennmes.errors import ProgramError
-from opennmes.stim._schedule import Waveform
+from opennmes.schedule import Waveform
 
 __all__ = ["pattern_to_points", "points_to_pulses", "MIN_DURATION_US", "MAX_DURATION_US"]
 

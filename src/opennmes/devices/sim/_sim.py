@@ -21,8 +21,8 @@ from opennmes.devices._base import Stimulator
 from opennmes.devices._clock import Clock
 from opennmes.devices._events import Played
 from opennmes.errors import DeviceError, ProgramError
+from opennmes.schedule import PulseSchedule
 from opennmes.signals import Signals
-from opennmes.stim._schedule import PulseSchedule
 
 __all__ = ["SimStimulator", "SFREQ_RANGE"]
 

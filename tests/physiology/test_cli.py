@@ -107,4 +107,4 @@ def test_identify_cli(tmp_path: Path) -> None:
     pd.DataFrame({"t": res.t, "force": np.where(np.arange(res.t.size) == 100, np.nan, 1.0)}
                  ).to_csv(bad, index=False)
     r = run_nmes("identify", str(bad), "--pulses", str(pulses))
-    assert r.returncode == 2 and "force[100] = nan" in r.stderr
+    assert r.returncode == 2 and f"{bad}: line 102, column 'force': the cell is empty" in r.stderr

@@ -48,7 +48,8 @@ _load_groups()
 
 
 def main() -> None:
-    """Entry point of the ``nmes`` command: library errors become one clear line, exit 2."""
+    """Entry point of the ``nmes`` command: library errors and file-system errors (a file that
+    cannot be read or written) become one clear ``error:`` line and exit status 2."""
     for name, why in FAILED_GROUPS.items():
         typer.echo(f"warning: commands in {name!r} are unavailable ({why})", err=True)
     try:
@@ -57,6 +58,11 @@ def main() -> None:
             sys.exit(rc)
     except NmesError as exc:
         typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:  # a file the command reads or writes (disk full, no permission)
+        from opennmes.cli._paths import describe_os_error
+
+        typer.echo(f"error: {describe_os_error(exc)}", err=True)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -39,10 +39,15 @@ def assess(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Asymmetry, activation timing, co-contraction and fatigue; which muscles are deficient."""
+    from opennmes.cli._paths import input_table, output_folder
     from opennmes.sensing import assess as run_assess
     from opennmes.sensing import read_emg
     from opennmes.sensing._cliutil import parse_pair, parse_range
 
+    for f in files:
+        input_table(f)
+    if out is not None:
+        output_folder(out, "--out")
     labels = list(label or [])
     if not labels:
         labels = ["left", "right"] if len(files) == 2 and not pair else [f.stem for f in files]

@@ -116,6 +116,7 @@ def demo(
 ) -> None:
     """Run a stored quadriceps session on a virtual post-surgery patient and write its report
     (under a minute, on a virtual clock)."""
+    from opennmes.cli._paths import output_folder
     from opennmes.cli.run import report_dir, summary_lines
     from opennmes.devices import VirtualClock, open_stimulator
     from opennmes.errors import StoreError
@@ -126,6 +127,8 @@ def demo(
     from opennmes.store import open_store
 
     wall0 = time.monotonic()
+    if out is not None:
+        output_folder(out, "--out")
     url = db or demo_db_url()
     program = load_program_text(DEMO_PROGRAM, source="nmes demo")
     echo = typer.echo

@@ -45,9 +45,14 @@ def devices(
 
 
 def _emulate(kind: str, duration: float | None, record: str | None) -> None:
+    from pathlib import Path
+
+    from opennmes.cli._paths import make_parent, output_file
     from opennmes.devices.sciencemode2 import RehaStim2Emulator
     from opennmes.devices.sciencemode4 import P24Emulator
 
+    if record:
+        output_file(Path(record), "--record", (".csv", ".parquet"))
     emu = RehaStim2Emulator() if kind == "rehastim2" else P24Emulator()
     port = emu.start()
     typer.echo(f"{kind} emulator on {port}", err=False)
@@ -70,7 +75,7 @@ def _emulate(kind: str, duration: float | None, record: str | None) -> None:
         zero = emu.output_is_zero
         emu.close()
         if record:
-            emu.record.schedule().write(record)
+            emu.record.schedule().write(str(make_parent(Path(record))))
     typer.echo(f"stopped: {pulses} pulses recorded in the last run, {singles} single pulses, "
                f"output {'zero' if zero else 'NOT zero'}")
 

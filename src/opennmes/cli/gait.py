@@ -40,8 +40,12 @@ def events(
     = False,
 ) -> None:
     """Initial contact, foot-off and mid-swing per stride; stride and swing durations."""
+    from opennmes.cli._paths import input_table, output_folder
     from opennmes.sensing import GaitEventDetector, detect_gait_events, read_signals
 
+    input_table(file)
+    if out is not None:
+        output_folder(out, "--out")
     sig = read_signals(file)
     if heel_switch is not None:
         _heel(sig, heel_switch, on_level, off_level, debounce, out, as_json)

@@ -89,12 +89,20 @@ def report(
     db: DbOpt = None,
 ) -> None:
     """Write the patient's progress report (outcomes with MCID bands, adherence, sessions)."""
+    from opennmes.cli._paths import make_parent, output_file
     from opennmes.report.progress_report import write_progress_report
     from opennmes.store import open_store
 
     if html is None and pdf is None:
         raise typer.BadParameter("give --html and/or --pdf")
+    for path, option in ((html, "--html"), (pdf, "--pdf")):
+        if path is not None:
+            output_file(path, option)
     with open_store(db) as store:
+        store.get_patient(patient)  # an unknown patient makes no folder
+        for path in (html, pdf):
+            if path is not None:
+                make_parent(path)
         data = write_progress_report(store, patient, html=html, pdf=pdf)
     for p in (html, pdf):
         if p is not None:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from opennmes.cli._paths import make_parent, output_file
 from opennmes.safety import check_program
 from opennmes.stim import load_program, program_schema
 
@@ -63,6 +64,8 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Summarise a program: duration, pulses, charge per phase, current densities, energy."""
+    if plot is not None:
+        output_file(plot, "--plot")
     program = load_program(file)
     report = check_program(program, device)
     rows = []
@@ -128,7 +131,7 @@ def show(
     if plot is not None:
         from opennmes.report.program_plot import plot_program
 
-        plot_program(program, report.schedule, plot)
+        plot_program(program, report.schedule, make_parent(plot))
         typer.echo(f"wrote {plot}")
 
 
@@ -140,6 +143,7 @@ def expand(
 ) -> None:
     """Write every pulse of the program (one row per pulse, SI units) to CSV or Parquet.
     The schedule is checked first; an unsafe program writes nothing."""
+    output_file(out, "--out", (".csv", ".parquet"))
     program = load_program(file)
     report = check_program(program, device)
     problem = _device_problem(program, device)
@@ -147,7 +151,7 @@ def expand(
         for line in report.errors() + ([problem] if problem else []):
             typer.echo(f"{file}: {line}", err=True)
         raise typer.Exit(2)
-    report.schedule.write(str(out))
+    report.schedule.write(str(make_parent(out)))
     typer.echo(f"wrote {len(report.schedule)} pulses to {out}")
 
 

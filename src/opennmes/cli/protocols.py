@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from opennmes.cli._paths import make_parent, output_file
 from opennmes.units import parse_quantity
 
 __all__ = ["register"]
@@ -149,6 +150,7 @@ def new_program(
     from opennmes.stim import save_program
     from opennmes.therapy import build_program, get_protocol
 
+    output_file(output, "--output", (".yaml", ".yml", ".json"))
     program = build_program(get_protocol(protocol), side=side, electrodes=_electrodes(area),
                             max_amplitude=_amps(amplitude))
     report = check_program(program, device)
@@ -159,7 +161,7 @@ def new_program(
             typer.echo(f"error: {line}", err=True)
         typer.echo("nothing was written", err=True)
         raise typer.Exit(2)
-    save_program(program, output)
+    save_program(program, make_parent(output))
     typer.echo(f"{output}: {program.name}, {len(program.channels)} channel(s), "
                f"{program.duration_s / 60:.1f} min, OK for {report.profile.name}")
 
@@ -209,9 +211,10 @@ def sheet(
     from opennmes.store import open_store
     from opennmes.therapy import TherapyRecord
 
+    output_file(html, "--html")
     with open_store(db) as store:
         page = prescription_sheet_html(TherapyRecord(store), prescription)
-    html.write_text(page, encoding="utf-8")
+    make_parent(html).write_text(page, encoding="utf-8")
     typer.echo(f"wrote {html}")
 
 

@@ -143,11 +143,14 @@ def run(
     record everything (events, delivered pulses, dose, signals)."""
     import urllib.parse
 
+    from opennmes.cli._paths import output_file
     from opennmes.devices import VirtualClock, open_stimulator
     from opennmes.session import ScriptedOperator, play, start_session
     from opennmes.store import open_store
 
     acks = _parse_ack(acknowledge or [])
+    if report is not None:
+        output_file(report, "--report")
     if not 0 < step <= 2.0:
         raise ProgramError(f"--step {step} mA must be above 0 and at most 2 mA")
     if not 10.0 <= stall_margin <= 1000.0:
@@ -205,6 +208,9 @@ def _replay(spec: str, loop: bool) -> Any:
         raise ProgramError(f"--sensor {spec!r}: give FILE or NAME=FILE")
     if not Path(path).is_file():
         raise ProgramError(f"--sensor {spec!r}: no file {path!r}")
+    from opennmes.cli._paths import input_table
+
+    input_table(Path(path))
     return ReplaySensor(read_signals(path), name, loop=loop)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from opennmes.cli._paths import output_file, output_folder
 from opennmes.cli.run import DbOption, report_dir
 
 __all__ = ["register"]
@@ -103,7 +104,8 @@ def export_cmd(
     from opennmes.store import export_session, open_store
 
     with open_store(db) as store:
-        out = export_session(store, session_id, folder)
+        store.get_session(session_id)  # an unknown id makes no folder
+        out = export_session(store, session_id, output_folder(folder, "FOLDER"))
     typer.echo(f"exported session {session_id} to {out}")
 
 
@@ -119,6 +121,8 @@ def report(
     from opennmes.report.session_report import write_session_report
     from opennmes.store import open_store
 
+    if out is not None:
+        output_file(out, "--out")
     with open_store(db) as store:
         rec = store.load_session(session_id)
         path = write_session_report(rec, out or report_dir() / f"session-{session_id}.html")

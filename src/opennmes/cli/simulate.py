@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from opennmes.cli._paths import input_pulses, input_table, make_parent, output_file
 from opennmes.errors import ModelError
 
 __all__ = ["register"]
@@ -32,8 +33,10 @@ simulate_app = typer.Typer(
          "--out FILE), or one force model on a pulse train (nmes simulate train ...).")
 
 
-def _values(text: str, option: str, scale: float) -> list[float]:
-    """A comma-separated LIST or a FILE with one value a line, times ``scale``."""
+def _values(text: str, option: str, scale: float, *, times: bool = False) -> list[float]:
+    """A comma-separated LIST or a FILE with one value a line, times ``scale``; ``times``:
+    the values are pulse times, which must not go back (checked here for a FILE, to name it;
+    the model checks a LIST)."""
     from opennmes.physiology._identify import read_values
 
     if os.path.exists(text):
@@ -49,9 +52,14 @@ def _values(text: str, option: str, scale: float) -> list[float]:
             except ValueError:
                 raise ModelError(f"{option}: item {i + 1} {cell!r} is not a number (give a "
                                  "comma-separated list or an existing file)") from None
+    from_file = os.path.exists(text)
+    where = f"{option} {text}" if from_file else option
     for i, v in enumerate(vals):
         if not math.isfinite(v):
-            raise ModelError(f"{option}: item {i + 1} = {v!r} is not a finite number")
+            raise ModelError(f"{where}: item {i + 1} = {v!r} is not a finite number")
+        if times and from_file and i and v < vals[i - 1]:  # (a list: the model says so)
+            raise ModelError(f"{where}: item {i + 1} = {v!r} s is before item {i} = "
+                             f"{vals[i - 1]!r} s; pulse times must not go back")
     return [v * scale for v in vals]
 
 
@@ -70,6 +78,7 @@ def _load_params(path: Path) -> dict[str, Any]:
 
 def _write_table(result: Any, out: Path) -> None:
     df = result.to_pandas()
+    make_parent(out)
     if out.suffix == ".parquet":
         df.to_parquet(out, index=False)
     elif out.suffix == ".csv":
@@ -101,10 +110,9 @@ def train(
 
     if model not in MODELS:
         raise ModelError(f"unknown model {model!r}; models: {list(MODELS)}")
-    if out.suffix != ".csv":
-        raise ModelError(f"--out {out}: the train output is a .csv file")
+    output_file(out, "--out", (".csv",))
     res = simulate_train(
-        model, _values(pulse_times, "--pulse-times", 1.0), t_end=t_end, sfreq=sfreq,
+        model, _values(pulse_times, "--pulse-times", 1.0, times=True), t_end=t_end, sfreq=sfreq,
         fatigue=fatigue,
         pulse_widths=None if pulse_widths is None else
         _values(pulse_widths, "--pulse-widths", 1e-6),
@@ -139,9 +147,13 @@ def program(
     suffix = program_file.suffix.lower()
     if not program_file.exists():
         raise ModelError(f"{program_file}: no such file")
+    output_file(out, "--out", (".csv", ".parquet"))
+    if plot is not None:
+        output_file(plot, "--plot")
     if suffix in (".csv", ".parquet"):
         from opennmes.stim import PulseSchedule
 
+        input_pulses(program_file)
         src: Any = PulseSchedule.read(str(program_file))
     else:
         from opennmes.stim import load_program
@@ -160,7 +172,7 @@ def program(
             typer.echo(f"{name}: {math.degrees(y.min()):.1f} to {math.degrees(y.max()):.1f} deg")
     if plot is not None:
         fig = res.plot()
-        fig.savefig(plot, dpi=120)
+        fig.savefig(make_parent(plot), dpi=120)
     typer.echo(f"{pat.name}: {res.t.size} samples at {sfreq:g} Hz -> {out}")
 
 
@@ -196,21 +208,32 @@ def identify(
     import pandas as pd
 
     from opennmes.physiology import identify as run_identify
-    from opennmes.physiology._identify import read_trace, read_values
+    from opennmes.physiology._identify import read_trace
 
+    for path, option in ((out, "--out"), (plot, "--plot")):
+        if path is not None:
+            output_file(path, option)
+    if not force_file.is_file():
+        raise ModelError(f"{force_file}: no such file")
+    names = input_table(force_file)
+    if "t" not in names and "time" in names:
+        input_table(force_file, time_column="time")
     t, f = read_trace(str(force_file), column)
+    if not pulses.is_file():
+        raise ModelError(f"--pulses {pulses}: no such file")
     try:
         head = pd.read_csv(pulses, nrows=1)
     except (OSError, ValueError) as exc:
         raise ModelError(f"{pulses}: cannot read pulses: {exc}") from exc
     pw = amp = None
     if "t" in head.columns and "phase_width" in head.columns:
+        input_pulses(pulses)
         df = pd.read_csv(pulses)
         pt = df["t"].to_numpy(np.float64)
         pw = df["phase_width"].to_numpy(np.float64)
         amp = df["amplitude"].to_numpy(np.float64) if "amplitude" in df.columns else None
     else:
-        pt = read_values(str(pulses))
+        pt = np.asarray(_values(str(pulses), "--pulses", 1.0, times=True))
     res = run_identify(t, f, pt, model=model, pulse_widths=pw, amplitudes=amp,
                        fresh_window=fresh_window)
     typer.echo(res.summary())
@@ -220,7 +243,7 @@ def identify(
                              for k, v in res.estimates.items()},
                "confidence": res.confidence, "rmse": res.rmse, "r2": res.r2,
                "n_samples": res.n_samples}
-        out.write_text(json.dumps(doc, indent=2))
+        make_parent(out).write_text(json.dumps(doc, indent=2))
         typer.echo(f"-> {out}")
     if plot is not None:
         import matplotlib
@@ -235,7 +258,7 @@ def identify(
         ax.set_ylabel("force (N)")
         ax.legend(frameon=False)
         fig.tight_layout()
-        fig.savefig(plot, dpi=120)
+        fig.savefig(make_parent(plot), dpi=120)
 
 
 def register(app: typer.Typer) -> None:

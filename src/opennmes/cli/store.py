@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from opennmes.cli._paths import output_folder
 from opennmes.errors import StoreError
 from opennmes.store import ENV_VAR, migrate, open_store
 from opennmes.units import parse_quantity
@@ -150,7 +151,8 @@ def export_cmd(
     from opennmes.store import export_session
 
     with open_store(db) as store:
-        out = export_session(store, session_id, folder)
+        store.get_session(session_id)  # an unknown id makes no folder
+        out = export_session(store, session_id, output_folder(folder, "FOLDER"))
     typer.echo(f"exported session {session_id} to {out}")
 
 

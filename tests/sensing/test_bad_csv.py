@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from opennmes.errors import SignalError
-from opennmes.sensing import check_csv, read_csv
+from opennmes.sensing import check_csv, read_csv, read_signals
 from tests.cli_errors import one_error_line
 from tests.conftest import run_nmes
 
@@ -128,3 +128,20 @@ def test_emg_process_bad_pulse_file_is_one_line(tmp_path: Path) -> None:
                       "symmetric-biphasic\n")
     r = run_nmes("emg", "process", str(rec), "--pulses", str(pulses))
     one_error_line(r, pulses, "line 3, column 'amplitude': 'nan' is not a finite number")
+
+
+BITALINO_HEAD = "# OpenSignals Text File Format\n# Sampling Rate (Hz):= 1000.00\n# Labels:= EMG\n"
+
+
+@pytest.mark.parametrize("body, says", [
+    ("1\n2\nabc\n", "could not convert string 'abc'"),
+    ("", "input contained no data"),
+    ("1\nnan\n3\n", "channel 'EMG', sample 2: nan is not a finite number"),
+])
+def test_bad_text_recording_is_one_line(tmp_path: Path, body: str, says: str) -> None:
+    """The BITalino/Xsens text readers: a bad value is one line too (it was a traceback)."""
+    f = tmp_path / "rec.txt"
+    f.write_text(BITALINO_HEAD + body)
+    with pytest.raises(SignalError, match=f"^{f}: "):
+        read_signals(f)
+    one_error_line(run_nmes("emg", "process", str(f)), f, says)

@@ -385,11 +385,12 @@ def _read_text(path: str | Path) -> tuple[Signals, list[str]]:
                 meta[k.strip().lower()] = v.strip()
         if "sampling rate (hz)" not in meta:
             raise SignalError(f"{path}: no '# Sampling Rate (Hz):=' header line; rate unknown")
-        data = np.loadtxt(path, comments="#", ndmin=2).T
+        data = _loadtxt(path, comments="#", ndmin=2).T
         labels = meta.get("labels", "").split() or [f"ch{i}" for i in range(data.shape[0])]
         if len(labels) != data.shape[0]:
             labels = [f"ch{i}" for i in range(data.shape[0])]
-        sig = _build(data, float(meta["sampling rate (hz)"]), labels, ["count"] * data.shape[0])
+        sig = _build(_finite(path, data, labels), float(meta["sampling rate (hz)"]), labels,
+                     ["count"] * data.shape[0])
         return sig, ["emg" if "emg" in lab.lower() else "other" for lab in labels]
     if head[0].startswith("//"):
         rate = None
@@ -403,15 +404,42 @@ def _read_text(path: str | Path) -> tuple[Signals, list[str]]:
         if rate is None:
             raise SignalError(f"{path}: no '// Sample rate:' header line; rate unknown")
         cols = head[n_header].strip().split("\t")
-        table = np.loadtxt(path, skiprows=n_header + 1, delimiter="\t",
-                           usecols=range(len(cols)), ndmin=2).T
+        table = _loadtxt(path, skiprows=n_header + 1, delimiter="\t",
+                         usecols=range(len(cols)), ndmin=2).T
         keep = [i for i, c in enumerate(cols) if _XSENS_UNITS.get(c.split("_")[0].lower()[:3])]
         keep = [i for i in keep if cols[i].split("_")[0].lower() in ("acc", "gyr", "mag")]
         units = [_XSENS_UNITS[cols[i].split("_")[0].lower()] for i in keep]
-        return _build(table[keep], rate, [cols[i] for i in keep], units), ["other"] * len(keep)
+        names = [cols[i] for i in keep]
+        return _build(_finite(path, table[keep], names), rate, names, units), \
+            ["other"] * len(keep)
     raise SignalError(
         f"{path}: unknown text format (expected a BITalino '# ...' or Xsens '// ...' header)"
     )
+
+
+def _loadtxt(path: Path, **kwargs: object) -> np.ndarray:
+    """``np.loadtxt`` whose failures (a word among the numbers, no rows) are one SignalError
+    naming the file."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)  # "input contained no data"
+            data = np.loadtxt(path, **kwargs)  # type: ignore[call-overload]
+    except (ValueError, UserWarning) as exc:
+        raise SignalError(f"{path}: {exc}") from None
+    return np.asarray(data)
+
+
+def _finite(path: Path, data: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """``data`` (channels x samples) when every value is finite, else a SignalError naming
+    the channel and the sample (from 1) of the first nan or inf."""
+    bad = np.argwhere(~np.isfinite(data))
+    if bad.size:
+        c, k = (int(x) for x in bad[0])
+        raise SignalError(f"{path}: channel {names[c]!r}, sample {k + 1}: {data[c, k]} is not "
+                          "a finite number")
+    return data
 
 
 def read_signals(path: str | Path, **kwargs: object) -> Signals:

@@ -43,10 +43,14 @@ DIAGRAMS: dict[str, str] = {
 
 def load_protocol_text(text: str, *, source: str = "<text>") -> Protocol:
     """Parse a protocol from YAML text; TherapyError naming the source and field on error."""
+    too_deep = (f"{source}: lists or mappings are nested too deeply to read (hundreds of "
+                "levels); a protocol file is a mapping a few levels deep (docs/protocols.md)")
     try:
         data = read_yaml(text)
     except yaml.YAMLError as exc:
         raise TherapyError(f"{source}: not valid YAML: {exc}") from exc
+    except RecursionError:
+        raise TherapyError(too_deep) from None
     if not isinstance(data, dict):
         raise TherapyError(f"{source}: a protocol file holds a mapping (id, title, program, ...)")
     try:
@@ -54,6 +58,8 @@ def load_protocol_text(text: str, *, source: str = "<text>") -> Protocol:
     except ValidationError as exc:
         lines = validation_lines(exc, "docs/protocols.md")
         raise TherapyError(f"{source}: " + "; ".join(lines)) from exc
+    except RecursionError:
+        raise TherapyError(too_deep) from None
     if proto.placement.diagram not in DIAGRAMS:
         raise TherapyError(f"{source}: placement.diagram {proto.placement.diagram!r} is unknown;"
                            f" known: {sorted(DIAGRAMS)}")

@@ -136,8 +136,9 @@ class LiveServer:
 
         import uvicorn
 
+        # as `nmes serve` runs it: the app, not uvicorn, reads X-Forwarded-For
         config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                lifespan="on")
+                                lifespan="on", proxy_headers=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()

@@ -26,6 +26,12 @@ RULES: dict[tuple[str, str], set[str]] = {
     ("GET", "/admin/users"): {"admin"},
     ("POST", "/admin/users"): {"admin"},
     ("GET", "/audit"): {"admin"},
+    ("POST", "/admin/users/{user_id}/deactivate"): {"admin"},
+    ("POST", "/admin/users/{user_id}/activate"): {"admin"},
+    ("POST", "/admin/users/{user_id}/logout"): {"admin"},
+    ("POST", "/admin/sessions/{session_id}/end"): {"admin"},
+    ("GET", "/account"): EVERYONE,
+    ("POST", "/account/password"): EVERYONE,
     ("GET", "/patients"): STAFF,
     ("POST", "/patients"): STAFF,
     ("GET", "/patients/{patient_id}"): STAFF,
@@ -94,7 +100,8 @@ def recorded_session(store: Store, patient_id: str) -> int:
 
 @pytest.fixture()
 def world(app, store: Store) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
-    """Own and foreign session and live-run ids for TKA-001 (clin, pat) and TKA-002."""
+    """Own and foreign session and live-run ids for TKA-001 (clin, pat) and TKA-002, and the
+    id of pat2's account."""
     from opennmes.web import Accounts
 
     users = {u.username: u for u in Accounts(store).list_users()}
@@ -105,7 +112,8 @@ def world(app, store: Store) -> Iterator[dict[str, Any]]:  # type: ignore[no-unt
             "foreign": live.start(clin2, "TKA-002", program, "sim://")}
     yield {"session": {"own": recorded_session(store, "TKA-001"),
                        "foreign": recorded_session(store, "TKA-002")},
-           "run": {k: r.id for k, r in runs.items()}}
+           "run": {k: r.id for k, r in runs.items()},
+           "user": users["pat2"].id}  # accounts the admin routes act on
     live.stop_all("test over")
 
 
@@ -113,7 +121,8 @@ def fill(path: str, world: dict[str, Any], which: str) -> str:
     patient = "TKA-001" if which == "own" else "TKA-002"
     return (path.replace("{patient_id}", patient)
             .replace("{session_id}", str(world["session"][which]))
-            .replace("{run_id}", world["run"][which]))
+            .replace("{run_id}", world["run"][which])
+            .replace("{user_id}", str(world["user"])))
 
 
 def call(client: Client, method: str, url: str, *, csrf: bool = True) -> Any:

@@ -22,6 +22,11 @@ def serve(
                                      help="Create this admin account (a password is "
                                      "generated and printed once) before starting."),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
+    trusted_proxy: list[str] | None = typer.Option(
+        None, "--trusted-proxy", metavar="ADDRESS",
+        help="Address or network (e.g. 127.0.0.1, 10.0.0.0/8) of a reverse proxy whose "
+             "X-Forwarded-For header names the client; repeat for several. Without it the "
+             "header is ignored."),
 ) -> None:
     """Start the web app (clinician and patient pages) with the embedded defaults.
 
@@ -33,7 +38,7 @@ def serve(
     from opennmes.store import open_store
     from opennmes.web import Accounts, Settings, create_app
 
-    settings = Settings.load(db_url=db)
+    settings = Settings.load(db_url=db, trusted_proxies=tuple(trusted_proxy or ()))
     store = open_store(db)
     accounts = Accounts(store)
     name = create_admin or ("admin" if accounts.count_users() == 0 else None)
@@ -47,8 +52,11 @@ def serve(
     app = create_app(settings, store=store)
     typer.echo(f"OpenNMES web app on http://{host}:{port}/  (database {store.url})")
     try:
-        # keep idle browser connections longer than a user reads a page
-        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_keep_alive=30)
+        # keep idle browser connections longer than a user reads a page; the app itself
+        # decides whose X-Forwarded-For to believe (Settings.trusted_proxies), so uvicorn's
+        # own proxy handling (which believes any local peer) stays off
+        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_keep_alive=30,
+                    proxy_headers=False)
     finally:
         store.close()
 

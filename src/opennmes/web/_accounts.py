@@ -1,4 +1,4 @@
-"""Accounts (argon2-hashed passwords, roles), the login rate limit and the audit log."""
+"""Accounts (argon2-hashed passwords, roles, deactivation) and the audit log."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import datetime as dt
 import re
 import threading
 import time
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +21,8 @@ from opennmes.store import Store
 from opennmes.store._models import PatientRow, utcnow
 from opennmes.web._models import ROLES, AuditRow, UserRow
 
-__all__ = ["User", "AuditEntry", "Accounts", "LoginLimiter", "AccountError",
-           "MIN_PASSWORD_LENGTH"]
+__all__ = ["User", "AccountInfo", "AuditEntry", "Accounts", "AccountError",
+           "MIN_PASSWORD_LENGTH", "check_password"]
 
 MIN_PASSWORD_LENGTH = 10
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -47,6 +46,15 @@ class User:
 
 
 @dataclass(frozen=True)
+class AccountInfo:
+    """An account as the admin sees it: the user, whether it may log in, when it was made."""
+
+    user: User
+    active: bool
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     """One line of the audit log."""
 
@@ -62,6 +70,18 @@ class AuditEntry:
 
 def _user(row: UserRow) -> User:
     return User(id=row.id, username=row.username, role=row.role, patient_id=row.patient_id)
+
+
+def _info(row: UserRow) -> AccountInfo:
+    return AccountInfo(user=_user(row), active=row.active, created_at=row.created_at)
+
+
+def check_password(password: str) -> None:
+    """Refuse (AccountError) a password that does not meet the policy: at least
+    ``MIN_PASSWORD_LENGTH`` characters (for new accounts and password changes alike)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"the password has {len(password)} characters; at least "
+                           f"{MIN_PASSWORD_LENGTH} are needed")
 
 
 class Accounts:
@@ -86,9 +106,7 @@ class Accounts:
                                "0-9, '.', '_' and '-', starting with a letter or digit")
         if role not in ROLES:
             raise AccountError(f"role {role!r} is unknown; one of {list(ROLES)}")
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise AccountError(f"the password has {len(password)} characters; at least "
-                               f"{MIN_PASSWORD_LENGTH} are needed")
+        check_password(password)
         if (role == "patient") != bool(patient_id):
             raise AccountError("a patient account needs the patient id it belongs to, and only "
                                "patient accounts have one")
@@ -151,6 +169,55 @@ class Accounts:
             hit = self._cache.get(user_id)
         return hit[1] if hit is not None and time.monotonic() < hit[0] else False
 
+    def _forget(self, user_id: int) -> None:
+        with self._cache_lock:
+            self._cache.pop(user_id, None)
+
+    def get_account(self, user_id: int) -> AccountInfo | None:
+        """The account with this id, active or not (None when there is none)."""
+        with self._orm() as s:
+            row = s.get(UserRow, user_id)
+            return _info(row) if row is not None else None
+
+    def list_accounts(self) -> list[AccountInfo]:
+        """Every account, active or not, by name."""
+        with self._orm() as s:
+            return [_info(r) for r in s.scalars(sa.select(UserRow).order_by(UserRow.username))]
+
+    def set_active(self, user_id: int, active: bool) -> AccountInfo:
+        """Deactivate (no login, no page) or reactivate an account; AccountError when there
+        is no such account. Ending its sessions is the caller's part."""
+        with self._orm() as s:
+            row = s.get(UserRow, user_id)
+            if row is None:
+                raise AccountError(f"no account with id {user_id}")
+            row.active = active
+            s.commit()
+            info = _info(row)
+        self._forget(user_id)
+        return info
+
+    def verify_password(self, user_id: int, password: str) -> bool:
+        """True when ``password`` is the password of the active account ``user_id``."""
+        with self._orm() as s:
+            row = s.get(UserRow, user_id)
+            if row is None or not row.active:
+                return False
+            try:
+                return bool(_HASHER.verify(row.password_hash, password))
+            except (VerificationError, InvalidHashError):
+                return False
+
+    def set_password(self, user_id: int, password: str) -> None:
+        """Give the account a new password (checked against the policy, AccountError)."""
+        check_password(password)
+        with self._orm() as s:
+            row = s.get(UserRow, user_id)
+            if row is None:
+                raise AccountError(f"no account with id {user_id}")
+            row.password_hash = _HASHER.hash(password)
+            s.commit()
+
     def list_users(self) -> list[User]:
         """All active users, by name."""
         with self._orm() as s:
@@ -187,38 +254,3 @@ class Accounts:
             return [AuditEntry(id=r.id, at=r.at, username=r.username, role=r.role,
                                action=r.action, patient_id=r.patient_id, summary=r.summary,
                                detail=r.detail) for r in s.scalars(q)]
-
-
-class LoginLimiter:
-    """At most ``max_failures`` failed logins per key (user name and client) per ``window`` s."""
-
-    def __init__(self, max_failures: int, window: float):
-        self.max_failures = max_failures
-        self.window = window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._failures.setdefault(key, deque())
-        while q and now - q[0] > self.window:
-            q.popleft()
-        return q
-
-    def retry_after(self, key: str) -> float:
-        """Seconds until ``key`` may try again (0 when allowed now)."""
-        now = time.monotonic()
-        with self._lock:
-            q = self._recent(key, now)
-            if len(q) < self.max_failures:
-                return 0.0
-            return max(0.0, self.window - (now - q[0]))
-
-    def failed(self, key: str) -> None:
-        """Record a failed attempt."""
-        with self._lock:
-            self._recent(key, time.monotonic()).append(time.monotonic())
-
-    def succeeded(self, key: str) -> None:
-        """Forget the failures of ``key``."""
-        with self._lock:
-            self._failures.pop(key, None)

@@ -12,12 +12,16 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from opennmes.store import Store, open_store
-from opennmes.web._accounts import Accounts, LoginLimiter, User
+from opennmes.web._accounts import Accounts, User
+from opennmes.web._limits import AccountLockout, LoginLimiter
+from opennmes.web._middleware import BodyLimit, ClientAddress, TrustedProxies
 from opennmes.web._security import LoginRequired, check_csrf, csrf_token, optional_user
+from opennmes.web._sessions import WebSessions
 from opennmes.web._settings import Settings
 
 __all__ = ["create_app", "render", "flash", "COOKIE_NAME"]
@@ -84,17 +88,28 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
     app = FastAPI(title="OpenNMES", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None, dependencies=[Depends(check_csrf)])
-    app.add_middleware(SessionMiddleware, secret_key=settings.secret_key,
-                       session_cookie=COOKIE_NAME, max_age=int(settings.session_max_age),
-                       same_site="strict", https_only=settings.cookie_secure)
 
     from opennmes.web._live import LiveSessions
 
     app.state.settings = settings
     app.state.store = the_store
     app.state.accounts = Accounts(the_store)
+    app.state.sessions = WebSessions(the_store, max_age=settings.session_max_age,
+                                     idle_timeout=settings.session_idle_timeout)
     app.state.limiter = LoginLimiter(settings.login_max_failures, settings.login_window)
+    app.state.lockout = AccountLockout(settings.lockout_max_failures, settings.lockout_window,
+                                       settings.lockout_duration)
     app.state.live = LiveSessions(the_store, app.state.accounts, settings)
+
+    # middleware, innermost first: the body limit needs the decoded cookie; everything
+    # sees the real client address
+    app.add_middleware(BodyLimit, anonymous=settings.anonymous_max_body_size,
+                       logged_in=settings.max_body_size, sessions=app.state.sessions,
+                       refuse=_refuse_too_large)
+    app.add_middleware(SessionMiddleware, secret_key=settings.secret_key,
+                       session_cookie=COOKIE_NAME, max_age=int(settings.session_max_age),
+                       same_site="strict", https_only=settings.cookie_secure)
+    app.add_middleware(ClientAddress, trusted=TrustedProxies(settings.trusted_proxies))
     templates = Jinja2Templates(directory=str(_HERE / "templates"))
     templates.env.globals["app_name"] = "OpenNMES"
     templates.env.auto_reload = False  # templates ship with the package
@@ -125,16 +140,22 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if _wants_json(request):
+        if _wants_json(request) and exc.status_code != 413:
             return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code,
                                 headers=getattr(exc, "headers", None))
         titles = {403: "Not allowed", 404: "Not found", 405: "Not allowed here",
-                  429: "Too many attempts"}
-        return render(request, "error.html", optional_user(request),
-                      status_code=exc.status_code,
-                      title=titles.get(exc.status_code, "Error"), reason=str(exc.detail))
+                  413: "Too large", 429: "Too many attempts"}
+        reason = str(exc.detail)
+        if exc.status_code == 413:
+            reason = _too_large(request)
+            if _wants_json(request):
+                return JSONResponse({"error": reason}, status_code=413)
+        user = await run_in_threadpool(optional_user, request)
+        return render(request, "error.html", user, status_code=exc.status_code,
+                      title=titles.get(exc.status_code, "Error"), reason=reason)
 
     from opennmes.web import (
+        _routes_account,
         _routes_auth,
         _routes_clinic,
         _routes_live,
@@ -142,8 +163,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         _routes_therapy,
     )
 
-    for module in (_routes_auth, _routes_clinic, _routes_therapy, _routes_live,
-                   _routes_patient):
+    for module in (_routes_auth, _routes_account, _routes_clinic, _routes_therapy,
+                   _routes_live, _routes_patient):
         app.include_router(module.router)
     return app
 
@@ -182,6 +203,26 @@ class _SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _refuse_too_large(request: Request) -> Response:
+    """The 413 answer to a request whose declared length is over its limit (the app is not
+    called; nobody is looked up)."""
+    reason = _too_large(request)
+    if _wants_json(request):
+        return JSONResponse({"error": reason}, status_code=413)
+    return render(request, "error.html", None, status_code=413, title="Too large",
+                  reason=reason)
+
+
+def _too_large(request: Request) -> str:
+    limit, anonymous = getattr(request.state, "body_limit", (None, False))
+    size = f"{limit // 1024} KiB" if isinstance(limit, int) and limit >= 1024 else f"{limit} bytes"
+    if anonymous:
+        return (f"The request is larger than the {size} accepted before logging in. Log in "
+                "and try again.")
+    return (f"The request is larger than the {size} this server accepts. Send a smaller file "
+            "or form.")
 
 
 def _wants_json(request: Request) -> bool:

@@ -1,8 +1,9 @@
-"""Tables of the web app: user accounts with roles, and the audit log.
+"""Tables of the web app: user accounts with roles, login sessions, and the audit log.
 
 They live on the store's declarative base (:class:`opennmes.store._models.Base`) so that one
-Alembic history migrates them; the revision is
-``opennmes/store/migrations/versions/0002_web_users_audit.py``.
+Alembic history migrates them; the revisions are
+``opennmes/store/migrations/versions/0002_web_users_audit.py`` (users, audit log) and
+``0003_web_sessions.py`` (login sessions).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from opennmes.store._models import Base
 
-__all__ = ["UserRow", "AuditRow", "ROLES"]
+__all__ = ["UserRow", "WebSessionRow", "AuditRow", "ROLES"]
 
 ROLES = ("admin", "clinician", "patient")
 
@@ -32,6 +33,24 @@ class UserRow(Base):
         ForeignKey("patients.id", ondelete="RESTRICT"), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False)
     created_at: Mapped[dt.datetime] = mapped_column(nullable=False)
+
+
+class WebSessionRow(Base):
+    """A login: the SHA-256 of the random token in the browser's cookie, whose it is, when it
+    began, when it was last used and when (and why) it was ended."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         nullable=False, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(nullable=False)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(nullable=False)
+    expires_at: Mapped[dt.datetime] = mapped_column(nullable=False)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column()
+    revoked_reason: Mapped[str | None] = mapped_column(String(64))
+    client: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(200))
 
 
 class AuditRow(Base):

@@ -17,7 +17,7 @@ from opennmes.web._accounts import User
 from opennmes.web._app import flash, render
 from opennmes.web._live import LiveRun, LiveSessions, RunNotFound
 from opennmes.web._routes_clinic import load_patient
-from opennmes.web._security import Forbidden, LoginRequired, current_user, optional_user
+from opennmes.web._security import Forbidden, LoginRequired, current_user, fast_user
 
 __all__ = ["router"]
 
@@ -57,13 +57,10 @@ def live_page(request: Request, run_id: str, user: User = Depends(current_user))
 
 async def _fast_access(request: Request, run_id: str) -> tuple[User, LiveRun]:
     """The user and the run, checked from memory (no database call, no thread hop unless the
-    user's cache entry has expired); same rules as the patient pages."""
-    uid = request.session.get("uid")
-    accounts = request.app.state.accounts
-    user = accounts.cached_user(uid) if isinstance(uid, int) else None
-    if user is False:
-        user = await run_in_threadpool(optional_user, request)
-    if not isinstance(user, User) or request.session.get("role") != user.role:
+    login session's or the user's cache entry has expired); same rules as the patient
+    pages."""
+    user = await fast_user(request)
+    if user is None:
         raise LoginRequired()
     try:
         run = request.app.state.live.get(run_id)

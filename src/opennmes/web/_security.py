@@ -2,7 +2,9 @@
 
 Rules
 -----
-- Every page needs a login, except ``/login`` and the static files.
+- Every page needs a login, except ``/login`` and the static files. A login is a live row of
+  ``web_sessions`` (see :mod:`opennmes.web._sessions`) whose random token is in the signed
+  cookie; the cookie alone opens nothing.
 - ``admin`` manages accounts and sees everything; ``clinician`` sees only the patients whose
   record names them as clinician; ``patient`` sees only their own record and sessions.
 - Every POST carries the session's CSRF token (form field ``csrf_token`` or header
@@ -17,11 +19,15 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from opennmes.store import Patient
 from opennmes.web._accounts import Accounts, User
+from opennmes.web._middleware import SESSION_KEY
+from opennmes.web._sessions import WebSession, WebSessions
 
-__all__ = ["LoginRequired", "Forbidden", "current_user", "optional_user", "require",
+__all__ = ["LoginRequired", "Forbidden", "current_user", "optional_user", "current_session",
+           "fast_user", "require",
            "csrf_token", "check_csrf", "check_patient_access", "CSRF_FIELD", "CSRF_HEADER"]
 
 CSRF_FIELD = "csrf_token"
@@ -65,17 +71,49 @@ async def check_csrf(request: Request) -> None:
                         "the page and submit again")
 
 
-def optional_user(request: Request) -> User | None:
-    """The logged-in user, or None."""
-    uid = request.session.get("uid")
-    if not isinstance(uid, int):
+def _login(request: Request) -> tuple[User, WebSession] | None:
+    """The user and login session of this request (looked up once per request)."""
+    token = request.session.get(SESSION_KEY)
+    if not isinstance(token, str):
         return None
+    memo = getattr(request.state, "login", None)
+    if memo is not None and memo[0] == token:
+        return memo[1]
+    sessions: WebSessions = request.app.state.sessions
     accounts: Accounts = request.app.state.accounts
-    user = accounts.get_user(uid)
-    if user is None or request.session.get("role") != user.role:
-        request.session.clear()
+    ws = sessions.resolve(token)
+    user = accounts.get_user(ws.user_id) if ws is not None else None
+    found = (user, ws) if user is not None and ws is not None else None
+    if found is None:
+        request.session.clear()  # logged out, revoked, expired or deactivated
+    request.state.login = (token, found)
+    return found
+
+
+def optional_user(request: Request) -> User | None:
+    """The logged-in user (of a live login session), or None."""
+    found = _login(request)
+    return found[0] if found is not None else None
+
+
+def current_session(request: Request) -> WebSession | None:
+    """The login session of this request, or None."""
+    found = _login(request)
+    return found[1] if found is not None else None
+
+
+async def fast_user(request: Request) -> User | None:
+    """:func:`optional_user` answered from memory when both the login session and the user
+    are cached (no database call, no thread hop), for routes polled many times a second."""
+    token = request.session.get(SESSION_KEY)
+    if not isinstance(token, str):
         return None
-    return user
+    ws = request.app.state.sessions.cached(token)
+    user = (request.app.state.accounts.cached_user(ws.user_id) if isinstance(ws, WebSession)
+            else ws)
+    if user is False or (ws is not None and user is None):
+        return await run_in_threadpool(optional_user, request)
+    return user if isinstance(user, User) else None
 
 
 def current_user(request: Request) -> User:

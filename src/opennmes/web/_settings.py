@@ -8,6 +8,7 @@ A key that is short or a well-known placeholder is refused.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import secrets
@@ -78,11 +79,29 @@ class Settings:
         Send the session cookie only over HTTPS (or to localhost, which browsers treat as
         secure). Turn off only for plain-HTTP tests with a non-browser client.
     session_max_age : float
-        Lifetime of a login, in seconds.
+        Lifetime of a login, in seconds (counted from the login, whatever happens).
+    session_idle_timeout : float
+        A login not used for this long ends, in seconds.
     login_max_failures : int
-        Failed logins allowed per user name and client within ``login_window``.
+        Failed logins allowed per user name and client address within ``login_window``.
     login_window : float
         Window of the login rate limit, in seconds.
+    lockout_max_failures : int
+        Failed logins for one account, from any address, within ``lockout_window`` that lock
+        it for ``lockout_duration`` (even the right password is refused meanwhile).
+    lockout_window : float
+        Window of the account lockout, in seconds.
+    lockout_duration : float
+        How long a locked account stays locked, in seconds.
+    trusted_proxies : tuple of str
+        Addresses or networks (``"127.0.0.1"``, ``"10.0.0.0/8"``) of reverse proxies whose
+        ``X-Forwarded-For`` header names the client. Empty (the default): the header is
+        ignored and the client is the direct peer of the connection.
+    max_body_size : int
+        Largest request body accepted from a logged-in user, in bytes; larger ones are
+        refused with 413 before they are read.
+    anonymous_max_body_size : int
+        Largest request body accepted without a login (the login form), in bytes.
     live_period : float
         Period of the live-view updates pushed to the browser, in seconds.
     device_urls : tuple of str
@@ -97,8 +116,15 @@ class Settings:
     db_url: str | None = None
     cookie_secure: bool = True
     session_max_age: float = 8 * 3600.0
+    session_idle_timeout: float = 2 * 3600.0
     login_max_failures: int = 5
     login_window: float = 300.0
+    lockout_max_failures: int = 10
+    lockout_window: float = 900.0
+    lockout_duration: float = 900.0
+    trusted_proxies: tuple[str, ...] = ()
+    max_body_size: int = 1024 * 1024
+    anonymous_max_body_size: int = 16 * 1024
     live_period: float = 0.05
     device_urls: tuple[str, ...] = field(default=("sim://healthy-adult?sfreq=500&seed=1",
                                                   "sim://post-surgery?sfreq=500&seed=1",
@@ -107,11 +133,28 @@ class Settings:
 
     def __post_init__(self) -> None:
         _check_secret(self.secret_key, "the settings")
-        if self.session_max_age <= 0 or self.login_window <= 0 or self.live_period <= 0:
-            raise WebConfigError("session_max_age, login_window and live_period are durations "
-                                 "in seconds and must be > 0")
-        if self.login_max_failures < 1:
-            raise WebConfigError(f"login_max_failures = {self.login_max_failures} must be >= 1")
+        durations = ("session_max_age", "session_idle_timeout", "login_window",
+                     "lockout_window", "lockout_duration", "live_period")
+        bad = [name for name in durations if not getattr(self, name) > 0]
+        if bad:
+            raise WebConfigError(f"{', '.join(bad)}: durations in seconds must be > 0")
+        for name in ("login_max_failures", "lockout_max_failures"):
+            if getattr(self, name) < 1:
+                raise WebConfigError(f"{name} = {getattr(self, name)} must be >= 1")
+        if not 0 < self.anonymous_max_body_size <= self.max_body_size:
+            raise WebConfigError(
+                f"anonymous_max_body_size = {self.anonymous_max_body_size} bytes must be > 0 "
+                f"and at most max_body_size = {self.max_body_size} bytes")
+        if isinstance(self.trusted_proxies, str):
+            raise WebConfigError("trusted_proxies is a tuple of addresses or networks, e.g. "
+                                 "('127.0.0.1',), not one string")
+        object.__setattr__(self, "trusted_proxies", tuple(self.trusted_proxies))
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise WebConfigError(f"trusted_proxies: {entry!r} is not an IP address or "
+                                     "network (e.g. 127.0.0.1, ::1 or 10.0.0.0/8)") from None
         if not self.device_urls:
             raise WebConfigError("device_urls must name at least one stimulator, e.g. sim://")
 

@@ -1,0 +1,75 @@
+"""The user's own account: change the password, see where one is logged in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from opennmes.web._accounts import AccountError, Accounts, User
+from opennmes.web._app import flash, render
+from opennmes.web._limits import AccountLockout, wait_words
+from opennmes.web._routes_auth import start_login
+from opennmes.web._security import current_session, current_user
+from opennmes.web._sessions import WebSessions
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+def _account_page(request: Request, user: User, status_code: int = 200,
+                  **extra: Any) -> Response:
+    sessions: WebSessions = request.app.state.sessions
+    return render(request, "account.html", user, status_code=status_code,
+                  sessions=sessions.list_live(user.id), this_session=current_session(request),
+                  **extra)
+
+
+@router.get("/account")
+def account_page(request: Request, user: User = Depends(current_user)) -> Response:
+    """The password form and the user's login sessions."""
+    return _account_page(request, user)
+
+
+@router.post("/account/password")
+def change_password(request: Request, current_password: str = Form(""),
+                    new_password: str = Form(""), new_password_again: str = Form(""),
+                    user: User = Depends(current_user)) -> Response:
+    """Change the password (the current one is required; the policy of new accounts
+    applies); every login session of the user ends, and this browser gets a new one."""
+    accounts: Accounts = request.app.state.accounts
+    lockout: AccountLockout = request.app.state.lockout
+    locked = lockout.locked_for(user.username)
+    if locked > 0:
+        return _account_page(request, user, status_code=429,
+                             error="Too many wrong passwords for this account, so it is locked "
+                                   f"for now. Try again in {wait_words(locked)}.")
+    if not accounts.verify_password(user.id, current_password):
+        # a stolen session must not be a way to guess the password
+        accounts.audit(user, "password_change_failed",
+                       f"{user.username}: wrong current password when changing it",
+                       patient_id=user.patient_id)
+        error = "The current password is wrong; the password was not changed."
+        if lockout.failed(user.username):
+            error += (" After too many wrong passwords the account is now locked: try again "
+                      f"in {wait_words(lockout.duration)}.")
+        return _account_page(request, user, status_code=400, error=error)
+    try:
+        if new_password != new_password_again:
+            raise AccountError("the two new passwords differ; type the same one twice")
+        if new_password == current_password:
+            raise AccountError("the new password is the current one; choose another")
+        accounts.set_password(user.id, new_password)
+    except AccountError as exc:
+        return _account_page(request, user, status_code=400,
+                             error=f"The password was not changed: {exc}.")
+    lockout.succeeded(user.username)
+    ended = request.app.state.sessions.end_user(user.id, "password changed")
+    start_login(request, user, request.client.host if request.client else "unknown")
+    accounts.audit(user, "password_changed", f"{user.username} changed their password "
+                   f"({ended} login session{'s' if ended != 1 else ''} ended)",
+                   patient_id=user.patient_id, detail={"sessions_ended": ended})
+    flash(request, "Your password is changed. You are logged out everywhere else.")
+    return RedirectResponse("/account", status_code=303)

@@ -165,3 +165,39 @@ def test_bad_sim_url_writes_nothing(db: str, query: str, says: str) -> None:
     with open_store(db) as store:
         info = store.info()
         assert info["sessions"] == 1 and info["events"] == 2  # only the fixture's session
+
+
+# ---------------------------------------------------------------- plain values
+@pytest.mark.parametrize("args, says", [
+    (("outcomes", "add", "P1", "tug", "12.4 s", "--date", "2026-13-01"),
+     "--date '2026-13-01' is not a date: month must be in 1..12; write it as YYYY-MM-DD"),
+    (("protocols", "prescribe", "P1", "acl-reconstruction", "--start", "yesterday"),
+     "--start 'yesterday' is not a date"),
+    (("protocols", "prescribe", "P1", "acl-reconstruction", "--reference", "3/4/2026"),
+     "--reference '3/4/2026' is not a date"),
+    (("run", str(QUAD), "--device", "sim://", "--patient", "P1", "--virtual", "--plain",
+      "--titrate-to", "-3"), "--titrate-to -3.0 mA must be above 0"),
+    (("run", str(QUAD), "--device", "sim://", "--patient", "P1", "--virtual", "--plain",
+      "--titrate-to", "5", "--titrate-interval", "0"), "--titrate-interval 0.0 s must be"),
+], ids=["date", "start", "reference", "titrate-to", "titrate-interval"])
+def test_bad_values_are_one_line_and_write_nothing(db: str, args: tuple[str, ...],
+                                                   says: str) -> None:
+    one_error_line(run_nmes(*args, "--db", db), says)
+    with open_store(db) as store:
+        assert store.info()["sessions"] == 1
+
+
+@pytest.mark.parametrize("args, says", [
+    (("--sfreq", "1e9", "--t-end", "1"), "--sfreq 1e+09 Hz must be above 0 and at most"),
+    (("--sfreq", "1000", "--t-end", "1e9"), "is 1e+12 samples per signal, above the limit"),
+    (("--sfreq", "1000", "--t-end", "-1"), "--t-end -1 s must be a time of 0 s or more"),
+], ids=["sfreq", "samples", "t-end"])
+def test_simulation_grids_that_cannot_fit_are_refused(tmp_path: Path, args: tuple[str, ...],
+                                                      says: str) -> None:
+    """A grid too large for memory was a MemoryError traceback after a long wait."""
+    out = tmp_path / "s.csv"
+    one_error_line(run_nmes("simulate", str(QUAD), "--patient", "healthy-adult",
+                            "--out", str(out), *args), says)
+    one_error_line(run_nmes("simulate", "train", "--model", "ding2003", "--pulse-times",
+                            "0,0.05", "--out", str(out), *args), says)
+    assert not out.exists()

@@ -1,4 +1,4 @@
-"""Where ``nmes`` reads and writes: paths checked before any work.
+"""Where ``nmes`` reads and writes, and plain values: checked before any work.
 
 One rule for every command: a missing folder on the way to an output is created when the
 output is written, as for the reports and exports; anything that would stop the write (a file
@@ -9,15 +9,16 @@ anything. CSV inputs are checked the same way (:func:`input_table`).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from opennmes.errors import NmesError
 
-__all__ = ["OutputError", "output_file", "output_folder", "make_parent", "describe_os_error",
-           "input_table",
-           "input_pulses", "PULSE_TEXT_COLUMNS"]
+__all__ = ["InputError", "parse_date", "OutputError", "output_file", "output_folder",
+           "make_parent", "describe_os_error", "input_table", "input_pulses",
+           "PULSE_TEXT_COLUMNS"]
 
 PULSE_TEXT_COLUMNS = ("channel", "waveform")
 """Columns of a pulse-schedule CSV that hold names, not numbers."""
@@ -25,6 +26,19 @@ PULSE_TEXT_COLUMNS = ("channel", "waveform")
 
 class OutputError(NmesError):
     """An output path of the command cannot be written."""
+
+
+class InputError(NmesError, ValueError):
+    """A command-line value that is not what the option takes."""
+
+
+def parse_date(text: str, option: str) -> dt.date:
+    """``"2026-03-14"`` -> a date; anything else is one InputError naming the option."""
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise InputError(f"{option} {text!r} is not a date: {exc}; write it as YYYY-MM-DD, "
+                         "e.g. 2026-03-14") from None
 
 
 def describe_os_error(exc: OSError) -> str:

@@ -45,10 +45,11 @@ def add(
     db: DbOpt = None,
 ) -> None:
     """Record a measurement (refused with the valid range when out of range)."""
+    from opennmes.cli._paths import parse_date
     from opennmes.store import open_store
     from opennmes.therapy import TherapyRecord
 
-    day = dt.date.fromisoformat(date) if date else dt.datetime.now(dt.UTC).date()
+    day = parse_date(date, "--date") if date else dt.datetime.now(dt.UTC).date()
     with open_store(db) as store:
         rec = TherapyRecord(store)
         m = rec.record_outcome(patient, instrument, value, measured_on=day, side=side,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from opennmes.cli._paths import make_parent, output_file
+from opennmes.cli._paths import make_parent, output_file, parse_date
 from opennmes.units import parse_quantity
 
 __all__ = ["register"]
@@ -186,8 +186,8 @@ def prescribe(
     from opennmes.store import open_store
     from opennmes.therapy import TherapyRecord
 
-    day = dt.date.fromisoformat(start) if start else dt.datetime.now(dt.UTC).date()
-    ref = dt.date.fromisoformat(reference) if reference else None
+    day = parse_date(start, "--start") if start else dt.datetime.now(dt.UTC).date()
+    ref = parse_date(reference, "--reference") if reference else None
     with open_store(db) as store:
         rx = TherapyRecord(store).prescribe(
             patient, protocol, start_date=day, side=side, reference_date=ref,

@@ -153,6 +153,11 @@ def run(
         output_file(report, "--report")
     if not 0 < step <= 2.0:
         raise ProgramError(f"--step {step} mA must be above 0 and at most 2 mA")
+    if not titrate_interval > 0:
+        raise ProgramError(f"--titrate-interval {titrate_interval} s must be above 0")
+    if titrate_to is not None and not 0 < titrate_to <= 200.0:
+        raise ProgramError(f"--titrate-to {titrate_to} mA must be above 0 and at most 200 mA "
+                           "(each channel stops at its program amplitude)")
     if not 10.0 <= stall_margin <= 1000.0:
         raise ProgramError(f"--stall-margin {stall_margin} ms must be within 10 to 1000 ms")
     parts = urllib.parse.urlsplit(device)

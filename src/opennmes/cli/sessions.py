@@ -33,7 +33,8 @@ def list_cmd(
     patient: Annotated[str | None, typer.Option(help="Only this patient's sessions.")] = None,
     status: Annotated[str | None, typer.Option(
         help="running, finished, aborted or interrupted.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")]
+    = 50,
 ) -> None:
     """List sessions, newest first."""
     from opennmes.store import open_store

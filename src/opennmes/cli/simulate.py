@@ -63,6 +63,28 @@ def _values(text: str, option: str, scale: float, *, times: bool = False) -> lis
     return [v * scale for v in vals]
 
 
+MAX_SFREQ = 100_000.0
+"""Highest output rate of ``nmes simulate``, Hz."""
+MAX_SAMPLES = 50_000_000
+"""Most samples per output signal (about 400 MB per signal as float64)."""
+
+
+def _check_grid(sfreq: float, t_end: float | None) -> None:
+    """The output grid fits in memory: --sfreq in (0, MAX_SFREQ] Hz, --t-end >= 0 s, at most
+    MAX_SAMPLES samples per signal (checked before anything is simulated)."""
+    if not (math.isfinite(sfreq) and 0 < sfreq <= MAX_SFREQ):
+        raise ModelError(f"--sfreq {sfreq:g} Hz must be above 0 and at most {MAX_SFREQ:g} Hz")
+    if t_end is None:
+        return
+    if not (math.isfinite(t_end) and t_end >= 0):
+        raise ModelError(f"--t-end {t_end:g} s must be a time of 0 s or more")
+    n = t_end * sfreq + 1
+    if n > MAX_SAMPLES:
+        raise ModelError(f"--t-end {t_end:g} s at --sfreq {sfreq:g} Hz is {n:.3g} samples per "
+                         f"signal, above the limit of {MAX_SAMPLES:.3g}; lower the rate or "
+                         "simulate a shorter time")
+
+
 def _load_params(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
@@ -111,6 +133,7 @@ def train(
     if model not in MODELS:
         raise ModelError(f"unknown model {model!r}; models: {list(MODELS)}")
     output_file(out, "--out", (".csv",))
+    _check_grid(sfreq, t_end)
     res = simulate_train(
         model, _values(pulse_times, "--pulse-times", 1.0, times=True), t_end=t_end, sfreq=sfreq,
         fatigue=fatigue,
@@ -150,6 +173,7 @@ def program(
     output_file(out, "--out", (".csv", ".parquet"))
     if plot is not None:
         output_file(plot, "--plot")
+    _check_grid(sfreq, t_end)
     if suffix in (".csv", ".parquet"):
         from opennmes.stim import PulseSchedule
 
@@ -159,6 +183,9 @@ def program(
         from opennmes.stim import load_program
 
         src = load_program(program_file)
+    if t_end is None:  # the program's (or the schedule's) end
+        _check_grid(sfreq, float(src.duration_s) if hasattr(src, "duration_s")
+                    else float(src.t.max()) if len(src) else 0.0)
     res = simulate(src, pat, sfreq=sfreq, t_end=t_end, emg=emg,
                    voluntary_drive=voluntary_drive, seed=seed)
     _write_table(res, out)

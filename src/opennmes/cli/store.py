@@ -115,7 +115,8 @@ def sessions(
     patient: Annotated[str | None, typer.Option(help="Only this patient's sessions.")] = None,
     status: Annotated[str | None, typer.Option(
         help="running, finished, aborted or interrupted.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")]
+    = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List sessions, newest first."""

@@ -1,20 +1,18 @@
-"""``nmes db``: run as a subprocess, as a user would."""
+"""``nmes db``: through the real entry point (in-process), as a user runs it."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from opennmes.store import export_session, open_store
 from opennmes.store._engine import head_revision
+from tests.conftest import NmesResult, run_nmes
 
 
-def _nmes(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "opennmes", "db", *args], capture_output=True,
-                          text=True, env=env, timeout=120)
+def _nmes(*args: str, env: dict[str, str] | None = None) -> NmesResult:
+    return run_nmes("db", *args, env=env)
 
 
 def test_db_commands(tmp_path: Path, program_doc: dict) -> None:

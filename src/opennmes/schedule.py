@@ -3,10 +3,21 @@
 Every layer speaks this one currency: a program expands into it, the safety guard checks it, a
 stimulator plays it, the virtual patient responds to it, the session log stores it and dose
 reports are computed from it.
+
+The module owns the schedule's columns (:data:`COLUMNS`), its time grid and its one rounding
+rule:
+
+* times and widths lie on whole microseconds; a value is put on the grid by rounding to the
+  *nearest* whole microsecond, ties to even (:func:`to_us`, :func:`round_us`), and a device
+  that counts whole microseconds reads a value that lies on the grid with :func:`exact_us`;
+* amplitudes are put on a device's current step by rounding to the nearest step, ties to even
+  (:func:`quantize_amplitude`, :meth:`PulseSchedule.quantize`); a value is a whole number of
+  steps when :func:`exact_steps` says so.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -20,7 +31,92 @@ from opennmes.errors import ProgramError
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["Waveform", "WAVEFORM_NAMES", "PulseSchedule"]
+__all__ = ["Waveform", "WAVEFORM_NAMES", "PulseSchedule", "COLUMNS", "US_PER_S",
+           "GRID_TOLERANCE_US", "round_us", "to_us", "exact_us", "quantize_amplitude",
+           "exact_steps"]
+
+US_PER_S = 1_000_000
+"""Microseconds per second: the schedule's time grid is one whole microsecond."""
+
+GRID_TOLERANCE_US = 1e-3
+"""How far (in us) a time or width may sit from a whole microsecond and still count as on the
+grid (floating-point noise of SI seconds, 1 ns)."""
+
+_STEP_TOLERANCE = 1e-6
+"""How far (in steps) an amplitude may sit from a whole number of steps and still count as one
+(floating-point noise)."""
+
+
+def round_us(x_us: npt.ArrayLike) -> np.ndarray:
+    """Values given in microseconds, rounded to whole microseconds (int64).
+
+    The one rounding rule of the time grid: the nearest whole microsecond, ties to even
+    (``np.rint``). Use it where the exact value is best computed in microseconds (an onset
+    ``k * (1e6 / f)``); :func:`to_us` takes seconds.
+    """
+    return np.rint(np.asarray(x_us, dtype=np.float64)).astype(np.int64)
+
+
+def to_us(t: npt.ArrayLike) -> np.ndarray:
+    """Times or widths in seconds as whole microseconds (int64): ``round_us(t * 1e6)``.
+
+    A scalar gives a 0-d array; ``int(to_us(t))`` is the count.
+    """
+    return round_us(np.asarray(t, dtype=np.float64) * US_PER_S)
+
+
+def exact_us(t: float) -> int | None:
+    """The whole microseconds of ``t`` seconds when ``t`` lies on the grid (within
+    :data:`GRID_TOLERANCE_US`), else None: how a device that counts whole microseconds reads a
+    time or a width (it refuses what is not on the grid rather than rounding it)."""
+    x = float(t) * US_PER_S
+    n = int(round_us(x))
+    return n if abs(x - n) <= GRID_TOLERANCE_US else None
+
+
+def _per_unit(step: float) -> int | None:
+    """Whole steps per ampere (1000 for 1 mA, 2000 for 0.5 mA), or None when 1/step is not a
+    whole number; dividing an integer by it gives the closest float to each step."""
+    per = 1.0 / step
+    n = round(per)
+    return n if n > 0 and abs(per - n) <= 1e-9 * per else None
+
+
+def _check_step(step: float) -> None:
+    if not (math.isfinite(step) and step >= 0):
+        raise ProgramError(f"amplitude step = {step!r} A must be finite and >= 0 (0: continuous)")
+
+
+def quantize_amplitude(amplitude: npt.ArrayLike, step: float, *,
+                       down: bool = False) -> np.ndarray:
+    """Amplitudes (A) on a device's current ``step`` (A): the one rounding rule of amplitudes.
+
+    Each value goes to the nearest whole number of steps, ties to even (``np.rint``), or, with
+    ``down``, to the highest step not above it (a ceiling that must not be passed). A ``step``
+    of 0 means a continuous output: the values are returned as they are. The result is a new
+    float64 array (0-d for a scalar; ``float(...)`` gives the value).
+    """
+    _check_step(step)
+    a = np.array(amplitude, dtype=np.float64)
+    if step == 0:
+        return a
+    per = _per_unit(step)
+    scaled = a * per if per is not None else a / step
+    k = np.floor(scaled + 1e-9) if down else np.rint(scaled)
+    return k / per if per is not None else k * step
+
+
+def exact_steps(amplitude: float, step: float) -> int | None:
+    """The number of ``step`` (A) in ``amplitude`` (A) when it is a whole number of steps (within
+    a millionth of a step), else None: how a device that sets whole steps reads an amplitude
+    (it refuses what is not on its step rather than rounding it)."""
+    _check_step(step)
+    if step == 0:
+        raise ProgramError("exact_steps needs a step > 0; a continuous output has no steps")
+    per = _per_unit(step)
+    x = float(amplitude) * per if per is not None else float(amplitude) / step
+    n = round(x)
+    return int(n) if abs(x - n) <= _STEP_TOLERANCE else None
 
 
 class Waveform(IntEnum):
@@ -50,7 +146,7 @@ WAVEFORM_NAMES: dict[str, Waveform] = {
     "sine": Waveform.SINE_CYCLE,
 }
 
-_COLUMNS: dict[str, npt.DTypeLike] = {
+COLUMNS: dict[str, npt.DTypeLike] = {
     "t": np.float64,
     "channel": np.int16,
     "amplitude": np.float64,
@@ -60,6 +156,7 @@ _COLUMNS: dict[str, npt.DTypeLike] = {
     "phase_width2": np.float64,
     "waveform": np.int8,
 }
+"""The columns of a :class:`PulseSchedule`, in order, with their dtypes."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,7 +200,7 @@ class PulseSchedule:
 
     def __post_init__(self) -> None:
         n = None
-        for name, dtype in _COLUMNS.items():
+        for name, dtype in COLUMNS.items():
             arr = np.ascontiguousarray(getattr(self, name), dtype=dtype)
             if arr.ndim != 1:
                 raise ProgramError(f"PulseSchedule.{name} must be one-dimensional")
@@ -148,7 +245,7 @@ class PulseSchedule:
     @classmethod
     def empty(cls, channel_names: Sequence[str]) -> PulseSchedule:
         """A schedule with no pulses on the given channels."""
-        cols = {k: np.empty(0, dtype=v) for k, v in _COLUMNS.items()}
+        cols = {k: np.empty(0, dtype=v) for k, v in COLUMNS.items()}
         return cls(**cols, channel_names=tuple(channel_names))
 
     @classmethod
@@ -210,7 +307,7 @@ class PulseSchedule:
                 raise ProgramError(
                     f"cannot join schedules with channels {names} and {p.channel_names}"
                 )
-        cols = {k: np.concatenate([getattr(p, k) for p in parts]) for k in _COLUMNS}
+        cols = {k: np.concatenate([getattr(p, k) for p in parts]) for k in COLUMNS}
         order = np.lexsort((cols["channel"], cols["t"]))
         return cls(**{k: v[order] for k, v in cols.items()}, channel_names=names)
 
@@ -240,7 +337,7 @@ class PulseSchedule:
         """Rows selected by a slice, a boolean mask or a sorted integer index."""
         idx = index if isinstance(index, slice) else np.asarray(index)
         return PulseSchedule(
-            **{k: getattr(self, k)[idx] for k in _COLUMNS}, channel_names=self.channel_names
+            **{k: getattr(self, k)[idx] for k in COLUMNS}, channel_names=self.channel_names
         )
 
     def window(self, start: float, stop: float) -> PulseSchedule:
@@ -264,16 +361,32 @@ class PulseSchedule:
 
     def shift(self, dt: float) -> PulseSchedule:
         """A copy with every onset moved by ``dt`` seconds (the result must stay >= 0)."""
-        cols = {k: getattr(self, k) for k in _COLUMNS}
+        cols = {k: getattr(self, k) for k in COLUMNS}
         cols["t"] = self.t + dt
         return PulseSchedule(**cols, channel_names=self.channel_names)
 
     def scaled(self, factor: npt.ArrayLike) -> PulseSchedule:
         """A copy with both phase amplitudes multiplied by ``factor`` (scalar or per pulse)."""
         f = np.broadcast_to(np.asarray(factor, dtype=np.float64), self.t.shape)
-        cols = {k: getattr(self, k) for k in _COLUMNS}
+        cols = {k: getattr(self, k) for k in COLUMNS}
         cols["amplitude"] = self.amplitude * f
         cols["amplitude2"] = self.amplitude2 * f
+        return PulseSchedule(**cols, channel_names=self.channel_names)
+
+    def quantize(self, step: float) -> PulseSchedule:
+        """A copy with both phase amplitudes on a device's current ``step`` (A), by
+        :func:`quantize_amplitude` (nearest step, ties to even; 0: unchanged).
+
+        Explicit, never silent: a device refuses amplitudes between its steps, so a program
+        whose ramps produce them is quantized first; the quantized schedule is what the guard
+        checks and the device plays.
+        """
+        _check_step(step)
+        if step == 0:
+            return self
+        cols = {k: getattr(self, k) for k in COLUMNS}
+        cols["amplitude"] = quantize_amplitude(self.amplitude, step)
+        cols["amplitude2"] = quantize_amplitude(self.amplitude2, step)
         return PulseSchedule(**cols, channel_names=self.channel_names)
 
     def equals(self, other: PulseSchedule, *, atol_t: float = 0.0, atol_a: float = 0.0) -> bool:
@@ -315,8 +428,7 @@ class PulseSchedule:
     def from_pandas(cls, df: pd.DataFrame, channel_names: Sequence[str] | None = None
                     ) -> PulseSchedule:
         """Inverse of :meth:`to_pandas`."""
-        missing = [c for c in ("t", "channel", "amplitude", "phase_width", "interphase_gap",
-                               "amplitude2", "phase_width2", "waveform") if c not in df.columns]
+        missing = [c for c in COLUMNS if c not in df.columns]
         if missing:
             raise ProgramError(f"pulse table lacks columns {missing}")
         chans = df["channel"].astype(str).to_numpy()

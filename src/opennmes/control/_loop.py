@@ -21,7 +21,7 @@ from opennmes.control._ilc import IterativeLearning
 from opennmes.control._pid import PID
 from opennmes.errors import NmesError, SafetyLimitError
 from opennmes.safety import SafetyGuard, device_profile
-from opennmes.schedule import PulseSchedule
+from opennmes.schedule import US_PER_S, PulseSchedule, to_us
 from opennmes.signals import Signals
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -286,8 +286,8 @@ def track(
                       saturation_error=saturation_error)
     y: float | None = None
 
-    def grid(k: int) -> float:  # pulse onsets on whole microseconds, never before t0
-        return math.ceil((t0 + k / frequency) * 1e6 - 1e-6) / 1e6
+    def grid(k: int) -> float:  # pulse onsets on the schedule's whole-microsecond grid
+        return int(to_us(t0 + k / frequency)) / US_PER_S
 
     for k in range(n):
         t_k = grid(k)
@@ -367,7 +367,7 @@ def static_curve(
     t = np.arange(n) / frequency
     for a in np.asarray(amplitudes, dtype=np.float64):
         stream = patient.start(sfreq=frequency, seed=0, emg=False)
-        sched = PulseSchedule.from_arrays(np.ceil(t * 1e6 - 1e-6) / 1e6, a, pulse_width,
+        sched = PulseSchedule.from_arrays(to_us(t) / US_PER_S, a, pulse_width,
                                           channel_names=(channel,))
         sig = stream.advance(sched if a > 0 else PulseSchedule.empty((channel,)), hold)
         y = sig[signal]

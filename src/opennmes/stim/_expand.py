@@ -1,8 +1,9 @@
 """Expansion of a Program into its PulseSchedule.
 
-Times are built on a whole-microsecond grid: each pulse onset is ``round(t * 1e6)`` of its exact
-value, computed from its index (never by summing periods), so a 60-minute program is still
-exact to the microsecond at its end.
+Times are built on the schedule's whole-microsecond grid: each pulse onset is its exact value,
+computed from its index (never by summing periods), rounded by the schedule's one rule
+(:func:`opennmes.schedule.round_us`, nearest microsecond), so a 60-minute program is still exact
+to the microsecond at its end.
 """
 
 from __future__ import annotations
@@ -13,22 +14,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from opennmes.schedule import PulseSchedule
+from opennmes.schedule import COLUMNS, US_PER_S, PulseSchedule, round_us, to_us
 
 if TYPE_CHECKING:  # pragma: no cover
     from opennmes.stim._program import Channel, Modulation, Program
 
 __all__ = ["expand_program", "phase_lengths", "train_offsets", "pulse_counts", "size_problem"]
 
-_US = 1_000_000
 #: Longest modulation sweep whose pulses pulse_counts walks one by one to count them exactly.
 _SWEEP_WALK = 100_000
 
 
 def _grid(freq: float, window_us: int) -> np.ndarray:
     """Whole-microsecond onsets k/freq in [0, window)."""
-    n = int(math.ceil(window_us * freq / _US)) + 1
-    t = np.rint(np.arange(n, dtype=np.float64) * (_US / freq)).astype(np.int64)
+    n = int(math.ceil(window_us * freq / US_PER_S)) + 1
+    t = round_us(np.arange(n, dtype=np.float64) * (US_PER_S / freq))
     return t[t < window_us]
 
 
@@ -38,8 +38,8 @@ def _sweep_span(ch: Channel, window_us: int) -> float:
     mods = ch.train.modulation or []
     period = min(m.period for m in mods)
     if abs(max(m.period for m in mods) - period) > 1e-12:
-        period = window_us / _US  # different periods: the whole window pulse by pulse
-    return min(period, window_us / _US)
+        period = window_us / US_PER_S  # different periods: the whole window pulse by pulse
+    return min(period, window_us / US_PER_S)
 
 
 def _sweep(ch: Channel, span: float) -> tuple[list[float], list[float], list[float]]:
@@ -71,10 +71,10 @@ def _modulated(ch: Channel, window_us: int) -> tuple[np.ndarray, np.ndarray, np.
     """Pulse onsets, amplitude factors and widths of a modulated train over one window."""
     span = _sweep_span(ch, window_us)
     times, amps, pws = _sweep(ch, span)
-    t_us = np.rint(np.asarray(times) * _US).astype(np.int64)
+    t_us = to_us(times)
     a = np.asarray(amps)
     w = np.asarray(pws)
-    per_us = int(round(span * _US))
+    per_us = int(to_us(span))
     if per_us < window_us:  # repeat the modulation period
         reps = int(math.ceil(window_us / per_us))
         t_us = (t_us[None, :] + per_us * np.arange(reps)[:, None]).ravel()
@@ -93,7 +93,7 @@ def train_offsets(ch: Channel, window_us: int) -> tuple[np.ndarray, np.ndarray, 
         t = _grid(f, window_us)
     elif tr.kind == "doublet":
         assert tr.doublet_interval is not None
-        d = int(round(tr.doublet_interval * _US))
+        d = int(to_us(tr.doublet_interval))
         base = _grid(f, window_us)
         if tr.doublets == "all":
             t = np.sort(np.concatenate([base, base + d]))
@@ -103,9 +103,9 @@ def train_offsets(ch: Channel, window_us: int) -> tuple[np.ndarray, np.ndarray, 
     elif tr.kind == "variable":
         assert tr.intervals is not None
         iv = np.asarray(tr.intervals, dtype=np.float64)
-        n_rep = int(math.ceil(window_us / (iv.sum() * _US))) + 1
+        n_rep = int(math.ceil(window_us / (iv.sum() * US_PER_S))) + 1
         cum = np.concatenate([[0.0], np.cumsum(np.tile(iv, n_rep))])
-        t = np.rint(cum * _US).astype(np.int64)
+        t = to_us(cum)
         t = t[t < window_us]
     elif tr.kind == "burst":
         assert tr.burst_frequency is not None
@@ -115,10 +115,10 @@ def train_offsets(ch: Channel, window_us: int) -> tuple[np.ndarray, np.ndarray, 
         else:
             assert tr.burst_duty is not None
             n_in = max(1, int(math.floor(tr.burst_duty * f / fb + 1e-9)))
-        n_b = int(math.ceil(window_us * fb / _US)) + 1
+        n_b = int(math.ceil(window_us * fb / US_PER_S)) + 1
         start = np.arange(n_b, dtype=np.float64)[:, None] / fb
         inner = np.arange(n_in, dtype=np.float64)[None, :] / f
-        t = np.rint((start + inner).ravel() * _US).astype(np.int64)
+        t = to_us((start + inner).ravel())
         t = t[t < window_us]
     else:  # modulated
         return _modulated(ch, window_us)
@@ -127,7 +127,7 @@ def train_offsets(ch: Channel, window_us: int) -> tuple[np.ndarray, np.ndarray, 
 
 def _envelope(ch: Channel, t_us: np.ndarray) -> np.ndarray:
     """Amplitude factor of the on/off envelope at offsets within one contraction."""
-    t = t_us / _US
+    t = t_us / US_PER_S
     up, on, down = ch.ramp_up, ch.on or 0.0, ch.ramp_down
     f = np.ones(t.shape[0])
     with np.errstate(over="ignore", divide="ignore"):
@@ -180,14 +180,14 @@ def _expand_channel(
     ch: Channel, start_s: float, length_s: float, repetitions: int | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Onsets (us, from the channel start), amplitudes (A) and widths (s) within one phase."""
-    length_us = int(round((length_s - start_s) * _US))
+    length_us = int(to_us(length_s - start_s))
     if length_us <= 0:
         empty = np.empty(0)
         return empty.astype(np.int64), empty, empty
     if ch.on is None:  # continuous
         t, a, w = train_offsets(ch, length_us)
         return t, a * ch.amplitude, w
-    active_us = int(round(ch.active_time * _US))
+    active_us = int(to_us(ch.active_time))
     cycle = ch.cycle_time
     assert cycle is not None
     t, a, w = train_offsets(ch, active_us)
@@ -195,11 +195,11 @@ def _expand_channel(
     keep = env > 0
     t, a, w = t[keep], a[keep] * env[keep], w[keep]
     if repetitions is None:  # only whole contractions that fit in the phase
-        n = int(math.floor((length_us - active_us) / (cycle * _US) + 1e-9)) + 1
+        n = int(math.floor((length_us - active_us) / (cycle * US_PER_S) + 1e-9)) + 1
         n = max(n, 0)
     else:
         n = repetitions
-    starts = np.rint(np.arange(n) * cycle * _US).astype(np.int64)
+    starts = round_us(np.arange(n) * cycle * US_PER_S)
     tt = (starts[:, None] + t[None, :]).ravel()
     return tt, np.tile(a, n) * ch.amplitude, np.tile(w, n)
 
@@ -209,7 +209,7 @@ def _grid_count(freq: float, window_us: int) -> int:
     us) before the window's end, with a margin for floating-point rounding."""
     if window_us <= 0:
         return 0
-    return int(math.floor((window_us - 0.5) * freq / _US + 1e-6)) + 1
+    return int(math.floor((window_us - 0.5) * freq / US_PER_S + 1e-6)) + 1
 
 
 def _window_count(ch: Channel, window_us: int) -> int:
@@ -225,7 +225,7 @@ def _window_count(ch: Channel, window_us: int) -> int:
     if tr.kind == "variable":
         assert tr.intervals is not None
         iv = tr.intervals
-        cycles, rest = divmod(window_us / _US, sum(iv))
+        cycles, rest = divmod(window_us / US_PER_S, sum(iv))
         offsets = itertools.accumulate(iv[:-1], initial=0.0)
         partial = sum(1 for x in offsets if x < rest + 1e-6)
         return int(cycles) * len(iv) + partial + 1
@@ -241,7 +241,7 @@ def _window_count(ch: Channel, window_us: int) -> int:
     # modulated: one sweep is walked (as the expansion does) when it is short; a long one
     # counts its highest frequency throughout
     span = _sweep_span(ch, window_us)
-    per_us = max(1, int(round(span * _US)))
+    per_us = max(1, int(to_us(span)))
     f_max = ch.frequency
     for m in tr.modulation or []:
         if m.parameter == "frequency":
@@ -267,7 +267,7 @@ def pulse_counts(program: Program) -> dict[str, int]:
     for ph, chans, length in zip(program.phase_list(), program.phase_channels(),
                                  phase_lengths(program), strict=True):
         for ch, start in zip(chans, _channel_starts(program, chans), strict=True):
-            window_us = int(round((length - start) * _US))
+            window_us = int(to_us(length - start))
             if window_us <= 0:
                 continue
             if ch.on is None:
@@ -275,11 +275,11 @@ def pulse_counts(program: Program) -> dict[str, int]:
                 continue
             cycle = ch.cycle_time
             assert cycle is not None
-            active_us = int(round(ch.active_time * _US))
+            active_us = int(to_us(ch.active_time))
             if ph.repetitions is not None:
                 n = ph.repetitions
             else:
-                n = max(int(math.floor((window_us - active_us) / (cycle * _US) + 1e-9)) + 1, 0)
+                n = max(int(math.floor((window_us - active_us) / (cycle * US_PER_S) + 1e-9)) + 1, 0)
             out[ch.name] += n * _window_count(ch, active_us)
     return out
 
@@ -344,9 +344,7 @@ def expand_program(program: Program) -> PulseSchedule:
         raise ProgramError(problem)
     names = program.channel_names
     index = {n: i for i, n in enumerate(names)}
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "t_us", "channel", "amplitude", "phase_width", "interphase_gap", "amplitude2",
-        "phase_width2", "waveform")}
+    cols: dict[str, list[np.ndarray]] = {("t_us" if k == "t" else k): [] for k in COLUMNS}
     phase_start = 0.0
     for ph, chans, length in zip(program.phase_list(), program.phase_channels(),
                                  phase_lengths(program), strict=True):
@@ -355,7 +353,7 @@ def expand_program(program: Program) -> PulseSchedule:
             t, a, w = _expand_channel(ch, start, length, ph.repetitions)
             n = t.shape[0]
             r_amp, r_w = ch.second_phase
-            cols["t_us"].append(t + int(round((phase_start + start) * _US)))
+            cols["t_us"].append(t + int(to_us(phase_start + start)))
             cols["channel"].append(np.full(n, index[ch.name], dtype=np.int16))
             cols["amplitude"].append(a)
             cols["phase_width"].append(w)
@@ -369,7 +367,7 @@ def expand_program(program: Program) -> PulseSchedule:
     t_us = np.concatenate(cols.pop("t_us"))
     channel = np.concatenate(cols.pop("channel"))
     order = np.argsort(t_us * 32 + channel, kind="stable")
-    t = t_us[order] / _US
+    t = t_us[order] / US_PER_S
     del t_us
     out = {"channel": channel[order]}
     del channel

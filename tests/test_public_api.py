@@ -20,7 +20,8 @@ PACKAGES = sorted(
 )
 
 
-BASE_MODULES = ["opennmes.errors", "opennmes.units", "opennmes.signals", "opennmes.schedule"]
+BASE_MODULES = ["opennmes.errors", "opennmes.units", "opennmes.signals", "opennmes.schedule",
+                "opennmes.capabilities"]
 """The public base modules (the currencies and the errors) that every layer imports."""
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from opennmes.errors import NmesError
-from opennmes.schedule import PulseSchedule
+from opennmes.schedule import US_PER_S, PulseSchedule, quantize_amplitude, round_us
 from opennmes.stim import Channel
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -125,21 +125,26 @@ class TriggeredStimulation:
         self.events.append(TriggerEvent(t, "burst", source))
         return True
 
-    def trigger_on(self, stim: Any, source: str = "external", *, step: float = 1e-3) -> bool:
+    def trigger_on(self, stim: Any, source: str = "external", *,
+                   step: float | None = None) -> bool:
         """Start a burst now on a running stimulator, without waiting for the next chunk.
 
         A host streams chunks about one device period ahead, so a burst rendered into the
         next chunk would start a period late. This starts the burst at the device's current
         time and at once sets the channel's amplitude (``stim.set_intensity``) to the level
         the burst has one period in (at least ``step`` A): the device plays it at its next
-        period slot. The following chunks carry the rest of the burst.
+        period slot. The following chunks carry the rest of the burst. ``step`` is the
+        amplitude step in A: the device's own (``stim.capabilities.amplitude_step``) unless
+        given.
         """
         t = stim.now_rel()
         if not self.trigger(t, source):
             return False
         c = self.channel
         level = float(self._factor(np.array([t + 1.0 / c.frequency]))[0]) * c.amplitude
-        level = max(step, round(level / step) * step)
+        if step is None:
+            step = float(stim.capabilities.amplitude_step)
+        level = max(step, float(quantize_amplitude(level, step)))
         stim.set_intensity(c.name, min(level, c.amplitude))
         return True
 
@@ -210,7 +215,7 @@ class TriggeredStimulation:
             if t1 >= stop:
                 self._finish(stop)
             return PulseSchedule.empty(self.channel_names)
-        t = (np.round(base * 1e6 + np.arange(k0, k1) * period_us)) / 1e6
+        t = round_us(base * US_PER_S + np.arange(k0, k1) * period_us) / US_PER_S
         t = t[(t >= t0) & (t < t1)]
         f = self._factor(t)
         keep = (f > 1e-9) & (t < stop - 1e-9)  # the ramp ends at zero: no pulse at its end

@@ -2,7 +2,9 @@
 
 ``open -> configure(program) -> start -> deliver(chunk)... -> stop -> close``. ``stop`` and
 ``close`` are idempotent and always leave every channel at zero; a stimulator left open warns
-(``ResourceWarning``). Every chunk passes the safety guard with the device's own limit profile
+(``ResourceWarning``). Each backend declares what it can play once, in its
+:class:`~opennmes.capabilities.DeviceCapabilities` (channels, amplitude range and step, ...);
+its safety profile is derived from them. Every chunk passes the safety guard with that profile
 before it reaches the backend; a refused chunk stops the output and raises.
 """
 
@@ -18,13 +20,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
+from opennmes.capabilities import DeviceCapabilities
 from opennmes.devices._clock import Clock, RealClock
 from opennmes.devices._events import DeviceEvent, DeviceFault, Disconnected, Stopped
 from opennmes.errors import DeviceError, NmesError, ProgramError
 from opennmes.schedule import PulseSchedule, Waveform
 
 if TYPE_CHECKING:  # pragma: no cover
-    from opennmes.safety import SafetyGuard
+    from opennmes.safety import LimitProfile, SafetyGuard
     from opennmes.stim import Program
 
 __all__ = ["Stimulator", "GuardLike", "STATES"]
@@ -74,11 +77,9 @@ class Stimulator:
     """
 
     kind: ClassVar[str] = ""
-    profile_name: ClassVar[str] = "sim"
-    n_channels: ClassVar[int] = 8
+    capabilities: ClassVar[DeviceCapabilities]
+    """What the device can play (``opennmes.capabilities.DEVICE_CAPABILITIES[kind]``)."""
     accepts_virtual_clock: ClassVar[bool] = False
-    amplitude_step: ClassVar[float] = 0.0
-    """Current resolution of the device in A (0: continuous)."""
 
     def __init__(self, url: str, *, clock: Clock | None = None) -> None:
         self.url = url
@@ -100,6 +101,19 @@ class Stimulator:
         self._t_open: float = 0.0
         self._singles: list[tuple[float, int, float, float]] = []
         self._opened_once = False
+
+    # ------------------------------------------------------------------ capabilities
+    @property
+    def profile_name(self) -> str:
+        """Name of the device's safety profile (``capabilities.name``)."""
+        return self.capabilities.name
+
+    def safety_profile(self) -> LimitProfile:
+        """The device's limit profile: the hard limits of OpenNMES narrowed to its
+        capabilities (``BASE_PROFILE.for_device(capabilities)``)."""
+        from opennmes.safety import BASE_PROFILE
+
+        return BASE_PROFILE.for_device(self.capabilities)
 
     # ------------------------------------------------------------------ state
     @property
@@ -193,7 +207,7 @@ class Stimulator:
         channel_map : mapping of str to int, optional
             Device channel (0-based) of each program channel; in program order otherwise.
         guard : SafetyGuard, optional
-            Replaces the default ``SafetyGuard.for_program(program, device_profile(kind))``.
+            Replaces the default ``SafetyGuard.for_program(program, self.safety_profile())``.
 
         Raises
         ------
@@ -202,22 +216,23 @@ class Stimulator:
         """
         self._require("open", "configured", "stopped", action="configure")
         channels = list(program.channels)
-        if len(channels) > self.n_channels:
-            raise ProgramError(f"{len(channels)} channels; {self.kind} has {self.n_channels}")
+        n_channels = self.capabilities.channels
+        if len(channels) > n_channels:
+            raise ProgramError(f"{len(channels)} channels; {self.kind} has {n_channels}")
         names = tuple(c.name for c in channels)
         cmap = dict(channel_map) if channel_map else {n: i for i, n in enumerate(names)}
         missing = [n for n in names if n not in cmap]
         if missing:
             raise ProgramError(f"channel_map lacks program channels {missing}")
         used = [cmap[n] for n in names]
-        if len(set(used)) != len(used) or not all(0 <= u < self.n_channels for u in used):
+        if len(set(used)) != len(used) or not all(0 <= u < n_channels for u in used):
             raise ProgramError(f"channel_map {cmap} must give distinct device channels "
-                               f"0..{self.n_channels - 1}")
+                               f"0..{n_channels - 1}")
         self._configure(program, names, cmap)
         if guard is None:
-            from opennmes.safety import SafetyGuard, device_profile
+            from opennmes.safety import SafetyGuard
 
-            guard = SafetyGuard.for_program(program, device_profile(self.profile_name))
+            guard = SafetyGuard.for_program(program, self.safety_profile())
         self._guard = guard
         self._program = program
         self._channel_names = names
@@ -285,23 +300,24 @@ class Stimulator:
         a fresh guard with the device profile; it is kept in :meth:`single_pulses`.
         """
         self._require("open", "configured", "stopped", action="send a single pulse")
+        n_channels = self.capabilities.channels
         if channel in self._device_channel:
             dev = self._device_channel[channel]
         elif channel.startswith("ch") and channel[2:].isdigit():
             dev = int(channel[2:]) - 1
         else:
             raise ProgramError(f"unknown channel {channel!r}: use a configured channel name or "
-                               f"ch1..ch{self.n_channels}")
-        if not 0 <= dev < self.n_channels:
-            raise ProgramError(f"{channel}: device channel must be 1..{self.n_channels}")
+                               f"ch1..ch{n_channels}")
+        if not 0 <= dev < n_channels:
+            raise ProgramError(f"{channel}: device channel must be 1..{n_channels}")
         gap = self._single_pulse_gap()
         pulse = PulseSchedule.from_arrays([0.0], [amplitude], [phase_width],
                                           interphase_gap=gap, channel_names=(channel,))
         area = self._areas.get(channel, 0.0)
         if area > 0:
-            from opennmes.safety import SafetyGuard, device_profile
+            from opennmes.safety import SafetyGuard
 
-            SafetyGuard(device_profile(self.profile_name), {channel: area}).check(pulse)
+            SafetyGuard(self.safety_profile(), {channel: area}).check(pulse)
         else:  # no electrode known (ch1..ch8 before configure): the per-pulse hard limits
             self._check_single_without_area(pulse)
         self._check_chunk(pulse)
@@ -310,10 +326,7 @@ class Stimulator:
                               float(phase_width)))
 
     def _check_single_without_area(self, pulse: PulseSchedule) -> None:
-        from opennmes.safety import device_profile
-
-        prof = device_profile(self.profile_name)
-        for lim in prof.limits:
+        for lim in self.safety_profile().limits:
             if lim.key in ("amplitude", "phase_width") and lim.maximum is not None:
                 v = pulse.amplitude[0] if lim.key == "amplitude" else pulse.phase_width[0]
                 if v > lim.maximum * (1 + 1e-9) and lim.severity == "hard":
@@ -369,22 +382,13 @@ class Stimulator:
                 pass
 
     def quantize(self, chunk: PulseSchedule) -> PulseSchedule:
-        """A copy with amplitudes rounded to the device's current step (explicit, never silent).
+        """A copy with amplitudes on the device's current step (explicit, never silent):
+        ``chunk.quantize(capabilities.amplitude_step)``.
 
         Use it when a program's ramps produce amplitudes between the device's steps; the
-        rounded chunk is what the guard checks and the device plays.
+        quantized chunk is what the guard checks and the device plays.
         """
-        step = self.amplitude_step
-        if step <= 0:
-            return chunk
-        per_amp = round(1.0 / step)  # steps per ampere (1000, 2000): exact divisions
-        return PulseSchedule(
-            t=chunk.t, channel=chunk.channel,
-            amplitude=np.round(chunk.amplitude * per_amp) / per_amp,
-            phase_width=chunk.phase_width, interphase_gap=chunk.interphase_gap,
-            amplitude2=np.round(chunk.amplitude2 * per_amp) / per_amp,
-            phase_width2=chunk.phase_width2, waveform=chunk.waveform,
-            channel_names=chunk.channel_names)
+        return chunk.quantize(self.capabilities.amplitude_step)
 
     # ------------------------------------------------------------------ results
     def delivered(self) -> PulseSchedule:
@@ -399,7 +403,7 @@ class Stimulator:
 
     def single_pulses(self) -> PulseSchedule:
         """Single pulses sent, times relative to :meth:`open`, channels ``ch1..ch8``."""
-        names = tuple(f"ch{i + 1}" for i in range(self.n_channels))
+        names = tuple(f"ch{i + 1}" for i in range(self.capabilities.channels))
         if not self._singles:
             return PulseSchedule.empty(names)
         a = np.array(self._singles)

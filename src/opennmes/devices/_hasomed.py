@@ -360,9 +360,9 @@ class HasomedStimulator(Stimulator):
                             amplitude2=np.array([q.amplitude2]),
                             phase_width2=np.array([q.phase_width2]),
                             waveform=np.array([q.waveform]), channel_names=self._channel_names)
-        from opennmes.safety import SafetyGuard, device_profile
+        from opennmes.safety import SafetyGuard
 
-        SafetyGuard(device_profile(self.profile_name), self._areas).check(one)
+        SafetyGuard(self.safety_profile(), self._areas).check(one)
         self._validate(self._grid[gi], 0.0, pat)
         vec = list(plan.vector_at(self.clock.now() - self._t0)) if self._t0 is not None \
             else list(plan.current)

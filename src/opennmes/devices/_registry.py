@@ -77,10 +77,10 @@ def check_representable(kind: str, program: Any) -> None:
     else:
         raise DeviceError(f"unknown device {kind!r}; known: sim, rehastim2, p24")
     names = tuple(c.name for c in program.channels)
-    if len(names) > cls.n_channels:
+    if len(names) > cls.capabilities.channels:
         from opennmes.errors import ProgramError
 
-        raise ProgramError(f"{len(names)} channels; {kind} has {cls.n_channels}")
+        raise ProgramError(f"{len(names)} channels; {kind} has {cls.capabilities.channels}")
     dry = cls(f"{kind}://(check)", "")  # never opened: only the mapping is tried
     dry._configure(program, names, {n: i for i, n in enumerate(names)})
 

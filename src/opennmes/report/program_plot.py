@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from opennmes.schedule import PulseSchedule, Waveform
-from opennmes.stim._program import Program
+from opennmes.stim import Program
 
 __all__ = ["plot_program", "pulse_waveform"]
 

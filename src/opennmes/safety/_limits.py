@@ -12,9 +12,11 @@ Three severities:
 ``warning``
     Reported, never blocks (ranges outside typical NMES practice).
 
-Device profiles narrow the hard limits to what the device can deliver. Values are SI; each
-limit carries its display unit and the factor from SI to it. Sources refer to
-``shared/reference/clinical-protocols-and-safety.md`` (CPS) and ``stimulator-protocols.md``
+Device profiles narrow the hard limits to what the device can deliver; each is derived from
+the device's declared :class:`~opennmes.capabilities.DeviceCapabilities` (its amplitude range,
+phase-width range, highest pulse rate and waveforms, with their sources), never written twice.
+Values are SI; each limit carries its display unit and the factor from SI to it. Sources refer
+to ``shared/reference/clinical-protocols-and-safety.md`` (CPS) and ``stimulator-protocols.md``
 (SP) with the original documents they cite.
 """
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from opennmes.capabilities import DEVICE_CAPABILITIES, DeviceCapabilities
 from opennmes.errors import NmesError
 from opennmes.schedule import Waveform
 
@@ -154,27 +157,32 @@ class LimitProfile:
         wf = self.waveforms if waveforms is None else self.waveforms & waveforms
         return LimitProfile(name, tuple(new), wf, source)
 
+    def for_device(self, capabilities: DeviceCapabilities) -> LimitProfile:
+        """This profile narrowed to what a device can deliver, named after it.
+
+        The device's amplitude maximum, phase-width range and highest pulse rate narrow the
+        hard limits of the same keys (an amplitude of 0 is off, never a minimum; a bound the
+        device does not declare leaves the limit as it is), its waveforms narrow the allowed
+        waveforms, and its source becomes the source of every narrowed limit.
+        """
+        caps = capabilities
+        bounds: dict[str, tuple[float | None, float | None]] = {}
+        if caps.amplitude_range is not None:
+            bounds["amplitude"] = (None, caps.amplitude_range[1])
+        if caps.phase_width_range is not None:
+            lo, hi = caps.phase_width_range
+            bounds["phase_width"] = (lo if lo > 0 else None, hi)
+        if caps.pulse_rate_max is not None:
+            bounds["pulse_rate"] = (None, caps.pulse_rate_max)
+        return self.narrowed(caps.name, caps.source, waveforms=caps.waveforms, **bounds)
+
 
 BASE_PROFILE = LimitProfile("base", _BASE_LIMITS, source="hard limits of OpenNMES")
 
-_RS2 = ("Hasomed ScienceMode2 protocol v1.24: 0-130 mA, 20-500 us, biphasic charge-balanced "
-        "pulses, doublet interval t2 >= 1.5 ms; SP §1-2")
-_P24 = ("ScienceMode4 (P24): +-150 mA in 0.5 mA steps, 0-4095 us per point, 0.5-2000 Hz; SP §1, §3")
-
 DEVICE_PROFILES: dict[str, LimitProfile] = {
-    "sim": BASE_PROFILE.narrowed("sim", "simulated stimulator: the hard limits of OpenNMES"),
-    "rehastim2": BASE_PROFILE.narrowed(
-        "rehastim2", _RS2,
-        waveforms=frozenset({int(Waveform.SYMMETRIC_BIPHASIC)}),
-        amplitude=(None, 0.130), phase_width=(20e-6, 500e-6), pulse_rate=(None, 1 / 1.5e-3),
-    ),
-    "p24": BASE_PROFILE.narrowed(
-        "p24", _P24,
-        waveforms=frozenset({int(Waveform.MONOPHASIC), int(Waveform.SYMMETRIC_BIPHASIC),
-                             int(Waveform.ASYMMETRIC_BIPHASIC)}),
-        amplitude=(None, 0.150), phase_width=(None, 4095e-6), pulse_rate=(None, 2000.0),
-    ),
+    name: BASE_PROFILE.for_device(caps) for name, caps in DEVICE_CAPABILITIES.items()
 }
+"""The limit profile of every supported device, derived from its capabilities."""
 
 
 def device_profile(name: str) -> LimitProfile:

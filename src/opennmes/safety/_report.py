@@ -25,7 +25,7 @@ from opennmes.safety._screening import (
     screen,
 )
 from opennmes.schedule import PulseSchedule
-from opennmes.stim._program import Program
+from opennmes.stim import Program
 
 __all__ = ["ChannelDose", "dose_summary", "CheckReport", "check_program"]
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from opennmes.control import PID, IterativeLearning, Tracker, TriggeredStimulation
 from opennmes.errors import ProgramError
-from opennmes.schedule import PulseSchedule
+from opennmes.schedule import US_PER_S, PulseSchedule, quantize_amplitude, to_us
 from opennmes.session._events import LoopEvent, SessionEvent, Triggered
 from opennmes.signals import Signals
 from opennmes.stim import Channel
@@ -330,8 +330,8 @@ class TriggerDrive:
         per = 1.0 / c.frequency
         t = float(stim.now_rel())
         f = float(st._factor(np.array([t + per]))[0])
-        step = float(getattr(stim, "amplitude_step", 0.0)) or 1e-3
-        amp = min(level, max(step, round(f * level / step) * step))
+        step = stim.capabilities.amplitude_step  # the device's own (0: continuous)
+        amp = min(level, max(step, float(quantize_amplitude(f * level, step))))
         stim.set_intensity(self.channel, amp)
         return amp
 
@@ -507,7 +507,7 @@ class ClosedLoopDrive:
         ts, us, rows = [], [], []
         n_target = self.target.size
         for n in range(max(self._next, math.ceil(t0 * f - 1e-6)), n_end):
-            t_n = math.ceil(n / f * 1e6 - 1e-6) / 1e6
+            t_n = int(to_us(n / f)) / US_PER_S
             rep, k = self._slot(n)
             if 0 <= k < n_target and self._stale(t_n):
                 self.tracker.reset()  # open loop: zero output until the measurement is back

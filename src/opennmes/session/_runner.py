@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from opennmes.errors import DeviceError, NmesError, ProgramError, SafetyLimitError
-from opennmes.schedule import PulseSchedule
+from opennmes.schedule import US_PER_S, PulseSchedule, quantize_amplitude, to_us
 from opennmes.session._dose import ChannelRecord, dose_document, session_dose
 from opennmes.session._drives import Drive, TriggerDrive, check_drives, program_drives
 from opennmes.session._events import (
@@ -60,7 +60,6 @@ log = logging.getLogger(__name__)
 
 MAX_STEP = 2e-3
 """Largest rise of the intensity in one action, A (intensity must never jump)."""
-_US = 1_000_000
 _PULSE_FLUSH = 0.5  # s of wall time between reads of the delivered pulses for the record
 
 
@@ -172,23 +171,23 @@ class SessionRunner:
         if getattr(stim, "patient", None) is not None and not any(
                 isinstance(x, DeviceSignals) for x in self.sensors):
             self.sensors.append(DeviceSignals(stim))  # sim:// with its own virtual patient
-        self.chunk_us = int(round(chunk * _US))
+        self.chunk_us = int(to_us(chunk))
         self.step = float(step)
         self.resume_ramp = float(resume_ramp)
         self.channels = program.channel_names
         self.max_amplitude = {c.name: float(c.amplitude) for c in program.channels}
         self.plan = program.expand()
         self.timeline = Timeline(program, self.plan)
-        self.duration_us = int(round(program.duration_s * _US))
+        self.duration_us = int(to_us(program.duration_s))
         self._areas = {c.name: c.electrode.area_m2 for c in program.channels}
         self._periods = {c.name: 1.0 / c.frequency for c in program.channels}
         self._period_arr = np.array([self._periods[c] for c in self.channels])
         self._contraction = {c.name: (c.ramp_up + c.on + c.ramp_down) if c.on is not None
                              else None for c in program.channels}
         # the whole program must pass this device's guard at full amplitude before anything
-        from opennmes.safety import SafetyGuard, device_profile
+        from opennmes.safety import SafetyGuard
 
-        guard = SafetyGuard.for_program(program, device_profile(stim.profile_name))
+        guard = SafetyGuard.for_program(program, stim.safety_profile())
         found = guard.evaluate(self.plan)
         if found:
             raise found[0].error()
@@ -325,7 +324,7 @@ class SessionRunner:
     def end_burst(self, channel: str, *, by: str = "button") -> None:
         """Ask the burst running on a triggered channel to ramp down at the next window."""
         drive = self._trigger_drive(channel)
-        self._commands.put(lambda: drive.end(self._T_us / _US, by))
+        self._commands.put(lambda: drive.end(self._T_us / US_PER_S, by))
 
     def _trigger_drive(self, channel: str) -> TriggerDrive:
         self._check_channel(channel)
@@ -338,10 +337,10 @@ class SessionRunner:
 
     def _trigger(self, drive: TriggerDrive, by: str) -> None:
         if self._paused:
-            self._note(Triggered(self._T_us / _US, drive.channel, "ignored", by,
+            self._note(Triggered(self._T_us / US_PER_S, drive.channel, "ignored", by,
                                  "the session is paused"))
             return
-        drive.trigger(self._T_us / _US, by)
+        drive.trigger(self._T_us / US_PER_S, by)
 
     def stop(self, reason: str = "stop pressed", *, by: str = "operator") -> None:
         """End the session now: output to zero at once, the record is finished."""
@@ -358,8 +357,8 @@ class SessionRunner:
     def status(self) -> Status:
         """A snapshot for views."""
         t = self.now()
-        tau = max(0.0, t - self._offset_us / _US) if not self._paused else \
-            self._pause_t_us / _US - self._offset_us / _US
+        tau = max(0.0, t - self._offset_us / US_PER_S) if not self._paused else \
+            self._pause_t_us / US_PER_S - self._offset_us / US_PER_S
         return Status(self._state, t, tau, self.timeline.at(tau), dict(self.levels),
                       dict(self.max_levels), dict(self._last_amp), self._paused, self.selected,
                       self._last_force)
@@ -425,7 +424,7 @@ class SessionRunner:
         names = self.plan.channel_names
         while self._stopping is None:
             T = self._T_us
-            t_sess = T / _US
+            t_sess = T / US_PER_S
             self._sense(t_sess)
             for hook in self._hooks:
                 hook(self, t_sess)
@@ -443,17 +442,17 @@ class SessionRunner:
                 chunk = self._window(prog_T, T1 - self._offset_us)
             if self.drives:
                 chunk = self._with_drives(chunk, T, T1)
-            self.watchdog.beat(T1 / _US)  # the device is covered up to T1 from now
+            self.watchdog.beat(T1 / US_PER_S)  # the device is covered up to T1 from now
             self.watchdog.in_deliver = True
-            stim.deliver(chunk, until=T1 / _US)
+            stim.deliver(chunk, until=T1 / US_PER_S)
             self.watchdog.in_deliver = False
             self.watchdog.armed = True
             self._T_us = T1
-            self._after_window(chunk, T1 / _US)
+            self._after_window(chunk, T1 / US_PER_S)
             # pace a device that does not block (sim://): send each window just ahead of time
             if stim.t0 is not None and self._stopping is None:
-                target = stim.t0 + T1 / _US - min(0.5 * self.chunk_us / _US, 0.02)
-                late = clock.now() - (stim.t0 + T1 / _US)
+                target = stim.t0 + T1 / US_PER_S - min(0.5 * self.chunk_us / US_PER_S, 0.02)
+                late = clock.now() - (stim.t0 + T1 / US_PER_S)
                 self.lateness.append(late)
                 if late > 0:
                     self.late_chunks += 1
@@ -462,17 +461,17 @@ class SessionRunner:
     def _window(self, a_us: int, b_us: int) -> PulseSchedule:
         """The program's pulses with onsets in [a, b) program-us, scaled and shifted (driven
         channels left out)."""
-        part = self.plan.window((a_us - 0.5) / _US, (b_us - 0.5) / _US)
+        part = self.plan.window((a_us - 0.5) / US_PER_S, (b_us - 0.5) / US_PER_S)
         if len(part) and self.drives:
             part = part.take(~self._driven[part.channel])
         if not len(part):
             return part
         scale = np.array([self.levels[c] / self.max_amplitude[c] if self.max_amplitude[c] > 0
                           else 0.0 for c in self.channels])[part.channel]
-        part = part.shift(self._offset_us / _US)
+        part = part.shift(self._offset_us / US_PER_S)
         if self._resume_at_us is not None and self.resume_ramp > 0:
             scale = scale * self._resume_factor(part)
-            if part.t[-1] >= self._resume_at_us / _US + self.resume_ramp:
+            if part.t[-1] >= self._resume_at_us / US_PER_S + self.resume_ramp:
                 self._resume_at_us = None
         part = self.stim.quantize(part.scaled(scale))
         keep = (part.amplitude > 0) | (part.amplitude2 > 0)
@@ -484,12 +483,12 @@ class SessionRunner:
         """Resume ramp of each pulse, counted one period ahead (the first pulse is > 0 A)."""
         assert self._resume_at_us is not None
         per = self._period_arr[part.channel]
-        return np.clip((part.t - self._resume_at_us / _US + per) / (self.resume_ramp + per),
+        return np.clip((part.t - self._resume_at_us / US_PER_S + per) / (self.resume_ramp + per),
                        0.0, 1.0)
 
     def _with_drives(self, chunk: PulseSchedule, T_us: int, T1_us: int) -> PulseSchedule:
         """Add the driven channels' pulses in [T, T1) session-us (level 0 while paused)."""
-        a, b = (T_us - 0.5) / _US, (T1_us - 0.5) / _US
+        a, b = (T_us - 0.5) / US_PER_S, (T1_us - 0.5) / US_PER_S
         parts = [chunk]
         for name, d in self.drives.items():
             level = 0.0 if self._paused else self.levels[name]
@@ -606,19 +605,20 @@ class SessionRunner:
             if new > old + MAX_STEP + 1e-12:
                 raise ProgramError(f"intensity of {ch!r} can rise by at most {MAX_STEP * 1e3:g} "
                                    f"mA at a time (asked {old * 1e3:g} -> {new * 1e3:g} mA)")
-        step = self.stim.amplitude_step
-        if step > 0:
-            new = min(round(new / step) * step, math.floor(cap / step + 1e-9) * step)
+        step = self.stim.capabilities.amplitude_step
+        if step > 0:  # the device's step, never above the channel's ceiling
+            new = min(float(quantize_amplitude(new, step)),
+                      float(quantize_amplitude(cap, step, down=True)))
         new = round(new, 9)
         if new == old:
             return
         self.levels[ch] = new
         self.max_levels[ch] = max(self.max_levels[ch], new)
-        t_eff = self._T_us / _US
-        nxt = self.plan.window((self._T_us - self._offset_us - 0.5) / _US, math.inf)
+        t_eff = self._T_us / US_PER_S
+        nxt = self.plan.window((self._T_us - self._offset_us - 0.5) / US_PER_S, math.inf)
         onsets = nxt.t[nxt.channel == self.channels.index(ch)]
         if onsets.size and not self._paused:
-            t_eff = float(onsets[0]) + self._offset_us / _US
+            t_eff = float(onsets[0]) + self._offset_us / US_PER_S
         self._note(IntensityChanged(self.now(), ch, old, new, by, round(t_eff, 6)))
 
     def _pause(self, by: str) -> None:
@@ -627,9 +627,9 @@ class SessionRunner:
         self._paused = True
         self._pause_t_us = self._T_us
         for d in self.drives.values():
-            d.pause(self._T_us / _US)
+            d.pause(self._T_us / US_PER_S)
         self._state = "paused"
-        self._note(Paused(self.now(), by, (self._T_us - self._offset_us) / _US))
+        self._note(Paused(self.now(), by, (self._T_us - self._offset_us) / US_PER_S))
 
     def _resume(self, by: str) -> None:
         if not self._paused or self._stopping is not None:
@@ -639,7 +639,7 @@ class SessionRunner:
         self._paused = False
         self._resume_at_us = self._T_us
         self._state = "running"
-        self._note(Resumed(self.now(), by, held / _US, self.resume_ramp))
+        self._note(Resumed(self.now(), by, held / US_PER_S, self.resume_ramp))
 
     def _check_channel(self, ch: str) -> None:
         if ch not in self.channels:
@@ -685,7 +685,7 @@ class SessionRunner:
         stim.stop(reason="session end")  # idempotent; output is zero from here
         how, reason, by = self._stopping or ("device_error", "ended without a reason", "runner")
         try:  # the samples of the last window go into the record too
-            self._sense(self._T_us / _US)
+            self._sense(self._T_us / US_PER_S)
         except Exception as exc:
             log.error("reading the sensors at the end failed: %s", exc)
         self._drain_device_events()

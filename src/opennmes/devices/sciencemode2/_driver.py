@@ -10,18 +10,18 @@ amplitude, pulse width and single/doublet/triplet mode per channel. Stop: StopCh
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from typing import Any, ClassVar
 
+from opennmes.capabilities import DEVICE_CAPABILITIES, DeviceCapabilities
 from opennmes.devices._events import DeviceFault
 from opennmes.devices._hasomed import HasomedStimulator, refuse
 from opennmes.devices._plan import TOL, GridChannel, Pattern
 from opennmes.devices.sciencemode2 import _protocol as p
 from opennmes.devices.sciencemode2._emulator import GAP, SLOT
 from opennmes.errors import DeviceError, ProgramError
-from opennmes.schedule import Waveform
+from opennmes.schedule import Waveform, exact_steps, exact_us, to_us
 
 __all__ = ["RehaStim2"]
 
@@ -35,12 +35,14 @@ _ERROR_KIND = {-1: "emergency_switch", -2: "electrode", -3: "module"}
 _ERROR_TEXT = {-1: "emergency switch activated or stimulator not connected",
                -2: "electrode error (an electrode is off or its resistance is out of range)",
                -3: "stimulation module error"}
-T_MIN = 8e-3  # s, firmware minimum of t1 and t2 (PDF, InitChannelListMode)
+_CAPS = DEVICE_CAPABILITIES["rehastim2"]
+assert _CAPS.frequency_range is not None
+T_MIN = 1.0 / _CAPS.frequency_range[1]
+"""s, firmware minimum of t1 and t2, 8 ms (PDF, InitChannelListMode)."""
 
 
 def _nearest_t1(period: float) -> str:
-    lo = math.floor((period * 1e3 - 1) / 0.5) * 0.5 + 1
-    hi = lo + 0.5
+    lo, hi = (x * 1e3 for x in _CAPS.nearest_periods(period))
     return f"{1e3 / hi:.4g} Hz ({hi:g} ms) or {1e3 / lo:.4g} Hz ({lo:g} ms)"
 
 
@@ -57,12 +59,11 @@ class RehaStim2(HasomedStimulator):
     """
 
     kind = "rehastim2"
-    profile_name = "rehastim2"
+    capabilities: ClassVar[DeviceCapabilities] = _CAPS
     serial_settings: ClassVar[dict[str, Any]] = dict(baudrate=460800, bytesize=8, parity="E",
                                                      stopbits=1, rtscts=False)
     packet_modulo = 256
     keepalive_interval = 0.5
-    amplitude_step = 1e-3
 
     def __init__(self, url: str, port: str, *, handshake_timeout: float = 1.5,
                  **kwargs: Any) -> None:
@@ -219,19 +220,28 @@ class RehaStim2(HasomedStimulator):
                       for c, per in zip(chans, periods, strict=True)]
 
     def _ma(self, channel: str, t: float, amplitude: float) -> int:
-        ma = amplitude * 1e3
-        if abs(ma - round(ma)) > 1e-6 or not 0 <= round(ma) <= 130:
-            raise refuse(channel, t, f"amplitude {ma:.6g} mA",
-                         "RehaStim 2 sets whole mA from 0 to 130 mA (PDF StartChannelListMode);"
-                         " round the chunk with stim.quantize(chunk)")
-        return int(round(ma))
+        """The amplitude in device steps (whole mA), or refuse it."""
+        caps = self.capabilities
+        assert caps.amplitude_range is not None
+        lo, hi = caps.amplitude_range
+        n = exact_steps(amplitude, caps.amplitude_step)  # 1 mA steps: n is in mA
+        if n is None or not round(lo / caps.amplitude_step) <= n <= round(
+                hi / caps.amplitude_step):
+            raise refuse(channel, t, f"amplitude {amplitude * 1e3:.6g} mA",
+                         f"RehaStim 2 sets whole mA from {lo * 1e3:g} to {hi * 1e3:g} mA (PDF "
+                         "StartChannelListMode); round the chunk with stim.quantize(chunk)")
+        return n
 
     def _us(self, channel: str, t: float, width: float) -> int:
-        us = width * 1e6
-        if abs(us - round(us)) > 1e-3 or not 20 <= round(us) <= 500:
-            raise refuse(channel, t, f"pulse width {us:.6g} us",
-                         "RehaStim 2 takes whole microseconds from 20 to 500 us (PDF)")
-        return int(round(us))
+        """The phase width in whole microseconds, or refuse it."""
+        caps = self.capabilities
+        assert caps.phase_width_range is not None
+        lo, hi = (int(to_us(x)) for x in caps.phase_width_range)
+        n = exact_us(width)
+        if n is None or not lo <= n <= hi:
+            raise refuse(channel, t, f"pulse width {width * 1e6:.6g} us",
+                         f"RehaStim 2 takes whole microseconds from {lo} to {hi} us (PDF)")
+        return n
 
     def _validate(self, channel: GridChannel, t_k: float, pattern: Pattern) -> None:
         name = channel.name
@@ -272,6 +282,7 @@ class RehaStim2(HasomedStimulator):
 
     def _wire_update(self, patterns: tuple[Pattern, ...], *, first: bool) -> None:
         by_dev = {g.device_channel: pat for g, pat in zip(self._grid, patterns, strict=True)}
+        g_name = {g.device_channel: g.name for g in self._grid}
         entries = []
         for d in self._active:
             pat = by_dev.get(d, ())
@@ -279,8 +290,8 @@ class RehaStim2(HasomedStimulator):
                 entries.append(p.ChannelEntry(0, 0, 0))
                 continue
             q = pat[0]
-            entries.append(p.ChannelEntry(len(pat) - 1, int(round(q.phase_width * 1e6)),
-                                          int(round(q.amplitude * 1e3))))
+            entries.append(p.ChannelEntry(len(pat) - 1, self._us(g_name[d], 0.0, q.phase_width),
+                                          self._ma(g_name[d], 0.0, q.amplitude)))
         self.request(p.StartChannelListMode(tuple(entries)),
                      int(p.Command.START_CHANNEL_LIST_MODE_ACK),
                      "StartChannelListMode" if first else "update")

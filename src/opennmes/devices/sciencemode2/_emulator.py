@@ -13,11 +13,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from opennmes.capabilities import DEVICE_CAPABILITIES
 from opennmes.devices._bytes import STUFF, STUFF_KEY
 from opennmes.devices._emulator import PtyEmulator
 from opennmes.devices.sciencemode2 import _protocol as p
 from opennmes.errors import ProtocolError
-from opennmes.schedule import Waveform
+from opennmes.schedule import Waveform, to_us
 
 __all__ = ["RehaStim2Emulator", "INIT_REPETITION", "WATCHDOG_TIMEOUT", "SLOT", "GAP"]
 
@@ -25,7 +26,12 @@ INIT_REPETITION = 0.5   # s, PDF Table 7
 WATCHDOG_TIMEOUT = 1.2  # s, PDF Table 7
 SLOT = 1.5e-3           # s per channel in fixed-slot execution (PDF §1.3)
 GAP = 100e-6            # s, fixed interphase gap (PDF §1.2)
-_T_MIN = 8e-3           # s, firmware minimum of t1 and t2 (PDF, InitChannelListMode)
+_CAPS = DEVICE_CAPABILITIES["rehastim2"]
+assert _CAPS.frequency_range is not None and _CAPS.phase_width_range is not None
+assert _CAPS.amplitude_range is not None
+_T_MIN = 1.0 / _CAPS.frequency_range[1]  # s, firmware minimum of t1 and t2 (8 ms, PDF)
+_PW_MIN, _PW_MAX = (int(to_us(x)) for x in _CAPS.phase_width_range)  # us; below min plays min
+_MA_MAX = round(_CAPS.amplitude_range[1] * 1e3)  # whole mA
 
 MODE_START, MODE_INITIALISED, MODE_RUNNING = 0, 1, 2
 
@@ -123,7 +129,7 @@ class RehaStim2Emulator(PtyEmulator):
                 if t > rel:
                     self._due = self._t_start + t
                     return
-                pw = max(e.pulse_width_us, 20) / 1e6  # PDF: pw < 20 us becomes 20 us
+                pw = max(e.pulse_width_us, _PW_MIN) / 1e6  # PDF: pw < 20 us becomes 20 us
                 a = e.current_ma / 1e3
                 self.record.add(t, ch, a, pw, GAP, a, pw, int(Waveform.SYMMETRIC_BIPHASIC))
                 self._slot += 1
@@ -131,7 +137,7 @@ class RehaStim2Emulator(PtyEmulator):
             self._slot = 0
 
     def _pulse(self, t: float, ch: int, e: p.ChannelEntry, t2: float) -> None:
-        pw = max(e.pulse_width_us, 20) / 1e6
+        pw = max(e.pulse_width_us, _PW_MIN) / 1e6
         a = e.current_ma / 1e3
         for g in range(e.mode + 1):
             self.record.add(t + g * t2, ch, a, pw, GAP, a, pw, int(Waveform.SYMMETRIC_BIPHASIC))
@@ -244,7 +250,7 @@ class RehaStim2Emulator(PtyEmulator):
             return -2
         t1, t2 = p.t1_from_code(cfg.t1_code), p.t2_from_code(cfg.t2_code)
         for e in m.entries:
-            if e.mode > 2 or e.pulse_width_us > 500 or e.current_ma > 130:
+            if e.mode > 2 or e.pulse_width_us > _PW_MAX or e.current_ma > _MA_MAX:
                 return -2
             if e.mode and cfg.t1_code and t1 < (e.mode + 1) * t2 - 1e-12:
                 return -2
@@ -271,10 +277,11 @@ class RehaStim2Emulator(PtyEmulator):
     def _single(self, m: p.SinglePulse, t: float) -> int:
         if self.mode != MODE_START:
             return -3
-        if m.channel > 7 or m.pulse_width_us > 500 or m.current_ma > 130:
+        if (m.channel >= _CAPS.channels or m.pulse_width_us > _PW_MAX
+                or m.current_ma > _MA_MAX):
             return -2
         if m.current_ma:
-            pw = max(m.pulse_width_us, 20) / 1e6
+            pw = max(m.pulse_width_us, _PW_MIN) / 1e6
             a = m.current_ma / 1e3
             self.single_record.add(t, m.channel, a, pw, GAP, a, pw,
                                    int(Waveform.SYMMETRIC_BIPHASIC))

@@ -14,6 +14,7 @@ import logging
 import time
 from typing import Any, ClassVar
 
+from opennmes.capabilities import DEVICE_CAPABILITIES, DeviceCapabilities
 from opennmes.devices._events import DeviceFault
 from opennmes.devices._hasomed import HasomedStimulator, refuse
 from opennmes.devices._plan import GridChannel, Pattern, Pulse
@@ -44,12 +45,11 @@ class P24(HasomedStimulator):
     """
 
     kind = "p24"
-    profile_name = "p24"
+    capabilities: ClassVar[DeviceCapabilities] = DEVICE_CAPABILITIES["p24"]
     serial_settings: ClassVar[dict[str, Any]] = dict(baudrate=115200, bytesize=8, parity="N",
                                                      stopbits=1)
     packet_modulo = 64
     keepalive_interval = 0.25
-    amplitude_step = 0.5e-3
 
     def __init__(self, url: str, port: str, *, poll_interval: float = 0.25,
                  **kwargs: Any) -> None:
@@ -135,11 +135,14 @@ class P24(HasomedStimulator):
                 p.period_code(per)
             except ProtocolError:
                 ms = per * 1e3
-                lo, hi = int(ms * 4) / 4, int(ms * 4) / 4 + 0.25
+                lo, hi = (x * 1e3 for x in self.capabilities.nearest_periods(per))
+                assert self.capabilities.period_grid is not None
+                step = self.capabilities.period_grid[1] * 1e3
                 raise ProgramError(
                     f"channel {c.name!r}: {c.frequency:.6g} Hz needs a period of {ms:.6g} ms; "
-                    f"P24 periods are multiples of 0.25 ms (ScienceMode4 mid level). Nearest: "
-                    f"{1e3 / hi:.6g} Hz ({hi:g} ms) or {1e3 / lo:.6g} Hz ({lo:g} ms)") from None
+                    f"P24 periods are multiples of {step:g} ms (ScienceMode4 mid level). "
+                    f"Nearest: {1e3 / hi:.6g} Hz ({hi:g} ms) or {1e3 / lo:.6g} Hz ({lo:g} ms)"
+                ) from None
             grid.append(GridChannel(c.name, cmap[c.name], per))
         self._grid = grid
 

@@ -8,22 +8,25 @@ points. Nothing is rounded: a pattern that does not fit raises ProgramError.
 
 from __future__ import annotations
 
+from opennmes.capabilities import DEVICE_CAPABILITIES
 from opennmes.devices._plan import Pattern, Pulse
 from opennmes.devices.sciencemode4._protocol import MAX_POINTS, Point
 from opennmes.errors import ProgramError
-from opennmes.schedule import Waveform
+from opennmes.schedule import Waveform, exact_us
 
 __all__ = ["pattern_to_points", "points_to_pulses", "MIN_DURATION_US", "MAX_DURATION_US"]
 
 MIN_DURATION_US = 10   # smpt_definitions_data_types.h: "Every value < 10 = 10 us"
 MAX_DURATION_US = 4095
+_CAPS = DEVICE_CAPABILITIES["p24"]
 
 
 def _us(x: float, what: str) -> int:
-    v = x * 1e6
-    if abs(v - round(v)) > 1e-3:
-        raise ProgramError(f"{what} {v:.6g} us is not a whole microsecond (P24 point duration)")
-    return int(round(v))
+    n = exact_us(x)
+    if n is None:
+        raise ProgramError(f"{what} {x * 1e6:.6g} us is not a whole microsecond (P24 point "
+                           "duration)")
+    return n
 
 
 def _segment(points: list[Point], us: int, ma: float, what: str) -> None:
@@ -35,8 +38,10 @@ def _segment(points: list[Point], us: int, ma: float, what: str) -> None:
         piece = min(us, MAX_DURATION_US)
         if 0 < us - piece < MIN_DURATION_US:
             piece -= MIN_DURATION_US
-        if abs(ma) > 150:
-            raise ProgramError(f"{what}: {abs(ma):g} mA exceeds the P24's 150 mA per point")
+        assert _CAPS.amplitude_max is not None
+        if abs(ma) > _CAPS.amplitude_max * 1e3:
+            raise ProgramError(f"{what}: {abs(ma):g} mA exceeds the P24's "
+                               f"{_CAPS.amplitude_max * 1e3:g} mA per point")
         try:
             points.append(Point.from_ma(piece, ma))
         except Exception:

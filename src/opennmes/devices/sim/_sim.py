@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from opennmes.capabilities import DEVICE_CAPABILITIES
 from opennmes.devices._base import Stimulator
 from opennmes.devices._clock import Clock
 from opennmes.devices._events import Played
@@ -99,7 +100,7 @@ class SimStimulator(Stimulator):
     """
 
     kind = "sim"
-    profile_name = "sim"
+    capabilities = DEVICE_CAPABILITIES["sim"]
     accepts_virtual_clock = True
 
     def __init__(self, url: str, *, preset: str | None = None, patient: Any = None,
@@ -214,9 +215,9 @@ class SimStimulator(Stimulator):
                               "deliver a chunk first")
         pw = float(self._program.channels[i].pulse_width_s)
         one = PulseSchedule.from_arrays([0.0], [amplitude], [pw], channel_names=(channel,))
-        from opennmes.safety import SafetyGuard, device_profile
+        from opennmes.safety import SafetyGuard
 
-        SafetyGuard(device_profile(self.profile_name),
+        SafetyGuard(self.safety_profile(),
                     {channel: self._areas.get(channel, 0.0)}).check(one)
         self._override[i] = (self._last_amp[i], float(amplitude))
 

@@ -33,6 +33,7 @@ __all__ = [
     "current_revision",
     "head_revision",
     "read_only",
+    "check_revision",
 ]
 
 log = logging.getLogger(__name__)
@@ -280,3 +281,32 @@ def _known_revisions() -> set[str]:
     from alembic.script import ScriptDirectory
 
     return {s.revision for s in ScriptDirectory.from_config(_alembic_config()).walk_revisions()}
+
+
+def check_revision(engine: Engine) -> str:
+    """The database's schema revision when it is this package's newest; StoreError otherwise.
+
+    For code that uses the tables without migrating (the schema changes only by migration, at
+    :func:`opennmes.store.open_store` and ``nmes db upgrade``). The message says whether the
+    database is empty, older (and how to upgrade it) or written by a newer OpenNMES.
+    """
+    before = current_revision(engine)
+    head = head_revision()
+    if before == head:
+        return head
+    where = mask_url(engine.url)
+    if before is not None and before not in _known_revisions():
+        raise StoreError(
+            f"the database {where} is at schema revision {before!r}, unknown to this OpenNMES "
+            f"(newest known {head!r}); it was written by a newer version: upgrade OpenNMES")
+    what = ("holds no OpenNMES tables" if before is None else
+            f"is at schema revision {before!r}, older than this OpenNMES ({head!r})")
+    ro = read_only(engine)
+    if ro is not None:
+        raise StoreError(
+            f"the database {where} {what} and cannot be migrated: it is read-only ({ro}); copy "
+            "it to a writable folder and run `nmes db upgrade --db sqlite:///COPY`, or use the "
+            "OpenNMES version that wrote it")
+    raise StoreError(
+        f"the database {where} {what}; upgrade it with `nmes db upgrade` (--db URL), or open "
+        "it with opennmes.store.open_store(), which migrates it")

@@ -1,8 +1,12 @@
-"""SQLAlchemy models of the session record.
+"""The one declarative base and metadata of the database, and the session record's models.
 
-The schema is owned by the Alembic revisions in ``opennmes/store/migrations/versions``: a change
-here needs a new revision there (a test compares the two). Physical values are SI: height in m,
-mass in kg, times in s, sampling rates in Hz.
+:class:`Base` (and its ``metadata``, exported as :data:`opennmes.store.metadata`) holds every
+table of the database: the store's tables below, and those that other packages put on it when
+they are imported (``opennmes.therapy``: prescriptions, adjustments, outcomes; ``opennmes.web``:
+accounts, login sessions, audit log). The schema of all of them is owned by the one Alembic
+history in ``opennmes/store/migrations/versions``: a change to any table needs a new revision
+there (a test compares models and revisions). Physical values are SI: height in m, mass in kg,
+times in s, sampling rates in Hz.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from opennmes.errors import StoreError
 
 __all__ = [
     "Base",
+    "metadata",
     "PatientRow",
     "DeviceRow",
     "ProgramRow",
@@ -61,10 +66,15 @@ def utcnow() -> dt.datetime:
 
 
 class Base(DeclarativeBase):
-    """Declarative base with a constraint naming convention (stable names for Alembic)."""
+    """The declarative base of every ORM model of the database, with a constraint naming
+    convention (stable names for Alembic); Core tables go on its ``metadata``."""
 
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {dt.datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+
+
+metadata = Base.metadata
+"""The one :class:`sqlalchemy.MetaData` of the database (``Base.metadata``)."""
 
 
 class PatientRow(Base):

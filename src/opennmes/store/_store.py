@@ -24,6 +24,7 @@ from opennmes.signals import Signals
 from opennmes.stim import PulseSchedule
 from opennmes.store import _codec
 from opennmes.store._engine import (
+    check_revision,
     current_revision,
     make_engine,
     mask_url,
@@ -100,6 +101,7 @@ def open_store(url: str | None = None, *, recover: bool = True) -> Store:
     try:
         upgrade_schema(engine)
         store = Store(engine)
+        store._schema_checked = True  # at the newest revision now (else upgrade_schema raised)
         if recover and store.read_only is None:
             store.recover_interrupted()
     except BaseException:
@@ -154,6 +156,7 @@ class Store:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        self._schema_checked = False
 
     # ------------------------------------------------------------------ basics
     @property
@@ -165,6 +168,19 @@ class Store:
     def read_only(self) -> str | None:
         """Why the database was opened read-only (None: it is writable)."""
         return read_only(self.engine)
+
+    def check_schema(self) -> None:
+        """Raise StoreError unless the database is at this OpenNMES's newest schema revision.
+
+        :func:`open_store` and ``nmes db upgrade`` migrate the database; code that uses the
+        tables of other packages in it (the therapy record) calls this instead of migrating,
+        so the schema changes only by migration. The message says whether the database is
+        empty, older (and how to upgrade it) or written by a newer OpenNMES. Once the check
+        has passed it is not repeated for this store.
+        """
+        if not self._schema_checked:
+            check_revision(self.engine)
+            self._schema_checked = True
 
     def _writable(self, what: str) -> None:
         """Raise StoreError when the database is read-only (before anything is tried)."""

@@ -4,7 +4,8 @@ progression (the clinic layer; see docs/protocols.md and docs/outcomes.md).
 Pure functions (``plan_prescription``, ``assess_change``, ``adherence``,
 ``review_progression``) do the work; :class:`TherapyRecord` stores prescriptions, outcome
 measurements and progression steps beside the session store and is the service the CLI and
-the web app call.
+the web app call. Its tables are on the store's one metadata (registered when this package is
+imported) and their schema belongs to the store's one migration history.
 """
 
 from opennmes.therapy._adherence import (
@@ -59,7 +60,6 @@ from opennmes.therapy._record import (
     AdjustmentRecord,
     Prescription,
     TherapyRecord,
-    upgrade_therapy_schema,
 )
 
 __all__ = [
@@ -80,5 +80,5 @@ __all__ = [
     "SessionSummary", "WeekAdherence", "Adherence", "summarise_session", "adherence",
     "CONTRACTION_GAP", "Adjustment", "review_progression",
     # the record
-    "TherapyRecord", "Prescription", "AdjustmentRecord", "upgrade_therapy_schema",
+    "TherapyRecord", "Prescription", "AdjustmentRecord",
 ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from opennmes.errors import StoreError
 from opennmes.safety import check_program
@@ -35,27 +35,9 @@ from opennmes.therapy._prescription import (
 )
 from opennmes.therapy._progression import Adjustment, review_progression
 
-__all__ = ["TherapyRecord", "Prescription", "AdjustmentRecord", "upgrade_therapy_schema"]
+__all__ = ["TherapyRecord", "Prescription", "AdjustmentRecord"]
 
 log = logging.getLogger(__name__)
-
-_MIGRATIONS = "opennmes.therapy:migrations"
-
-
-def upgrade_therapy_schema(engine: sa.Engine) -> None:
-    """Create or migrate the therapy tables (own version table ``therapy_alembic_version``)."""
-    from alembic import command
-    from alembic.config import Config
-
-    try:
-        with engine.begin() as conn:
-            cfg = Config()
-            cfg.set_main_option("script_location", _MIGRATIONS)
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
-    except DBAPIError as exc:
-        raise StoreError(f"creating the therapy tables failed: {exc.orig}; nothing was "
-                         "changed") from exc
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -143,7 +125,15 @@ class TherapyRecord:
     Parameters
     ----------
     store : opennmes.store.Store
-        An open store; the therapy tables are created in its database on first use.
+        An open store (:func:`opennmes.store.open_store` brings its database to the newest
+        schema, the therapy tables included). Building the record changes nothing in the
+        database.
+
+    Raises
+    ------
+    StoreError
+        The database is not at this OpenNMES's schema (it says how to upgrade it:
+        ``nmes db upgrade``).
 
     Examples
     --------
@@ -156,7 +146,7 @@ class TherapyRecord:
     def __init__(self, store: Any):
         self.store = store
         self.engine: sa.Engine = store.engine
-        upgrade_therapy_schema(self.engine)
+        store.check_schema()
 
     @contextlib.contextmanager
     def _begin(self, what: str) -> Iterator[sa.Connection]:

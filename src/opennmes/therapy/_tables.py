@@ -1,35 +1,28 @@
 """Tables of the therapy record: prescriptions, their adjustments, outcome measurements.
 
-They live in the store's database beside the store's tables, with their own metadata and
-their own Alembic revisions (``opennmes/therapy/migrations``, version table
-``therapy_alembic_version``), so the store's schema is never touched. Foreign keys to
-``patients`` and ``program_versions`` are declared in the revision (the store owns those
-tables). Physical values are SI.
+They live in the store's database on its one metadata (:data:`opennmes.store.metadata`),
+registered when ``opennmes.therapy`` is imported; their schema is owned by the store's Alembic
+history (revision ``0004`` adopted them), so building a :class:`TherapyRecord` never changes
+the schema. Physical values are SI.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["METADATA", "VERSION_TABLE", "prescriptions", "adjustments", "outcomes"]
+from opennmes.store import metadata
 
-VERSION_TABLE = "therapy_alembic_version"
-
-METADATA = sa.MetaData(naming_convention={
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-})
+__all__ = ["prescriptions", "adjustments", "outcomes"]
 
 prescriptions = sa.Table(
-    "therapy_prescriptions", METADATA,
+    "therapy_prescriptions", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("patient_id", sa.String(64), nullable=False, index=True),
+    sa.Column("patient_id", sa.String(64), sa.ForeignKey("patients.id", ondelete="RESTRICT"),
+              nullable=False, index=True),
     sa.Column("protocol_id", sa.String(64), nullable=False),
     sa.Column("program_name", sa.String(200), nullable=False),
-    sa.Column("program_version_id", sa.Integer, nullable=False),
+    sa.Column("program_version_id", sa.Integer,
+              sa.ForeignKey("program_versions.id", ondelete="RESTRICT"), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("start_date", sa.Date, nullable=False),
     sa.Column("document", sa.JSON, nullable=False),
@@ -41,9 +34,11 @@ prescriptions = sa.Table(
 )
 
 adjustments = sa.Table(
-    "therapy_adjustments", METADATA,
+    "therapy_adjustments", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("prescription_id", sa.Integer, nullable=False, index=True),
+    sa.Column("prescription_id", sa.Integer,
+              sa.ForeignKey("therapy_prescriptions.id", ondelete="CASCADE"), nullable=False,
+              index=True),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("parameter", sa.String(32), nullable=False),
     sa.Column("channel", sa.String(128)),
@@ -54,9 +49,10 @@ adjustments = sa.Table(
 )
 
 outcomes = sa.Table(
-    "therapy_outcomes", METADATA,
+    "therapy_outcomes", metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("patient_id", sa.String(64), nullable=False),
+    sa.Column("patient_id", sa.String(64), sa.ForeignKey("patients.id", ondelete="RESTRICT"),
+              nullable=False),
     sa.Column("instrument", sa.String(32), nullable=False),
     sa.Column("value", sa.Float, nullable=False),
     sa.Column("side", sa.String(8)),

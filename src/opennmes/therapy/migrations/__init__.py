@@ -1,1 +1,0 @@
-"""Alembic environment and revisions of the therapy tables (run by ``TherapyRecord``)."""

@@ -16,10 +16,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 
-from opennmes.errors import NmesError
+from opennmes.errors import NmesError, StoreError
 from opennmes.store import Store
-from opennmes.store._models import PatientRow, utcnow
 from opennmes.web._models import ROLES, AuditRow, UserRow
+from opennmes.web._sessions import utcnow
 
 __all__ = ["User", "AccountInfo", "AuditEntry", "Accounts", "AccountError",
            "MIN_PASSWORD_LENGTH", "check_password"]
@@ -110,9 +110,13 @@ class Accounts:
         if (role == "patient") != bool(patient_id):
             raise AccountError("a patient account needs the patient id it belongs to, and only "
                                "patient accounts have one")
+        if patient_id:
+            try:
+                self.store.get_patient(patient_id)
+            except StoreError as exc:
+                raise AccountError(f"unknown patient {patient_id!r}; add the patient "
+                                   "first") from exc
         with self._orm() as s:
-            if patient_id and s.get(PatientRow, patient_id) is None:
-                raise AccountError(f"unknown patient {patient_id!r}; add the patient first")
             row = UserRow(username=username, password_hash=_HASHER.hash(password), role=role,
                           patient_id=patient_id or None, active=True, created_at=utcnow())
             s.add(row)

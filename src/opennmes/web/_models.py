@@ -1,9 +1,9 @@
 """Tables of the web app: user accounts with roles, login sessions, and the audit log.
 
-They live on the store's declarative base (:class:`opennmes.store._models.Base`) so that one
-Alembic history migrates them; the revisions are
-``opennmes/store/migrations/versions/0002_web_users_audit.py`` (users, audit log) and
-``0003_web_sessions.py`` (login sessions).
+They live on the database's one declarative base (:class:`opennmes.store.Base`), registered
+when ``opennmes.web`` is imported, so that the store's one Alembic history migrates them; the
+revisions are ``opennmes/store/migrations/versions/0002_web_users_audit.py`` (users, audit log)
+and ``0003_web_sessions.py`` (login sessions).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from opennmes.store._models import Base
+from opennmes.store import Base
 
 __all__ = ["UserRow", "WebSessionRow", "AuditRow", "ROLES"]
 

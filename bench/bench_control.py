@@ -3,8 +3,10 @@
 1. Trigger latency: from the trigger decision (an EMG onset or gait event confirmed by the
    streaming detector) to the first pulse at the emulated RehaStim 2 and P24, over a real pty,
    in real time, with 10 ms chunks. Goal: p99 under 30 ms (issue "Biofeedback and functional
-   stimulation"). The burst starts with ``TriggeredStimulation.trigger_on`` (an immediate
-   amplitude update); the devices pulse on their own period clock, so the first pulse waits
+   stimulation"). The burst starts the way a session starts it: the session's
+   ``TriggerDrive`` takes the decision and ``TriggerDrive.start_now`` sets the burst's level on
+   the running device at once (what ``SessionRunner`` does after each trigger); the devices
+   pulse on their own period clock, so the first pulse waits
    for the next slot of the 20 ms grid at 50 Hz: the figure includes that wait. Measured
    quiet and under the CPU load of ``bench/_load.py`` (``NMES_BENCH_LOAD`` hog processes,
    default two per core), each with the default scheduling and inside
@@ -29,12 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from opennmes.control import PID, TriggeredStimulation, standard_knee_target, track
+from opennmes.control import PID, standard_knee_target
 from opennmes.devices import open_stimulator, realtime
 from opennmes.devices.sciencemode2._emulator import RehaStim2Emulator
 from opennmes.devices.sciencemode4._emulator import P24Emulator
 from opennmes.physiology import get_preset
 from opennmes.sensing import GaitEventDetector, OnsetDetector, read_text
+from opennmes.session import TriggerDrive, track
 from opennmes.stim import Channel, Electrode, Program
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -90,18 +93,24 @@ def _trigger_latency(device: str = "rehastim2", n_triggers: int = 60, seed: int 
             # the stream starts, on purpose
             with realtime() if hints else nullcontext(), GcWatch() as gcw:
                 stim.start()
-                trig = TriggeredStimulation(ch, grid_origin=0.0 if grid else None)
+                drive = TriggerDrive(ch.name, "button")
+                drive.bind(ch, (ch.name,), stim)
+                if not grid:
+                    assert drive.stimulation is not None
+                    drive.stimulation.grid_origin = None
                 k = 0
                 for i in range(int(t_end / dt)):
                     t = i * dt
                     while k < n_triggers and trigger_at[k] < t + dt:
                         # the decision is taken now, when this window's sensor chunk arrived
                         decisions.append(time.monotonic())
-                        trig.trigger_on(stim, "bench")
+                        drive.trigger(t, "bench")
+                        drive.start_now(stim, ch.amplitude)
                         sends.append(stim.last_send)  # RealClock: time.monotonic
                         round_trips.append(stim.round_trips[-1])
                         k += 1
-                    stim.deliver(stim.quantize(trig.chunk(t, (i + 1) * dt)), until=(i + 1) * dt)
+                    part = drive.render(t, (i + 1) * dt, ch.amplitude)
+                    stim.deliver(stim.quantize(part), until=(i + 1) * dt)
                 stim.stop()
     times = pulse_times()
     first, to_send, after_send = [], [], []

@@ -76,3 +76,56 @@ def test_ilc_checks_its_inputs() -> None:
     ilc = IterativeLearning(gain=1, sfreq=50.0, u_min=0, u_max=1)
     with pytest.raises(NmesError, match="NaN"):
         ilc.next_input(np.zeros(10), np.full(10, np.nan))
+
+
+def test_ilc_safeguard_plays_the_best_input_again_and_learns_more_gently() -> None:
+    """A plant whose gain flips sign after the first trial (learning can only hurt): the
+    worse repetition is not learnt from, the best repetition's input comes back, the gain
+    halves each time; without the safeguard the error grows every trial."""
+    n = 100
+    ref = np.ones(n)
+
+    def trial(u: np.ndarray, k: int) -> np.ndarray:
+        return ref - (0.5 * u if k == 0 else -0.5 * u)
+
+    ilc = IterativeLearning(gain=1.0, sfreq=50.0, u_min=-5, u_max=5, delay=0.0)
+    u0 = np.full(n, 0.5)
+    e0 = trial(u0, 0)
+    u1 = ilc.next_input(u0, e0)
+    assert ilc.last == "learnt" and u1 is not None and u1.mean() > u0.mean()
+    e1 = trial(u1, 1)  # worse than e0
+    assert np.sqrt(np.mean(e1**2)) > 1.2 * np.sqrt(np.mean(e0**2))
+    back = ilc.next_input(u1, e1)
+    assert ilc.last == "fell back" and back is None  # the first repetition's own input
+    assert ilc.gain == pytest.approx(0.5) and ilc.best_rmse == pytest.approx(0.75)
+
+    free = IterativeLearning(gain=1.0, sfreq=50.0, u_min=-5, u_max=5, delay=0.0,
+                             tolerance=None)
+    u, errs = u0, []
+    for k in range(4):
+        e = trial(u, min(k, 1))
+        errs.append(float(np.sqrt(np.mean(e**2))))
+        nxt = free.next_input(u, e)
+        assert nxt is not None and free.last == "learnt"
+        u = nxt
+    assert errs[-1] > errs[1] > errs[0]
+
+
+def test_ilc_does_not_learn_upward_where_the_output_was_held() -> None:
+    """Where the input sat at the ceiling (``hold``) a positive error adds nothing; a
+    negative one still lowers the input."""
+    ilc = IterativeLearning(gain=1.0, sfreq=50.0, u_min=0, u_max=1, delay=0.0, q_cutoff=10.0,
+                            tolerance=None)
+    u = np.full(50, 0.5)
+    hold = np.zeros(50, dtype=bool)
+    hold[:25] = True
+    up = ilc.next_input(u, np.full(50, 0.2), hold=hold)
+    assert up is not None
+    # (the Q filter smooths the step between the two halves)
+    np.testing.assert_allclose(up[3:15], 0.5, atol=0.01)
+    np.testing.assert_allclose(up[35:47], 0.7, atol=0.01)
+    down = ilc.next_input(u, np.full(50, -0.2), hold=hold)
+    assert down is not None
+    np.testing.assert_allclose(down[3:47], 0.3, atol=1e-6)
+    with pytest.raises(NmesError, match="hold mask"):
+        ilc.next_input(u, np.zeros(50), hold=np.zeros(3, dtype=bool))

@@ -31,8 +31,8 @@ from opennmes.stim import Channel, Electrode, Program
 from opennmes.store import Store, open_store
 
 from ..conftest import SHARED_DATA
-from ..control.test_closed_loop import AREA, PW, U_MAX, F, _controller_factory
 from .conftest import RELAXED, backend
+from .test_tracking import AREA, PW, U_MAX, F, _controller_factory
 
 GAIT = SHARED_DATA / "gait" / "xsens_shank_walking_120hz.txt"
 EMG = SHARED_DATA / "emg" / "bitalino_forearm_1000hz.txt"

@@ -15,8 +15,6 @@ from opennmes.errors import ProgramError
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-    from opennmes.stim import Program
-
 __all__ = ["register"]
 
 
@@ -37,26 +35,6 @@ def _target(spec: str, frequency: float, peak: float, side: str) -> np.ndarray:
     if name not in angles.names:
         raise ProgramError(f"--target {spec!r} has no {name!r}; channels: {list(angles.names)}")
     return seated_knee_target(angles[name], angles.sfreq, frequency, repeats=3)
-
-
-def _session_program(prog: Program, channel: str, duration: float) -> Program:
-    """The program with only ``channel``, continuous, lasting ``duration`` s: its worst case
-    (full amplitude throughout) is what the guard checks before the loop runs."""
-    from opennmes.stim import program_from_dict
-
-    doc: dict[str, Any] = dict(prog.to_file_dict())
-    chans = [c for c in doc["channels"] if c["name"] == channel]
-    if not chans:
-        raise ProgramError(f"--channel {channel!r} is not in the program; channels: "
-                           f"{list(prog.channel_names)}")
-    ch = dict(chans[0])
-    for key in ("ramp_up", "on", "ramp_down", "off", "trigger", "delay"):
-        ch.pop(key, None)
-    for key in ("repetitions", "phases", "duration"):
-        doc.pop(key, None)
-    doc.update(channels=[ch], duration=f"{duration:.3f} s",
-               name=f"{prog.name} (closed loop)")
-    return program_from_dict(doc)
 
 
 def track(
@@ -87,13 +65,18 @@ def track(
     virtual: Annotated[bool, typer.Option(
         "--virtual", help="Run on a virtual clock, faster than real time (sim:// only).")]
     = False,
+    max_rmse: Annotated[float, typer.Option(
+        "--max-rmse", help="Largest tracking error (RMSE) of the last repetition that counts "
+                           "as tracked, deg.")] = 10.0,
     plain: Annotated[bool, typer.Option("--plain", help="Plain progress lines.")] = False,
 ) -> None:
     """Track a knee-angle target in closed loop, recorded as a session.
 
     The operator's ceiling rises from 0 to the program amplitude in 2 mA steps before the
     first repetition; on sim:// presets the controller's feed-forward is the preset's static
-    angle-amplitude curve. Prints each repetition's RMSE.
+    angle-amplitude curve. Prints each repetition's RMSE and a verdict: exit status 3 when
+    the loop did not track the target (saturated in the last repetition, or its RMSE above
+    --max-rmse); the session is recorded either way.
     """
     import urllib.parse
 
@@ -102,13 +85,22 @@ def track(
     from opennmes.cli.run import summary_lines
     from opennmes.control import PID, IterativeLearning, inverse_curve, static_curve
     from opennmes.devices import VirtualClock, open_stimulator
-    from opennmes.session import ClosedLoopDrive, ScriptedOperator, play, start_session
+    from opennmes.session import (
+        ClosedLoopDrive,
+        ScriptedOperator,
+        closed_loop_program,
+        play,
+        start_session,
+        tracking_verdict,
+    )
     from opennmes.store import open_store
 
     if repetitions < 1:
         raise ProgramError(f"--repetitions {repetitions} must be >= 1")
     if not rest >= 0:
         raise ProgramError(f"--rest {rest} s must be >= 0")
+    if not (math.isfinite(max_rmse) and max_rmse > 0):
+        raise ProgramError(f"--max-rmse {max_rmse} deg must be > 0")
     parts = urllib.parse.urlsplit(device)
     is_sim = parts.scheme.lower() == "sim"
     if virtual and not is_sim:
@@ -126,7 +118,7 @@ def track(
         ramp_s = ch.amplitude / 2e-3 * 0.02 + 0.5  # the operator's ceiling reaches the top
         start = math.ceil(ramp_s)
         period = tgt.size / f + rest
-        session_prog = _session_program(prog, ch_name, start + repetitions * period + 0.5)
+        session_prog = closed_loop_program(prog, ch_name, start + repetitions * period + 0.5)
         u_max = float(ch.amplitude)
         ff: Any = None
         preset = parts.netloc or parts.path.strip("/")
@@ -161,6 +153,14 @@ def track(
     if result.status != "finished":
         typer.echo(f"error: session aborted: {result.how}: {result.reason}", err=True)
         sys.exit(1)
+    limit = math.radians(max_rmse) if signal.endswith(".angle") else None
+    verdict = tracking_verdict(result.events, ch_name, max_rmse=limit)
+    for line in verdict.lines():
+        typer.echo(line)
+    if not verdict.reached:
+        typer.echo(f"error: {ch_name}: the closed loop did not track its target (session "
+                   f"{result.session_id} is recorded)", err=True)
+        sys.exit(3)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,10 +1,12 @@
-"""Closed-loop control of stimulation amplitude on the virtual patient.
+"""Closed-loop control of stimulation amplitude: the per-pulse controller step, tracking
+targets and the feed-forward from a static curve.
 
-Every stimulation pulse is one controller step: the joint angle (or muscle force) measured at
-the end of the previous period sets the amplitude of the next pulse. Each pulse passes the
-safety guard before the patient sees it; a refused pulse stops the loop with zero output and
-the reason recorded. When the controller sits at its upper bound while the error stays large
-(a fatigued muscle can no longer follow), the loop reports saturation.
+Every stimulation pulse is one controller step (:class:`Tracker`): the joint angle (or muscle
+force) measured at the end of the previous period sets the amplitude of the next pulse. When
+the controller sits at its upper bound while the error stays large (a fatigued muscle can no
+longer follow), it reports saturation. Nothing here touches a device or the guard: the
+session (``opennmes.session.ClosedLoopDrive``, ``opennmes.session.track``) composes the
+controller with the plant, the guard and the record.
 """
 
 from __future__ import annotations
@@ -13,25 +15,21 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from opennmes.control._ilc import IterativeLearning
 from opennmes.control._pid import PID
-from opennmes.errors import NmesError, SafetyLimitError
-from opennmes.safety import SafetyGuard, device_profile
+from opennmes.errors import NmesError
 from opennmes.schedule import US_PER_S, PulseSchedule, to_us
-from opennmes.signals import Signals
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from opennmes.physiology import PatientStream, VirtualPatient
+    from opennmes.physiology import VirtualPatient
 
-__all__ = ["TrackingResult", "Tracker", "track", "track_repetitions", "standard_knee_target",
-           "seated_knee_target",
-           "static_curve", "inverse_curve", "DevicePlant"]
+__all__ = ["TrackingResult", "Tracker", "SATURATED", "at_ceiling", "standard_knee_target",
+           "seated_knee_target", "static_curve", "inverse_curve"]
 
 log = logging.getLogger(__name__)
 
@@ -119,60 +117,21 @@ def seated_knee_target(knee_flexion: np.ndarray, sfreq: float, frequency: float,
     return np.concatenate([rise, *([ext] * max(1, int(repeats)))])
 
 
-class DevicePlant:
-    """A stimulator seen as the plant of a closed loop, for :func:`track`.
-
-    Each ``advance(chunk, until)`` delivers the chunk through the device (and so through its
-    own safety guard) and returns the measured signals of that window. With ``sim://`` the
-    measurement is the virtual patient's response (the device's ``Played`` events); for a
-    real device pass ``measure(start, until) -> Signals`` reading a sensor.
-
-    Parameters
-    ----------
-    stim : opennmes.devices.Stimulator
-        Configured and started, with the loop's channel.
-    measure : callable, optional
-        Sensor read-out for devices without a simulated body.
-    """
-
-    def __init__(self, stim: Any, measure: Callable[[float, float], Signals] | None = None
-                 ) -> None:
-        self.stim = stim
-        self.measure = measure
-        self._time = 0.0
-
-    @property
-    def time(self) -> float:
-        """End of the last delivered window, s from the device start."""
-        return self._time
-
-    def advance(self, chunk: PulseSchedule, until: float) -> Signals:
-        """Deliver ``chunk`` over ``[time, until)`` and return what was measured."""
-        from opennmes.devices import Played
-
-        start = self._time
-        self.stim.deliver(chunk, until=until)
-        self._time = until
-        if self.measure is not None:
-            return self.measure(start, until)
-        played = [e for e in self.stim.events() if isinstance(e, Played)]
-        sig = [e.signals for e in played if e.signals is not None]
-        if not sig:
-            raise NmesError(f"{self.stim.url}: no measurement for the closed loop; use sim:// "
-                            "with a patient, or pass measure=")
-        out = sig[0]
-        for extra in sig[1:]:
-            out = out.append(extra)
-        return out
-
-
 SATURATED = "saturated: the output is at its upper bound and the error stays large"
+
+
+def at_ceiling(amplitude: np.ndarray, ceiling: float | np.ndarray) -> np.ndarray:
+    """Pulses whose output sat at its ``ceiling`` (A, one value or one per pulse): where
+    iterative learning holds its correction (``IterativeLearning.next_input(hold=...)``)."""
+    u = np.asarray(amplitude, dtype=np.float64)
+    hi = np.broadcast_to(np.asarray(ceiling, dtype=np.float64), u.shape)
+    return u >= hi * (1 - 1e-9)
 
 
 class Tracker:
     """One controller step per pulse: the PID output plus a learnt feed-forward, within the
-    bounds, and a watch for saturation. Shared by :func:`track` and the session runner's
-    closed-loop channels.
+    bounds, and a watch for saturation. Used by the session's closed loops
+    (``opennmes.session.ClosedLoopDrive`` and ``opennmes.session.track``).
 
     Parameters
     ----------
@@ -220,134 +179,6 @@ class Tracker:
             return self._at_max == self.saturation_pulses
         self._at_max = 0
         return False
-
-
-def track(
-    stream: PatientStream | DevicePlant,
-    target: np.ndarray,
-    controller: PID,
-    *,
-    frequency: float,
-    pulse_width: float,
-    channel: str,
-    electrode_area: float,
-    signal: str = "knee.angle",
-    feedforward: np.ndarray | None = None,
-    profile: str = "sim",
-    saturation_time: float = 1.0,
-    saturation_error: float = math.radians(5.0),
-    on_pulse: Callable[[float, float], None] | None = None,
-) -> TrackingResult:
-    """Track ``target`` (one value per pulse) by setting each pulse's amplitude.
-
-    Parameters
-    ----------
-    stream : PatientStream or DevicePlant
-        The virtual patient, advanced from its current time (``patient.start(sfreq=frequency)``
-        gives one sample per pulse period), or a stimulator wrapped in :class:`DevicePlant`
-        (``sim://`` with a patient closes the loop through the device layer).
-    target : ndarray
-        Target of ``signal`` at each pulse, in its unit (rad for angles).
-    controller : PID
-        Its ``dt`` must be ``1 / frequency``; its bounds bound the amplitude (A).
-    frequency : float
-        Pulse rate, Hz.
-    pulse_width : float
-        Phase width, s.
-    channel : str
-        Channel name the patient maps to a muscle (e.g. ``"quadriceps"``).
-    electrode_area : float
-        Electrode area, m^2 (for the guard's current-density limits).
-    signal : str
-        Signal of the patient stream to control, e.g. ``knee.angle`` or ``quadriceps.force``.
-    feedforward : ndarray, optional
-        Amplitude added to the PID output at each pulse (learnt by ILC), A. It replaces the
-        controller's own feed-forward function for this run.
-    profile : str
-        Device limit profile for the guard.
-    saturation_time, saturation_error : float
-        The loop reports saturation when the output stays at its upper bound for
-        ``saturation_time`` s with an error above ``saturation_error``.
-    on_pulse : callable, optional
-        ``on_pulse(t, amplitude)`` after each pulse (for logging or a live view).
-    """
-    target = np.asarray(target, dtype=np.float64)
-    n = target.shape[0]
-    if feedforward is not None and np.shape(feedforward) != target.shape:
-        raise NmesError(f"feedforward has {np.shape(feedforward)} samples, target {n}")
-    guard = SafetyGuard(device_profile(profile), {channel: electrode_area})
-    t0 = stream.time
-    measured = np.empty(n)
-    amp = np.zeros(n)
-    result = TrackingResult(np.arange(n) / frequency, target, measured, amp)
-    if feedforward is not None:
-        controller.feedforward = None
-    tracker = Tracker(controller, frequency, saturation_time=saturation_time,
-                      saturation_error=saturation_error)
-    y: float | None = None
-
-    def grid(k: int) -> float:  # pulse onsets on the schedule's whole-microsecond grid
-        return int(to_us(t0 + k / frequency)) / US_PER_S
-
-    for k in range(n):
-        t_k = grid(k)
-        ff = 0.0 if feedforward is None else float(feedforward[k])
-        u = tracker.command(float(target[k]), y, ff)
-        pulse = PulseSchedule.from_arrays([t_k], u, pulse_width,
-                                          channel_names=(channel,))
-        if result.stopped is None and u > 0:
-            try:
-                guard.check(pulse)
-            except SafetyLimitError as exc:
-                result.stopped = str(exc)
-                result.events.append((k / frequency, f"stopped: {exc}"))
-                log.warning("closed loop stopped by the guard: %s", exc)
-        if result.stopped is not None:
-            u = 0.0
-        amp[k] = u
-        chunk = pulse if u > 0 else PulseSchedule.empty((channel,))
-        sig = stream.advance(chunk, grid(k + 1))
-        y = float(sig[signal][-1]) if sig.n_samples else (y or 0.0)
-        measured[k] = y
-        if on_pulse:
-            on_pulse(k / frequency, u)
-        if tracker.watch(float(target[k]), y, u) and result.saturated_at is None:
-            result.saturated_at = k / frequency
-            result.events.append((k / frequency, SATURATED))
-            log.warning("closed loop saturated at t = %.2f s", k / frequency)
-    return result
-
-
-def track_repetitions(
-    patient: VirtualPatient,
-    target: np.ndarray,
-    make_controller: Callable[[], PID],
-    *,
-    repetitions: int,
-    frequency: float,
-    pulse_width: float,
-    channel: str,
-    electrode_area: float,
-    ilc: IterativeLearning | None = None,
-    rest: float = 5.0,
-    signal: str = "knee.angle",
-    seed: int | None = 0,
-) -> list[TrackingResult]:
-    """Repeat the same movement ``repetitions`` times on one patient (fatigue carries over),
-    learning a feed-forward input with ``ilc`` between repetitions when given."""
-    stream = patient.start(sfreq=frequency, seed=seed, emg=False)
-    results = []
-    ff: np.ndarray | None = None
-    for _ in range(repetitions):
-        pid = make_controller()
-        res = track(stream, target, pid, frequency=frequency, pulse_width=pulse_width,
-                    channel=channel, electrode_area=electrode_area, signal=signal,
-                    feedforward=ff)
-        results.append(res)
-        if ilc is not None:
-            ff = ilc.next_input(res.amplitude, res.error)
-        stream.advance(PulseSchedule.empty((channel,)), stream.time + rest)
-    return results
 
 
 def static_curve(

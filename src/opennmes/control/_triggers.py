@@ -1,11 +1,13 @@
 """Triggered stimulation: EMG-triggered, gait-triggered (drop foot), button and external.
 
 A :class:`TriggeredStimulation` turns trigger requests into stimulation bursts on one channel
-and renders them as :class:`~opennmes.stim.PulseSchedule` chunks for the session runner or a
-device. A burst ramps up (from one period's share of the ramp at its first pulse), holds,
-and ramps down when it is asked to end (or when its ``on`` time or ``max_burst`` has
-passed). A trigger source that goes silent (no sensor data for
-``silence_timeout`` s) cancels any burst: the output is zero and the event is recorded.
+and renders them as :class:`~opennmes.schedule.PulseSchedule` chunks; the session runner
+(``opennmes.session.TriggerDrive``) plays them on a device under the guard. Nothing here
+touches a device: state in, decision or pulses out. A burst ramps up (from one period's
+share of the ramp at its first pulse), holds, and ramps down when it is asked to end (or
+when its ``on`` time or ``max_burst`` has passed). A trigger source that goes silent (no
+sensor data for ``silence_timeout`` s) cancels any burst: the output is zero and the event
+is recorded.
 
 Device logic follows the reference (emg-gait-and-control.md §1.3 and §2; clinical-protocols
 §3.1): EMG-triggered stimulation starts an assisting contraction when the patient's own EMG
@@ -19,16 +21,16 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from opennmes.errors import NmesError
-from opennmes.schedule import US_PER_S, PulseSchedule, quantize_amplitude, round_us
+from opennmes.schedule import US_PER_S, PulseSchedule, round_us
 from opennmes.stim import Channel
 
 if TYPE_CHECKING:  # pragma: no cover
-    from opennmes.sensing import GaitEventDetector, OnsetDetector
+    from opennmes.sensing import GaitEventDetector, HeelSwitchDetector, OnsetDetector
     from opennmes.signals import Signals
 
 __all__ = ["TriggerEvent", "TriggeredStimulation", "EmgTrigger", "GaitTrigger"]
@@ -125,29 +127,6 @@ class TriggeredStimulation:
         self.events.append(TriggerEvent(t, "burst", source))
         return True
 
-    def trigger_on(self, stim: Any, source: str = "external", *,
-                   step: float | None = None) -> bool:
-        """Start a burst now on a running stimulator, without waiting for the next chunk.
-
-        A host streams chunks about one device period ahead, so a burst rendered into the
-        next chunk would start a period late. This starts the burst at the device's current
-        time and at once sets the channel's amplitude (``stim.set_intensity``) to the level
-        the burst has one period in (at least ``step`` A): the device plays it at its next
-        period slot. The following chunks carry the rest of the burst. ``step`` is the
-        amplitude step in A: the device's own (``stim.capabilities.amplitude_step``) unless
-        given.
-        """
-        t = stim.now_rel()
-        if not self.trigger(t, source):
-            return False
-        c = self.channel
-        level = float(self._factor(np.array([t + 1.0 / c.frequency]))[0]) * c.amplitude
-        if step is None:
-            step = float(stim.capabilities.amplitude_step)
-        level = max(step, float(quantize_amplitude(level, step)))
-        stim.set_intensity(c.name, min(level, c.amplitude))
-        return True
-
     def end(self, t: float, source: str = "external") -> None:
         """Ask the running burst to ramp down from ``t`` s (never later than already set)."""
         if self._start is None:
@@ -165,6 +144,14 @@ class TriggeredStimulation:
             log.info("trigger sensor is back at t = %.3f s", t)
 
     # ------------------------------------------------------------------ output
+    def level_ahead(self, t: float) -> float:
+        """Fraction (0-1) of the channel's amplitude that the running burst has one period
+        after ``t`` s: what a streaming device should be set to at once when a burst starts,
+        so that it plays from its next period slot (0 when no burst is on)."""
+        if self._start is None or self._end is None or self._silent:
+            return 0.0
+        return float(self._factor(np.array([t + 1.0 / self.channel.frequency]))[0])
+
     def _factor(self, t: np.ndarray) -> np.ndarray:
         assert self._start is not None and self._end is not None
         c = self.channel
@@ -275,15 +262,18 @@ class GaitTrigger:
     stimulation : TriggeredStimulation
         Its channel's ``on`` time (or ``max_burst``) caps a swing whose initial contact is
         missed.
-    detector : opennmes.sensing.GaitEventDetector
+    detector : opennmes.sensing.GaitEventDetector or opennmes.sensing.HeelSwitchDetector
+        Finds foot-off and initial contact on one channel of the chunks fed.
     gyro_channel : str
-        Sagittal shank angular-velocity channel.
+        The channel the detector reads: sagittal shank angular velocity (rad/s), or the heel
+        switch's signal.
     delay, extension : float
         s, as on drop-foot stimulators (CPS §3.1).
     """
 
-    def __init__(self, stimulation: TriggeredStimulation, detector: GaitEventDetector,
-                 gyro_channel: str, *, delay: float = 0.0, extension: float = 0.0) -> None:
+    def __init__(self, stimulation: TriggeredStimulation,
+                 detector: GaitEventDetector | HeelSwitchDetector, gyro_channel: str, *,
+                 delay: float = 0.0, extension: float = 0.0) -> None:
         self.stimulation = stimulation
         self.detector = detector
         self.gyro_channel = gyro_channel

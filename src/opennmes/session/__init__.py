@@ -41,6 +41,13 @@ from opennmes.session._sensors import (
 )
 from opennmes.session._setup import ScriptedOperator, patient_factors, start_session
 from opennmes.session._timeline import Position, Timeline
+from opennmes.session._tracking import (
+    TrackingVerdict,
+    closed_loop_program,
+    track,
+    track_repetitions,
+    tracking_verdict,
+)
 from opennmes.session._view import KEY_HELP, PlainView, TerminalView, handle_key, play
 from opennmes.session._watchdog import Watchdog
 
@@ -51,6 +58,7 @@ __all__ = [
     "Sensor", "PatientSensor", "DeviceSignals", "ReplaySensor", "SourceSensor",
     "Drive", "TriggerDrive", "ClosedLoopDrive", "program_drives", "TRIGGER_SOURCES",
     "Timeline", "Position",
+    "track", "track_repetitions", "tracking_verdict", "TrackingVerdict", "closed_loop_program",
     "ChannelRecord", "session_dose", "channel_trains", "DOSE_FORMAT",
     "SessionEvent", "SessionStarted", "IntensityChanged", "Paused", "Resumed",
     "SessionStopped", "DeviceErrorEvent", "WatchdogFired", "ComfortRating", "SkinCheck",

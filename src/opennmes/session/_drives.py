@@ -32,7 +32,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from opennmes.control import PID, IterativeLearning, Tracker, TriggeredStimulation
+from opennmes.control import (
+    PID,
+    EmgTrigger,
+    GaitTrigger,
+    IterativeLearning,
+    Tracker,
+    TriggeredStimulation,
+    at_ceiling,
+)
 from opennmes.errors import ProgramError
 from opennmes.schedule import US_PER_S, PulseSchedule, quantize_amplitude, to_us
 from opennmes.session._events import LoopEvent, SessionEvent, Triggered
@@ -40,7 +48,7 @@ from opennmes.signals import Signals
 from opennmes.stim import Channel
 
 if TYPE_CHECKING:  # pragma: no cover
-    from opennmes.sensing import GaitEventDetector, HeelSwitchDetector, OnsetDetector
+    from opennmes.sensing import GaitEventDetector, HeelSwitchDetector
     from opennmes.stim import Program
 
 __all__ = ["Drive", "TriggerDrive", "ClosedLoopDrive", "TRIGGER_SOURCES", "program_drives"]
@@ -171,7 +179,7 @@ class TriggerDrive:
         self.on_level, self.off_level, self.debounce = on_level, off_level, debounce
         self.stimulation: TriggeredStimulation | None = None
         self._amplitude = 0.0
-        self._detector: OnsetDetector | GaitEventDetector | HeelSwitchDetector | None = None
+        self._trigger: EmgTrigger | GaitTrigger | None = None
         self._rest: list[Signals] = []
         self._armed = not sensed or source == "gait"
         self._n_events = 0
@@ -259,11 +267,13 @@ class TriggerDrive:
         from opennmes.sensing import OnsetDetector
 
         st = self._stim()
-        if self._detector is None:
-            self._detector = OnsetDetector(chunk.sfreq, chunk.names, self.method,
-                                           h=self.threshold, hold=self.hold)
-        det = self._detector
-        assert isinstance(det, OnsetDetector)
+        if self._trigger is None:
+            det = OnsetDetector(chunk.sfreq, chunk.names, self.method, h=self.threshold,
+                                hold=self.hold)
+            assert self.signal is not None
+            self._trigger = EmgTrigger(st, det, self.signal)
+        trig = self._trigger
+        assert isinstance(trig, EmgTrigger)
         if not self._armed:
             self._rest.append(chunk)
             got = sum(c.n_samples for c in self._rest) / chunk.sfreq
@@ -272,6 +282,7 @@ class TriggerDrive:
             first = self._rest[0]
             rest = Signals(np.hstack([c.data for c in self._rest]), first.sfreq, first.names,
                            first.units, first.t0)
+            det = trig.detector
             det.calibrate(rest)
             det.reset()  # calibration advanced its clock; detection starts with the next chunk
             self._rest = []
@@ -281,29 +292,24 @@ class TriggerDrive:
                                        f"EMG onset threshold from {got:.2f} s of rest",
                                        float(det.threshold[0])))
             return
-        for ev in det.update(chunk):
-            if ev.kind == "onset":
-                st.trigger(ev.t_detected, source=f"emg:{self.signal}")
+        trig.feed(chunk)  # onsets start bursts (control.EmgTrigger: the one trigger rule)
 
     def _gait(self, chunk: Signals) -> None:
         from opennmes.sensing import GaitEventDetector, HeelSwitchDetector
 
-        st = self._stim()
-        if self._detector is None:
+        if self._trigger is None:
+            det: GaitEventDetector | HeelSwitchDetector
             if self.detector == "heel-switch":
                 assert self.on_level is not None and self.off_level is not None
-                self._detector = HeelSwitchDetector(chunk.sfreq, self.on_level,
-                                                    self.off_level, self.debounce)
+                det = HeelSwitchDetector(chunk.sfreq, self.on_level, self.off_level,
+                                         self.debounce)
             else:
-                self._detector = GaitEventDetector(chunk.sfreq, polarity=self.polarity)
-        det = self._detector
-        assert isinstance(det, GaitEventDetector | HeelSwitchDetector)
-        assert self.signal is not None
-        for ev in det.update(chunk, self.signal):
-            if ev.kind == "foot_off":
-                st.trigger(ev.t_detected + self.delay, source="gait:foot_off")
-            elif ev.kind == "initial_contact":
-                st.end(ev.t_detected + self.extension, source="gait:initial_contact")
+                det = GaitEventDetector(chunk.sfreq, polarity=self.polarity)
+            assert self.signal is not None
+            self._trigger = GaitTrigger(self._stim(), det, self.signal, delay=self.delay,
+                                        extension=self.extension)
+        assert isinstance(self._trigger, GaitTrigger)
+        self._trigger.feed(chunk)  # foot-off starts, initial contact ends (control.GaitTrigger)
 
     # ------------------------------------------------------------------ output
     def render(self, t0: float, t1: float, level: float) -> PulseSchedule:
@@ -326,10 +332,7 @@ class TriggerDrive:
         self._bursts_started = bursts
         if not new or not st.active or level <= 0:
             return None
-        c = st.channel
-        per = 1.0 / c.frequency
-        t = float(stim.now_rel())
-        f = float(st._factor(np.array([t + per]))[0])
+        f = st.level_ahead(float(stim.now_rel()))
         step = stim.capabilities.amplitude_step  # the device's own (0: continuous)
         amp = min(level, max(step, float(quantize_amplitude(f * level, step))))
         stim.set_intensity(self.channel, amp)
@@ -407,6 +410,7 @@ class ClosedLoopDrive:
             raise ProgramError(f"closed-loop silence_timeout = {silence_timeout!r} s must be > 0")
         self.channel = channel
         self.controller = controller
+        self._own_feedforward = controller.feedforward
         self.target = tgt
         self.signal = signal
         self.sensor = sensor
@@ -428,6 +432,7 @@ class ClosedLoopDrive:
         self._y: float | None = None
         self._ff = np.zeros_like(tgt)
         self._rep_u = np.zeros_like(tgt)
+        self._rep_ceiling = np.full_like(tgt, np.inf)  # the output's ceiling at each pulse
         self._rep_e = np.full_like(tgt, np.nan)
         self._prev: tuple[int, float] | None = None  # (k, u) of the last pulse
         self._events: list[SessionEvent] = []
@@ -526,11 +531,13 @@ class ClosedLoopDrive:
                             t_n, self.channel, "saturated",
                             f"repetition {rep + 1}: the output has been at its ceiling "
                             f"({up * 1e3:.1f} mA) for {self.saturation_time:g} s with the "
-                            f"error above {self.saturation_error:.4g} {self._unit}".rstrip(),
+                            f"error above {self._amount(self.saturation_error)}",
                             up))
                 u = self.tracker.command(float(self.target[k]), self._y, float(self._ff[k]),
                                          ceiling=level)
                 self._rep_u[k] = u
+                self._rep_ceiling[k] = max(self.controller.u_min,
+                                           min(self.controller.u_max, level))
                 self._prev = (k, u)
                 if u > 0:
                     ts.append(t_n)
@@ -548,6 +555,12 @@ class ClosedLoopDrive:
         if not ts:
             return PulseSchedule.empty(self._names)
         return _pulses(self._ch, self._index, self._names, np.asarray(ts), np.asarray(us))
+
+    def _amount(self, v: float) -> str:
+        """A value of the measured signal as a person reads it (angles in degrees)."""
+        if self._unit == "rad":
+            return f"{math.degrees(v):.1f} deg"
+        return f"{v:.4g} {self._unit}".rstrip()
 
     def _stale(self, t: float) -> bool:
         """True (and a ``silent`` event once) when the measurement is too old at ``t``."""
@@ -577,12 +590,24 @@ class ClosedLoopDrive:
         self._events.append(LoopEvent(t, self.channel, "repetition",
                                       f"repetition {rep + 1} ended; tracking RMSE{unit}", rmse))
         if self.ilc is not None and ok.all():
-            # the learnt input replaces the controller's own feed-forward (as in track())
-            self._ff = self.ilc.next_input(self._rep_u.copy(), e.copy())
-            self.controller.feedforward = None
-            self._events.append(LoopEvent(t, self.channel, "learnt",
-                                          f"feed-forward learnt from repetition {rep + 1}; "
-                                          "peak amplitude", float(np.max(self._ff))))
+            # no upward learning where the output sat at its ceiling (anti-windup)
+            ff = self.ilc.next_input(self._rep_u.copy(), e.copy(),
+                                     hold=at_ceiling(self._rep_u, self._rep_ceiling))
+            # a learnt input replaces the controller's own feed-forward (as in track());
+            # None: the best repetition ran on the controller's own
+            self._ff = np.zeros_like(self.target) if ff is None else ff
+            self.controller.feedforward = self._own_feedforward if ff is None else None
+            if self.ilc.last == "fell back":
+                self._events.append(LoopEvent(
+                    t, self.channel, "fell back",
+                    f"repetition {rep + 1} tracked worse than the best so far "
+                    f"(repetition RMSE {rmse:.4g}, best {self.ilc.best_rmse:.4g}): the best "
+                    f"repetition's input plays again, learning gain now {self.ilc.gain:.4g}",
+                    rmse))
+            else:
+                self._events.append(LoopEvent(t, self.channel, "learnt",
+                                              f"feed-forward learnt from repetition {rep + 1}; "
+                                              "peak amplitude", float(np.max(self._ff))))
         self._prev = None
 
     def take_events(self) -> list[SessionEvent]:

@@ -182,7 +182,9 @@ class LoopEvent(SessionEvent):
     rest, ``value`` in the detector's feature units), ``saturated`` (output at its ceiling
     with a large error, ``value`` the amplitude in A), ``repetition`` (one repetition of a
     closed loop ended, ``value`` its tracking RMSE in the signal's unit), ``learnt`` (an
-    iterative-learning update, ``value`` the peak learnt amplitude in A), ``silent`` (no
+    iterative-learning update, ``value`` the peak learnt amplitude in A), ``fell back``
+    (a repetition tracked worse than the best so far: the best one's input plays again,
+    ``value`` the repetition's RMSE), ``silent`` (no
     valid measurement: the loop's output is zero) and ``measured`` (it is back)."""
 
     channel: str = ""

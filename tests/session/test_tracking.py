@@ -17,11 +17,10 @@ from opennmes.control import (
     seated_knee_target,
     standard_knee_target,
     static_curve,
-    track,
-    track_repetitions,
 )
 from opennmes.physiology import get_preset
 from opennmes.sensing import read_joint_angles
+from opennmes.session import track, track_repetitions
 
 from ..conftest import SHARED_DATA
 

@@ -207,7 +207,7 @@ def test_stop_works_with_scripts_off(live_server, browser_factory, store: Store,
     page.click("#stop-button")
     page.wait_for_url(f"{base}/live/{run.id}")
     assert "Stopped. The output is off." in page.inner_text("main")
-    run.thread.join(timeout=10)
+    run.session.wait(timeout=10)
     assert run.outcome is not None and run.outcome["how"] == "stopped"
     shot(page, "clinician-10-stopped-without-javascript")
 

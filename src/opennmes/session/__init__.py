@@ -3,9 +3,21 @@ the watchdog, typed events, the dose record and the terminal view.
 
 ``start_session(store, patient_id, program, stim)`` checks everything (patient, screening,
 device limits) before it writes anything and returns a :class:`SessionRunner`; its
-:meth:`~SessionRunner.run` plays the program live and records it. See ``docs/sessions.md``.
+:meth:`~SessionRunner.run` plays the program live and records it. Every way of operating a
+session speaks one command vocabulary (:class:`Command`, :data:`COMMANDS`);
+:func:`supervise` plays a session in its own process and sends it those commands. See
+``docs/sessions.md``.
 """
 
+from opennmes.session._commands import (
+    COMMANDS,
+    Command,
+    CommandError,
+    CommandSpec,
+    Param,
+    apply_command,
+    check_command,
+)
 from opennmes.session._dose import DOSE_FORMAT, ChannelRecord, channel_trains, session_dose
 from opennmes.session._drives import (
     TRIGGER_SOURCES,
@@ -40,6 +52,13 @@ from opennmes.session._sensors import (
     SourceSensor,
 )
 from opennmes.session._setup import ScriptedOperator, patient_factors, start_session
+from opennmes.session._supervisor import (
+    KILL_AFTER,
+    SessionRefused,
+    SupervisedSession,
+    supervise,
+    warm_up_supervisor,
+)
 from opennmes.session._timeline import Position, Timeline
 from opennmes.session._tracking import (
     TrackingVerdict,
@@ -48,13 +67,26 @@ from opennmes.session._tracking import (
     track_repetitions,
     tracking_verdict,
 )
-from opennmes.session._view import KEY_HELP, PlainView, TerminalView, handle_key, play
+from opennmes.session._view import (
+    KEY_BINDINGS,
+    KEY_HELP,
+    KeyBinding,
+    PlainView,
+    TerminalView,
+    handle_key,
+    key_command,
+    play,
+)
 from opennmes.session._watchdog import Watchdog
 
 __all__ = [
     "SessionRunner", "SessionResult", "Status", "MAX_STEP", "Watchdog",
     "start_session", "patient_factors", "ScriptedOperator",
-    "TerminalView", "PlainView", "play", "handle_key", "KEY_HELP",
+    "TerminalView", "PlainView", "play", "handle_key", "KEY_HELP", "KEY_BINDINGS", "KeyBinding",
+    "key_command",
+    "Command", "CommandSpec", "Param", "COMMANDS", "CommandError", "check_command",
+    "apply_command",
+    "supervise", "SupervisedSession", "SessionRefused", "warm_up_supervisor", "KILL_AFTER",
     "Sensor", "PatientSensor", "DeviceSignals", "ReplaySensor", "SourceSensor",
     "Drive", "TriggerDrive", "ClosedLoopDrive", "program_drives", "TRIGGER_SOURCES",
     "Timeline", "Position",

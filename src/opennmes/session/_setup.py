@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from opennmes.errors import ProgramError
+from opennmes.session._commands import apply_command, check_arity
 from opennmes.session._runner import SessionRunner
 from opennmes.session._sensors import Sensor
 
@@ -93,18 +93,20 @@ class ScriptedOperator:
     Parameters
     ----------
     actions : sequence of (float, str, tuple)
-        ``(t, method, args)``: at session time ``t`` s call ``runner.<method>(*args)``, e.g.
-        ``(12.0, "increase", ("right quadriceps",))`` or ``(30.0, "rate_comfort", (7,))``.
+        ``(t, command, args)``: at session time ``t`` s apply the
+        :class:`~opennmes.session.Command` ``command`` (or its name) with ``args``, e.g.
+        ``(12.0, "increase", ("right quadriceps",))`` or ``(30.0, "rate_comfort", (7,))``;
+        recorded as pressed ``by="script"``.
+
+    Raises
+    ------
+    CommandError
+        An unknown command or a wrong number of arguments.
     """
 
-    _ALLOWED = ("increase", "decrease", "set_level", "pause", "resume", "toggle_pause",
-                "rate_comfort", "skin_check", "adverse_event", "stop", "emergency_stop",
-                "select", "trigger", "end_burst")
-
     def __init__(self, actions: Sequence[tuple[float, str, tuple[Any, ...]]]) -> None:
-        for _, name, _args in actions:
-            if name not in self._ALLOWED:
-                raise ProgramError(f"unknown operator action {name!r}; allowed: {self._ALLOWED}")
+        for _, name, args in actions:
+            check_arity(name, args)
         self.actions = sorted(actions, key=lambda a: a[0])
         self._i = 0
 
@@ -112,8 +114,7 @@ class ScriptedOperator:
         while self._i < len(self.actions) and self.actions[self._i][0] <= t + 1e-9:
             _, name, args = self.actions[self._i]
             self._i += 1
-            getattr(runner, name)(*args, by="script") if name not in ("select",) else \
-                getattr(runner, name)(*args)
+            apply_command(runner, name, *args, by="script")
 
     @classmethod
     def titrate(cls, channels: Sequence[str], target: Mapping[str, float], step: float,

@@ -1,8 +1,9 @@
 """Terminal views of a running session: a live Rich panel with keys, or plain progress lines.
 
-Keys (live view): ``+`` / up arrow raise the selected channel one step, ``-`` / down arrow
-lower it, Tab selects the next channel, ``p`` pauses or resumes, ``s`` stops, space or ``x``
-is the emergency stop, ``0``-``9`` record a comfort rating.
+Keys (live view, :data:`KEY_BINDINGS`, each a command of the one vocabulary): ``+`` / up arrow
+raise the selected channel one step, ``-`` / down arrow lower it, Tab selects the next channel,
+``t`` triggers it, ``p`` pauses or resumes, ``s`` stops, space or ``x`` is the emergency stop,
+``0``-``9`` record a comfort rating.
 """
 
 from __future__ import annotations
@@ -12,49 +13,91 @@ import os
 import select
 import sys
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
+
+from opennmes.session._commands import Command, apply_command
 
 if TYPE_CHECKING:  # pragma: no cover
     from opennmes.session._runner import SessionRunner, Status
 
-__all__ = ["TerminalView", "PlainView", "KEY_HELP", "handle_key", "format_status", "play"]
+__all__ = ["TerminalView", "PlainView", "KEY_HELP", "KEY_BINDINGS", "KeyBinding", "key_command",
+           "handle_key", "format_status", "play"]
 
 log = logging.getLogger(__name__)
 
-KEY_HELP = ("[+/↑] up  [-/↓] down  [Tab] channel  [t] trigger  [p] pause/resume  [s] stop  "
-            "[space/x] EMERGENCY STOP  [0-9] comfort")
+@dataclass(frozen=True)
+class KeyBinding:
+    """Keys of the live view that send one :class:`~opennmes.session.Command`.
+
+    ``label`` is what :func:`handle_key` returns; ``help`` is the binding in
+    :data:`KEY_HELP`.
+    """
+
+    keys: tuple[str, ...]
+    command: Command
+    label: str
+    help: str
+
+
+KEY_BINDINGS: tuple[KeyBinding, ...] = (
+    KeyBinding(("+", "=", "\x1b[A"), Command.INCREASE, "up", "[+/↑] up"),
+    KeyBinding(("-", "_", "\x1b[B"), Command.DECREASE, "down", "[-/↓] down"),
+    KeyBinding(("\t",), Command.SELECT, "select", "[Tab] channel"),
+    KeyBinding(("t", "T"), Command.TRIGGER, "trigger", "[t] trigger"),
+    KeyBinding(("p", "P"), Command.TOGGLE_PAUSE, "pause", "[p] pause/resume"),
+    KeyBinding(("s", "S"), Command.STOP, "stop", "[s] stop"),
+    KeyBinding((" ", "x", "X"), Command.EMERGENCY_STOP, "emergency", "[space/x] EMERGENCY STOP"),
+    KeyBinding(tuple("0123456789"), Command.RATE_COMFORT, "comfort", "[0-9] comfort"),
+)
+"""The live view's keys, each a command of the one vocabulary (``by="keyboard"``)."""
+
+KEY_HELP = "  ".join(b.help for b in KEY_BINDINGS)
+
+
+def key_command(key: str, *, channels: Sequence[str], selected: str,
+                triggerable: Sequence[str]) -> tuple[KeyBinding, tuple[Any, ...]] | None:
+    """The binding of ``key`` and its command's arguments (None: not a key we use, or ``t``
+    on a channel that is not triggered).
+
+    Parameters
+    ----------
+    key : str
+    channels, triggerable : sequence of str
+        The session's channels and its triggered channels.
+    selected : str
+        The selected channel (``Tab`` selects the next one, ``t`` triggers it).
+    """
+    binding = next((b for b in KEY_BINDINGS if key in b.keys), None)
+    if binding is None:
+        return None
+    args: tuple[Any, ...] = ()
+    if binding.command is Command.SELECT:
+        chans = list(channels)
+        args = (chans[(chans.index(selected) + 1) % len(chans)],)
+    elif binding.command is Command.TRIGGER:
+        if selected not in triggerable:
+            return None
+        args = (selected,)
+    elif binding.command is Command.STOP:
+        args = ("stop pressed",)
+    elif binding.command is Command.EMERGENCY_STOP:
+        args = ("emergency stop key",)
+    elif binding.command is Command.RATE_COMFORT:
+        args = (int(key),)
+    return binding, args
 
 
 def handle_key(runner: SessionRunner, key: str) -> str | None:
     """Apply one key press to the runner; returns what it did (None: not a key we use)."""
-    if key in ("+", "=", "\x1b[A"):
-        runner.increase(by="keyboard")
-        return "up"
-    if key in ("-", "_", "\x1b[B"):
-        runner.decrease(by="keyboard")
-        return "down"
-    if key == "\t":
-        chans = list(runner.channels)
-        runner.select(chans[(chans.index(runner.selected) + 1) % len(chans)])
-        return "select"
-    if key in ("t", "T"):
-        if runner.selected not in runner.triggerable:
-            return None
-        runner.trigger(runner.selected, by="keyboard")
-        return "trigger"
-    if key in ("p", "P"):
-        runner.toggle_pause(by="keyboard")
-        return "pause"
-    if key in ("s", "S"):
-        runner.stop("stop pressed", by="keyboard")
-        return "stop"
-    if key in (" ", "x", "X"):
-        runner.emergency_stop("emergency stop key", by="keyboard")
-        return "emergency"
-    if len(key) == 1 and key.isdigit():
-        runner.rate_comfort(int(key), by="keyboard")
-        return "comfort"
-    return None
+    found = key_command(key, channels=runner.channels, selected=runner.selected,
+                        triggerable=runner.triggerable)
+    if found is None:
+        return None
+    binding, args = found
+    apply_command(runner, binding.command, *args, by="keyboard")
+    return binding.label
 
 
 def _countdown(st: Status) -> str:

@@ -1,28 +1,29 @@
 """Live sessions run by the web app: start, watch, change intensity, pause, stop.
 
-Each session plays in its own process (:mod:`opennmes.web._worker`): the web process only
-forwards commands and keeps, per run, the latest status and a ring buffer of the snapshots
-the session sends at every control window; the live page polls them as JSON. Stop is sent at
-once and acted on by a thread of the session process; a session process that does not end
-within :data:`KILL_AFTER` seconds of a stop is killed.
+Each session plays in its own process under the session supervisor
+(:func:`opennmes.session.supervise`), which keeps the statuses it sends at every control
+window and its events, checks and sends the commands of the session's one vocabulary
+(:class:`opennmes.session.Command`) and stops the session. The web process keeps only what
+the pages need: the runs by id with their patient and clinician (for permissions), the
+server's own checks before a start (offered devices, one run per patient, no live sensor)
+and the audit lines; a run's :meth:`LiveRun.snapshot` is the JSON the live page polls.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import secrets
 import shlex
 import threading
 import time
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from opennmes.errors import NmesError
+from opennmes.session import KILL_AFTER, SessionRefused, SupervisedSession
 from opennmes.store import Store
 from opennmes.web._accounts import Accounts, User
 from opennmes.web._settings import Settings
@@ -31,28 +32,24 @@ if TYPE_CHECKING:  # pragma: no cover
     from opennmes.stim import Program, Trigger
 
 __all__ = ["LiveSessions", "LiveRun", "RunNotFound", "SessionRefused", "KILL_AFTER",
-           "sensor_refusal", "sensor_note", "sensed_triggers"]
+           "sensor_refusal", "sensor_note", "sensed_triggers", "SHOWN_EVENTS"]
 
 log = logging.getLogger(__name__)
 
-_BUFFER = 1500  # snapshots kept per run (60 s at 25 Hz)
 _EVENTS = 8  # latest trigger and loop events shown on the live page
+SHOWN_EVENTS = ("trigger", "loop")
+"""Session event kinds the live page shows (functional channels)."""
 _KEEP_ENDED = 600.0  # s an ended run stays visible
-START_TIMEOUT = 60.0  # s for a session process to report started or refused
-KILL_AFTER = 5.0  # s after a stop before an unresponsive session process is killed
 
 
 class RunNotFound(NmesError, LookupError):
     """No live run with this id on this server."""
 
 
-class SessionRefused(NmesError):
-    """The session did not start (the message says which check failed); nothing ran."""
-
-
 @dataclass
 class LiveRun:
-    """One session playing on this server, seen from the web process."""
+    """One session playing on this server, seen from the web process: its supervised
+    session and who may see it."""
 
     id: str
     patient_id: str
@@ -60,125 +57,84 @@ class LiveRun:
     program_name: str
     device_url: str
     started_by: str
-    process: Any
-    conn: Connection
-    session_id: int
-    channels: list[str]
-    max_amplitude: list[float]
+    session: SupervisedSession
     started_at: float = field(default_factory=time.time)
-    samples: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=_BUFFER))
-    seq: itertools.count[int] = field(default_factory=itertools.count)
-    status: dict[str, Any] = field(default_factory=dict)
-    ended_at: float | None = None
-    outcome: dict[str, Any] | None = None
-    error: str | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    send_lock: threading.Lock = field(default_factory=threading.Lock)
-    thread: threading.Thread | None = None
-    stop_requested: float | None = None
-    triggerable: list[str] = field(default_factory=list)
-    """Channels a button can trigger (``SessionRunner.triggerable``)."""
-    drives: dict[str, str] = field(default_factory=dict)
-    """What drives each functional channel, in words."""
-    events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=_EVENTS))
+
+    # ------------------------------------------------------------------ the session's facts
+    @property
+    def process(self) -> Any:
+        """The session process."""
+        return self.session.process
+
+    @property
+    def conn(self) -> Connection:
+        """The web process's end of the pipe to the session process."""
+        return self.session.conn
+
+    @property
+    def session_id(self) -> int:
+        return self.session.session_id
+
+    @property
+    def channels(self) -> list[str]:
+        return self.session.channels
+
+    @property
+    def max_amplitude(self) -> list[float]:
+        return self.session.max_amplitude
+
+    @property
+    def triggerable(self) -> list[str]:
+        """Channels a button can trigger (``SessionRunner.triggerable``)."""
+        return self.session.triggerable
+
+    @property
+    def drives(self) -> dict[str, str]:
+        """What drives each functional channel, in words."""
+        return self.session.drives
 
     @property
     def ended(self) -> bool:
-        return self.ended_at is not None
+        return self.session.ended
 
-    # ------------------------------------------------------------------ from the session
-    def _read(self) -> None:
-        """Reader thread: status messages into the buffer until the session ends."""
-        try:
-            while True:
-                msg = self.conn.recv()
-                if msg[0] == "status":
-                    with self.lock:
-                        data = msg[1]
-                        data["seq"] = next(self.seq)
-                        self.status = data
-                        self.samples.append(data)
-                elif msg[0] == "event":
-                    self._event(msg[1])
-                elif msg[0] == "ended":
-                    self.outcome = msg[1]
-                    break
-                elif msg[0] == "error":
-                    self.error = str(msg[1])
-        except (EOFError, OSError):
-            if self.outcome is None:
-                self.outcome = {"status": "aborted", "how": "device_error",
-                                "reason": "the session process ended unexpectedly"}
-                self.error = self.outcome["reason"]
-        finally:
-            self.process.join(timeout=5)  # only this thread joins (the exit status is read once)
-            self.conn.close()
-            self.ended_at = time.time()
+    @property
+    def ended_at(self) -> float | None:
+        return self.session.ended_at
 
-    def _event(self, data: dict[str, Any]) -> None:
-        """A trigger or loop event: kept (newest first on the page) with its plain words."""
-        from opennmes.web._words import event_words
+    @property
+    def outcome(self) -> dict[str, Any] | None:
+        return self.session.outcome
 
-        value = data.get("value")
-        if isinstance(value, float) and not math.isfinite(value):
-            data["value"] = None  # JSON has no NaN
-        with self.lock:
-            self.events.append({"t": data.get("t", 0.0), "kind": data.get("kind"),
-                                "channel": data.get("channel"), "result": data.get("result"),
-                                "text": event_words(str(data.get("kind")), data) or ""})
-
-    # ------------------------------------------------------------------ to the session
-    def command(self, name: str, *args: Any, by: str) -> None:
-        """Send a command to the session (NmesError when the session has ended)."""
-        if self.ended:
-            raise NmesError("the session has ended")
-        with self.send_lock:
-            try:
-                self.conn.send((name, args, by))
-            except (OSError, BrokenPipeError) as exc:
-                raise NmesError(f"the session process is not reachable: {exc}") from exc
-
-    def check_channel(self, channel: str) -> None:
-        """NmesError naming the channels when ``channel`` is not one of them."""
-        if channel not in self.channels:
-            raise NmesError(f"unknown channel {channel!r}; channels: {self.channels}")
-
-    def check_triggerable(self, channel: str) -> None:
-        """NmesError naming the triggered channels when ``channel`` is not one of them."""
-        if channel not in self.triggerable:
-            raise NmesError(f"channel {channel!r} is not triggered by a button; triggered "
-                            f"channels: {self.triggerable}")
+    @property
+    def error(self) -> str | None:
+        return self.session.error
 
     def stop(self, reason: str, by: str = "operator") -> None:
-        """Zero the output now (idempotent); kill the process if it does not end in time."""
-        if self.ended:
-            return
-        if self.stop_requested is None:
-            self.stop_requested = time.monotonic()
-            threading.Thread(target=self._kill_if_stuck, daemon=True).start()
-        try:
-            self.command("stop", reason, by=by)
-        except NmesError:
-            self.process.kill()
-
-    def _kill_if_stuck(self) -> None:
-        deadline = time.monotonic() + KILL_AFTER
-        while time.monotonic() < deadline:
-            if self.ended:
-                return
-            time.sleep(0.05)
-        log.error("session process of run %s did not stop within %g s: killing it",
-                  self.id, KILL_AFTER)
-        self.process.kill()
+        """Zero the output now (idempotent); the process is killed if it does not end in
+        time."""
+        self.session.stop(reason, by=by)
 
     # ------------------------------------------------------------------ for the pages
+    def _events(self) -> list[dict[str, Any]]:
+        """The latest trigger and loop events, newest first, with their plain words."""
+        from opennmes.web._words import event_words
+
+        out = []
+        for data in reversed(self.session.events(kinds=SHOWN_EVENTS, last=_EVENTS)):
+            value = data.get("value")
+            if isinstance(value, float) and not math.isfinite(value):
+                data = data | {"value": None}  # JSON has no NaN
+            out.append({"t": data.get("t", 0.0), "kind": data.get("kind"),
+                        "channel": data.get("channel"), "result": data.get("result"),
+                        "text": event_words(str(data.get("kind")), data) or ""})
+        return out
+
     def snapshot(self, since: int = -1) -> dict[str, Any]:
         """State and the samples newer than ``since`` (JSON-ready; currents in mA)."""
-        with self.lock:
-            st = dict(self.status)
-            rows = [s for s in self.samples if s["seq"] > since] if since < st.get(
-                "seq", -1) else []
-            events = [dict(e) for e in reversed(self.events)]
+        sess = self.session
+        st = sess.status()
+        rows = sess.statuses(since)
+        events = self._events()
         n = len(self.channels)
         levels = st.get("levels", [0.0] * n)
         amplitude = st.get("amplitude", [0.0] * n)
@@ -290,18 +246,15 @@ class LiveSessions:
     def warm_up(self) -> None:
         """Start the session fork server (modules and kernels load once, in the background
         of the first start)."""
-        from multiprocessing import forkserver
+        from opennmes.session import warm_up_supervisor
 
-        from opennmes.web._worker import _context
-
-        if _context().get_start_method() == "forkserver":
-            forkserver.ensure_running()
+        warm_up_supervisor()
 
     def start(self, user: User, patient_id: str, program: Program, device_url: str, *,
               meta: Mapping[str, Any] | None = None) -> LiveRun:
-        """Start a session process: it opens the device, checks everything (screening,
-        device limits), begins the record and plays the program. Nothing is recorded when a
-        check fails.
+        """Start a supervised session process: it opens the device, checks everything
+        (screening, device limits), begins the record and plays the program. Nothing is
+        recorded when a check fails.
 
         Raises
         ------
@@ -313,7 +266,7 @@ class LiveSessions:
 
     def _start(self, user: User, patient_id: str, program: Program, device_url: str,
                meta: Mapping[str, Any] | None) -> LiveRun:
-        from opennmes.web._worker import spawn
+        from opennmes.session import supervise
 
         if device_url not in self.settings.device_urls:
             raise NmesError(f"device {device_url!r} is not offered by this server; choose one "
@@ -331,33 +284,13 @@ class LiveSessions:
             options["stall_margin"] = self.settings.sim_stall_margin
         info = {"started_by": user.username, "via": "web"} | dict(meta or {})
         url = self.store.engine.url.render_as_string(hide_password=False)
-        proc, conn = spawn(url, patient_id, program.to_file_dict(), device_url, info, options)
-        if not conn.poll(START_TIMEOUT):
-            proc.kill()
-            raise SessionRefused(f"the session process did not start within "
-                                 f"{START_TIMEOUT:g} s; nothing ran")
-        try:
-            msg = conn.recv()
-        except EOFError:
-            msg = ("refused", "the session process ended before starting")
-        if msg[0] != "started":
-            proc.join(timeout=5)
-            conn.close()
-            raise SessionRefused(str(msg[1]))
-        started = msg[1]
+        session = supervise(url, patient_id, program, device_url, meta=info, options=options,
+                            parent="the web server")
         run = LiveRun(id=secrets.token_urlsafe(9), patient_id=patient_id,
                       clinician=patient.clinician, program_name=program.name,
-                      device_url=device_url, started_by=user.username, process=proc,
-                      conn=conn, session_id=int(started["session_id"]),
-                      channels=list(started["channels"]),
-                      max_amplitude=[float(a) for a in started["max_amplitude"]],
-                      triggerable=list(started["triggerable"]),
-                      drives=dict(started["drives"]))
-        run.thread = threading.Thread(target=run._read, daemon=True,
-                                      name=f"nmes-web-run-{run.id}")
+                      device_url=device_url, started_by=user.username, session=session)
         with self._lock:
             self._runs[run.id] = run
-        run.thread.start()
         self.accounts.audit(user, "stimulation_started",
                             f"{program.name} started on {device_url} for {patient_id}",
                             patient_id=patient_id,
@@ -387,5 +320,4 @@ class LiveSessions:
                 log.exception("stopping run %s failed", run.id)
         deadline = time.monotonic() + KILL_AFTER + 2.0
         for run in runs:
-            if run.thread is not None:
-                run.thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            run.session.wait(timeout=max(0.0, deadline - time.monotonic()))

@@ -1,9 +1,11 @@
 """Live session pages: the view, its JSON feed, intensity, pause, comfort, trigger and stop.
 
 Every control is a plain HTML form (CSRF token included) so that it works with scripts off;
-the page's script only submits the same forms with ``fetch`` and draws the charts. Stop is
-handled on the event loop (no wait for a worker thread) and acted on at once by the session
-process, whatever the page's scripts do.
+the page's script only submits the same forms with ``fetch`` and draws the charts. Each control
+sends a command of the session's one vocabulary (:class:`opennmes.session.Command`) through
+the run's supervised session, which checks it first. Stop is handled on the event loop (no
+wait for a worker thread) and acted on at once by the session process, whatever the page's
+scripts do.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from opennmes.errors import NmesError
+from opennmes.session import Command
 from opennmes.web._accounts import User
 from opennmes.web._app import flash, render
 from opennmes.web._live import LiveRun, LiveSessions, RunNotFound
@@ -109,11 +112,12 @@ def live_intensity(request: Request, run_id: str, direction: str = Form(""),
     if run.ended:
         return _reply(request, run, error="the session has ended")
     channels = [channel] if channel else run.channels
+    command = Command.INCREASE if direction == "up" else Command.DECREASE
     try:
         for ch in channels:
-            run.check_channel(ch)
+            run.session.check(command, ch)
         for ch in channels:
-            run.command("increase" if direction == "up" else "decrease", ch, by=user.username)
+            run.session.send(command, ch, by=user.username)
     except NmesError as exc:
         return _reply(request, run, error=str(exc))
     return _reply(request, run, f"Intensity {direction}.")
@@ -127,7 +131,7 @@ def live_pause(request: Request, run_id: str, command: str = Form("pause"),
     if command not in ("pause", "resume"):
         return _reply(request, run, error=f"command {command!r} must be 'pause' or 'resume'")
     try:
-        run.command(command, by=user.username)
+        run.session.send(Command(command), by=user.username)
     except NmesError as exc:
         return _reply(request, run, error=str(exc))
     return _reply(request, run, "Paused." if command == "pause" else "Resuming.")
@@ -138,14 +142,16 @@ def live_comfort(request: Request, run_id: str, score: str = Form(""),
                  user: User = Depends(current_user)) -> Response:
     """Record a comfort rating, 0 (unbearable) to 10 (fully comfortable)."""
     run = _run(request, run_id, user)
-    if not score.strip().isdigit() or not 0 <= int(score) <= 10:
-        return _reply(request, run, error=f"comfort rating {score!r} must be a whole number "
-                                          "from 0 (unbearable) to 10 (fully comfortable)")
+    value: int | str = int(score) if score.strip().isdigit() else score
+    try:
+        run.session.check(Command.RATE_COMFORT, value)
+    except NmesError as exc:
+        return _reply(request, run, error=str(exc))
     if run.ended:
         return _reply(request, run, error="the session has ended; rate comfort during the "
                                           "session")
     try:
-        run.command("rate_comfort", int(score), by=user.username)
+        run.session.send(Command.RATE_COMFORT, value, by=user.username)
     except NmesError as exc:
         return _reply(request, run, error=str(exc))
     return _reply(request, run, f"Thank you: comfort {int(score)} of 10 recorded.")
@@ -163,7 +169,7 @@ def live_trigger(request: Request, run_id: str, channel: str = Form(""),
     if run.ended:
         return _reply(request, run, error="the session has ended")
     try:
-        run.check_triggerable(channel)
+        run.session.check(Command.TRIGGER, channel)
     except NmesError as exc:
         return _reply(request, run, error=str(exc))
     snap = run.snapshot(since=2**62)
@@ -171,8 +177,8 @@ def live_trigger(request: Request, run_id: str, channel: str = Form(""),
         return _reply(request, run, error="The session is paused: press Resume first, then "
                                           f"Trigger {channel}.")
     try:
-        run.command("trigger" if action == "burst" else "end_burst", channel,
-                    by=f"button:{user.username}")
+        run.session.send(Command.TRIGGER if action == "burst" else Command.END_BURST, channel,
+                         by=f"button:{user.username}")
     except NmesError as exc:
         return _reply(request, run, error=str(exc))
     if action == "end":

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from opennmes.cli._parse import write_signals_csv
 from opennmes.sensing import read_emg
-from opennmes.sensing._cliutil import write_signals_csv
 from opennmes.signals import Signals
 from tests.conftest import NmesResult, run_nmes
 

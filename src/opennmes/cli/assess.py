@@ -39,10 +39,10 @@ def assess(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Asymmetry, activation timing, co-contraction and fatigue; which muscles are deficient."""
+    from opennmes.cli._parse import parse_pair, parse_range
     from opennmes.cli._paths import input_table, output_folder
     from opennmes.sensing import assess as run_assess
     from opennmes.sensing import read_emg
-    from opennmes.sensing._cliutil import parse_pair, parse_range
 
     for f in files:
         input_table(f)

@@ -46,9 +46,9 @@ def process(
     = False,
 ) -> None:
     """Band-pass, rectify and envelope each EMG channel; optionally find onsets and offsets."""
+    from opennmes.cli._parse import parse_range, write_signals_csv
     from opennmes.cli._paths import input_pulses, input_table, output_folder
     from opennmes.sensing import EmgPipeline, detect_onsets, events_to_pandas, read_emg
-    from opennmes.sensing._cliutil import parse_range, write_signals_csv
 
     input_table(file)
     if pulses is not None:

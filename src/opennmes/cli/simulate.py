@@ -37,7 +37,7 @@ def _values(text: str, option: str, scale: float, *, times: bool = False) -> lis
     """A comma-separated LIST or a FILE with one value a line, times ``scale``; ``times``:
     the values are pulse times, which must not go back (checked here for a FILE, to name it;
     the model checks a LIST)."""
-    from opennmes.physiology._identify import read_values
+    from opennmes.physiology import read_values
 
     if os.path.exists(text):
         vals = read_values(text).tolist()
@@ -235,7 +235,7 @@ def identify(
     import pandas as pd
 
     from opennmes.physiology import identify as run_identify
-    from opennmes.physiology._identify import read_trace
+    from opennmes.physiology import read_trace
 
     for path, option in ((out, "--out"), (plot, "--plot")):
         if path is not None:

@@ -24,6 +24,8 @@ from opennmes.physiology._identify import (
     FORCE_PARAMETERS,
     IdentificationResult,
     identify,
+    read_trace,
+    read_values,
 )
 from opennmes.physiology._mechanics import (
     Joint,
@@ -50,6 +52,8 @@ from opennmes.physiology._simulate import (
 from opennmes.physiology._stream import PatientStream
 
 __all__ = [
+    "read_trace",
+    "read_values",
     "DING2003_TAU2",
     "FATIGUE_PARAMETERS",
     "FORCE_PARAMETERS",

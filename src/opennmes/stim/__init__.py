@@ -13,7 +13,9 @@ from opennmes.stim._files import (
     load_program_text,
     program_from_dict,
     program_schema,
+    read_yaml,
     save_program,
+    validation_lines,
 )
 from opennmes.stim._program import (
     MAX_CHANNELS,
@@ -32,6 +34,7 @@ from opennmes.stim._program import (
     Train,
     Trigger,
 )
+from opennmes.stim._quantities import Amperes, Fraction, Hertz, Metres, Seconds, SquareMetres
 
 __all__ = [
     "PulseSchedule",
@@ -60,4 +63,12 @@ __all__ = [
     "program_from_dict",
     "save_program",
     "program_schema",
+    "read_yaml",
+    "validation_lines",
+    "Seconds",
+    "Hertz",
+    "Amperes",
+    "SquareMetres",
+    "Metres",
+    "Fraction",
 ]

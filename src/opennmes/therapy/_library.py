@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from opennmes.stim._files import read_yaml, validation_lines
+from opennmes.stim import read_yaml, validation_lines
 from opennmes.therapy._errors import TherapyError
 from opennmes.therapy._protocol import Protocol
 

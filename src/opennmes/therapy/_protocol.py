@@ -25,8 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from opennmes.stim import Program
-from opennmes.stim._quantities import Fraction, Seconds
+from opennmes.stim import Fraction, Program, Seconds
 from opennmes.units import format_quantity, parse_quantity
 
 __all__ = [

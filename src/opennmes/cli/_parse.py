@@ -1,4 +1,5 @@
-"""Helpers shared by the sensing command-line groups (unit-bearing option parsing, output)."""
+"""Option parsing and output shared by the ``nmes`` groups that read signals: unit-bearing
+ranges, channel pairs, signals written to CSV."""
 
 from __future__ import annotations
 

@@ -13,8 +13,10 @@ import pytest
 from opennmes.devices import DeviceFault
 from opennmes.session import (
     DeviceErrorEvent,
+    ReplaySensor,
     ScriptedOperator,
     SessionRunner,
+    SessionStopped,
     WatchdogFired,
 )
 from opennmes.signals import Signals
@@ -193,3 +195,27 @@ def test_device_that_stops_answering_is_stopped() -> None:
         assert not fired or fired[0].cause == "device"
         time.sleep(0.1)
         assert emu.output_is_zero
+
+
+def test_a_replayed_recording_that_ends_stops_the_session_without_a_fault() -> None:
+    """The end of a replayed recording is the end of the input: an ordinary stop whose reason
+    says so, by the sensor, not a watchdog trip; the samples up to the end are recorded."""
+    prog = make_program(reps=3)
+    rec = Signals(np.zeros((1, 70)), 100.0, ("force",), ("N",), 0.0)  # 0.7 s of samples
+    with backend("sim") as (stim, _):
+        runner = SessionRunner(prog, stim, sensors=[ReplaySensor(rec, "replayed force")],
+                               sensor_timeout=0.2)
+        _full(runner)
+        res = runner.run()
+    assert res.status == "finished" and res.how == "stopped"
+    assert res.reason == "the replayed recording 'replayed force' ended at 0.70 s"
+    stop = [e for e in res.events if isinstance(e, SessionStopped)]
+    assert stop[-1].by == "sensor:replayed force"
+    assert not [e for e in res.events if isinstance(e, WatchdogFired)]
+    assert 0.7 <= res.duration <= 0.7 + 2 * 0.04  # the window that read the last sample
+    # a recording that loops never ends: the program plays to its end
+    with backend("sim") as (stim, _):
+        runner = SessionRunner(prog, stim, sensors=[ReplaySensor(rec, "replayed force",
+                                                                 loop=True)])
+        _full(runner)
+        assert runner.run().how == "completed"

@@ -600,9 +600,9 @@ class ClosedLoopDrive:
             if self.ilc.last == "fell back":
                 self._events.append(LoopEvent(
                     t, self.channel, "fell back",
-                    f"repetition {rep + 1} tracked worse than the best so far "
-                    f"(repetition RMSE {rmse:.4g}, best {self.ilc.best_rmse:.4g}): the best "
-                    f"repetition's input plays again, learning gain now {self.ilc.gain:.4g}",
+                    f"repetition {rep + 1} tracked worse than the best so far (rms error "
+                    f"{self._amount(rmse)}, best {self._amount(self.ilc.best_rmse)}): the best "
+                    f"repetition's input plays again, learning gain now {self.ilc.gain:.3g}",
                     rmse))
             else:
                 self._events.append(LoopEvent(t, self.channel, "learnt",

@@ -537,6 +537,10 @@ class SessionRunner:
                     d.observe(sig, s.name)
         if self._immediate and not self._paused:
             self._start_bursts_now()
+        for s in self.sensors:  # a replayed recording at its end: the input is over
+            if getattr(s, "ended", False) and self._stopping is None:
+                self.stop(f"the replayed recording {s.name!r} ended at "
+                          f"{float(getattr(s, 'end_time', t)):.2f} s", by=f"sensor:{s.name}")
         self.watchdog.check_sensors(t, self._sensor_end)
 
     def _start_bursts_now(self) -> None:

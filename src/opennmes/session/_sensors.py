@@ -23,7 +23,9 @@ class Sensor(Protocol):
     ``read(t)`` is called by the control loop once per chunk with the session time ``t`` (s)
     and returns the samples that arrived since the last call (``t0`` in session time), or
     None. A sensor whose samples lag the session time by more than the runner's
-    ``sensor_timeout`` is dead: the watchdog stops the session.
+    ``sensor_timeout`` is dead: the watchdog stops the session. A sensor whose input has a
+    natural end (a replayed recording) may say so with an ``ended`` attribute (and
+    ``end_time``, s): the runner then stops the session with that reason, not as a fault.
     """
 
     name: str
@@ -100,7 +102,10 @@ class ReplaySensor:
     For trying triggers and closed loops without hardware (and for tests): the samples of
     ``signals`` from its ``t0`` appear at session time ``start``, each one only once the
     device's clock has reached it (on a virtual clock, as the clock moves). The stream ends
-    with the recording; the runner's watchdog then sees a silent sensor.
+    with the recording: once its last sample has been read, :attr:`ended` is True and the
+    runner stops the session as an ordinary stop whose reason says the recording ended (the
+    end of the input, not a sensor fault; a sensor that goes silent before its end still
+    trips the watchdog).
 
     Parameters
     ----------
@@ -128,6 +133,16 @@ class ReplaySensor:
     def attach(self, stim: Any) -> None:
         """Follow ``stim``'s session clock (the runner calls this)."""
         self._now = stim.now_rel
+
+    @property
+    def ended(self) -> bool:
+        """True once every sample of a recording that does not loop has been read."""
+        return not self.loop and self._i >= self.signals.n_samples
+
+    @property
+    def end_time(self) -> float:
+        """Session time just after the recording's last sample, s."""
+        return self.start + self.signals.n_samples / self.signals.sfreq
 
     def read(self, t: float) -> Signals | None:
         """Samples whose session time is before ``t`` s and before the device clock."""

@@ -139,3 +139,17 @@ def test_new_database_in_a_read_only_folder_is_one_line(tmp_path: Path) -> None:
     with read_only(folder):
         one_error_line(run_nmes("db", "info", "--db", f"sqlite:///{folder / 'new.db'}"),
                        f"folder {folder} is read-only")
+
+
+def test_db_sessions_and_db_export_are_the_sessions_commands(ro_db: str, tmp_path: Path) -> None:
+    """One command under two names: the same lines and JSON, the same exported files."""
+    for extra in ((), ("--json",), ("--patient", "P1", "--limit", "1")):
+        a = run_nmes("sessions", "list", "--db", ro_db, *extra)
+        b = run_nmes("db", "sessions", "--db", ro_db, *extra)
+        assert a.returncode == b.returncode == 0, a.stderr + b.stderr
+        assert a.stdout == b.stdout and "P1" in a.stdout
+    a = run_nmes("sessions", "export", "1", str(tmp_path / "a"), "--db", ro_db)
+    b = run_nmes("db", "export", "1", str(tmp_path / "b"), "--db", ro_db)
+    assert a.returncode == b.returncode == 0, a.stderr + b.stderr
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names and names == sorted(p.name for p in (tmp_path / "b").iterdir())

@@ -35,12 +35,24 @@ def list_cmd(
         help="running, finished, aborted or interrupted.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")]
     = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (SI units).")] = False,
 ) -> None:
     """List sessions, newest first."""
     from opennmes.store import open_store
 
     with open_store(db) as store:
         rows = store.list_sessions(patient_id=patient, status=status, limit=limit)
+    if as_json:
+        typer.echo(json.dumps([{
+            "id": s.id, "uid": s.uid, "patient_id": s.patient_id, "program": s.program_name,
+            "program_version": s.program_version, "device_url": s.device_url,
+            "status": s.status, "started_at": s.started_at.isoformat(),
+            "ended_at": s.ended_at.isoformat() if s.ended_at else None,
+            "end_reason": s.end_reason,
+            "streams": {st.name: {"sfreq": st.sfreq, "n_samples": st.n_samples,
+                                  "duration_s": st.n_samples / st.sfreq} for st in s.streams},
+        } for s in rows], indent=2))
+        return
     if not rows:
         typer.echo("no sessions")
     for s in rows:

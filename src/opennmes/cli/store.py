@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from opennmes.cli._paths import output_folder
 from opennmes.errors import StoreError
 from opennmes.store import ENV_VAR, migrate, open_store
 from opennmes.units import parse_quantity
@@ -109,57 +107,10 @@ def add_patient(
     typer.echo(f"added patient {p.id}")
 
 
-@group.command()
-def sessions(
-    db: DbOption = None,
-    patient: Annotated[str | None, typer.Option(help="Only this patient's sessions.")] = None,
-    status: Annotated[str | None, typer.Option(
-        help="running, finished, aborted or interrupted.")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")]
-    = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """List sessions, newest first."""
-    with open_store(db) as store:
-        rows = store.list_sessions(patient_id=patient, status=status, limit=limit)
-    if as_json:
-        typer.echo(json.dumps([{
-            "id": s.id, "uid": s.uid, "patient_id": s.patient_id, "program": s.program_name,
-            "program_version": s.program_version, "device_url": s.device_url,
-            "status": s.status, "started_at": s.started_at.isoformat(),
-            "ended_at": s.ended_at.isoformat() if s.ended_at else None,
-            "end_reason": s.end_reason,
-            "streams": {st.name: {"sfreq": st.sfreq, "n_samples": st.n_samples,
-                                  "duration_s": st.n_samples / st.sfreq} for st in s.streams},
-        } for s in rows], indent=2))
-        return
-    if not rows:
-        typer.echo("no sessions")
-    for s in rows:
-        dur = max((st.t_end for st in s.streams), default=0.0)
-        typer.echo(f"{s.id:5d}  {s.started_at:%Y-%m-%d %H:%M}  {s.patient_id:12s} "
-                   f"{s.program_name} v{s.program_version}  {s.status:11s} {dur:8.1f} s  "
-                   f"{s.end_reason or ''}")
-
-
-@group.command("export")
-def export_cmd(
-    session_id: Annotated[int, typer.Argument(help="Session id (see `nmes db sessions`).")],
-    folder: Annotated[Path, typer.Argument(help="New folder for the Parquet and JSON files.")],
-    db: DbOption = None,
-) -> None:
-    """Export one session to a folder (format in docs/store.md)."""
-    from opennmes.store import export_session
-
-    with open_store(db) as store:
-        store.get_session(session_id)  # an unknown id makes no folder
-        out = export_session(store, session_id, output_folder(folder, "FOLDER"))
-    typer.echo(f"exported session {session_id} to {out}")
-
-
 @group.command("import")
 def import_cmd(
-    folder: Annotated[Path, typer.Argument(help="A folder written by `nmes db export`.")],
+    folder: Annotated[Path, typer.Argument(
+        help="A folder written by `nmes sessions export` (or `nmes db export`).")],
     db: DbOption = None,
 ) -> None:
     """Import an exported session (all or nothing)."""
@@ -171,5 +122,10 @@ def import_cmd(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``db`` group to the ``nmes`` command."""
+    """Add the ``db`` group to the ``nmes`` command. ``nmes db sessions`` and ``nmes db export``
+    are the same commands as ``nmes sessions list`` and ``nmes sessions export``."""
+    from opennmes.cli.sessions import export_cmd, list_cmd
+
+    group.command("sessions")(list_cmd)
+    group.command("export")(export_cmd)
     app.add_typer(group, name="db")

@@ -12,7 +12,9 @@ import pytest
 from opennmes.devices import (
     KNOWN_USB_IDS,
     SCHEMES,
+    DeviceState,
     Played,
+    Stimulator,
     Stopped,
     VirtualClock,
     list_ports,
@@ -59,7 +61,7 @@ def test_lifecycle_is_idempotent_and_ends_at_zero(rs2_program: Program) -> None:
     assert [type(e) for e in stim.events() if isinstance(e, Stopped)] == [Stopped]
     stim.close()
     stim.close()
-    assert stim.state == "closed"
+    assert stim.state == "closed" and stim.state is DeviceState.CLOSED
 
 
 def test_leaving_a_stimulator_open_warns() -> None:
@@ -205,3 +207,22 @@ def test_sim_runs_in_real_time_with_the_real_clock(rs2_program: Program) -> None
         elapsed = time.monotonic() - t
         stim.finish()
     assert 0.29 < elapsed < 0.45
+
+
+def test_a_backend_that_misses_a_hook_cannot_be_constructed() -> None:
+    """Stimulator is an ABC: a missing hook fails at construction, not at the first pulse."""
+
+    class Half(Stimulator):
+        kind = "half"
+
+        def _open(self) -> None:
+            pass
+
+    with pytest.raises(TypeError, match="abstract.*_deliver"):
+        Half("half://")
+    from opennmes.devices.sciencemode2._driver import RehaStim2
+    from opennmes.devices.sciencemode4._driver import P24
+    from opennmes.devices.sim._sim import SimStimulator
+
+    for cls in (SimStimulator, RehaStim2, P24):  # every real backend has all its hooks
+        assert cls.__abstractmethods__ == frozenset()

@@ -6,7 +6,7 @@ each. Hardware backends speak the Hasomed ScienceMode protocols (sans-I/O codecs
 ``sciencemode2`` / ``sciencemode4``) and ship byte-exact emulators for tests without hardware.
 """
 
-from opennmes.devices._base import Stimulator
+from opennmes.devices._base import DeviceState, Stimulator
 from opennmes.devices._clock import Clock, RealClock, VirtualClock
 from opennmes.devices._events import (
     FAULT_KINDS,
@@ -29,7 +29,7 @@ from opennmes.devices._registry import (
 )
 
 __all__ = [
-    "Stimulator", "open_stimulator", "check_representable", "SCHEMES", "list_ports",
+    "Stimulator", "DeviceState", "open_stimulator", "check_representable", "SCHEMES", "list_ports",
     "PortInfo", "KNOWN_USB_IDS",
     "Clock", "RealClock", "VirtualClock",
     "DeviceEvent", "Acknowledged", "DeviceFault", "Disconnected", "Stopped", "LateCommand",

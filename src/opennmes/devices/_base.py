@@ -10,7 +10,9 @@ before it reaches the backend; a refused chunk stops the output and raises.
 
 from __future__ import annotations
 
+import abc
 import atexit
+import enum
 import logging
 import threading
 import warnings
@@ -30,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from opennmes.safety import LimitProfile, SafetyGuard
     from opennmes.stim import Program
 
-__all__ = ["Stimulator", "GuardLike", "STATES"]
+__all__ = ["Stimulator", "GuardLike", "DeviceState", "STATES"]
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,19 @@ def _close_all_at_exit() -> None:
             pass
 
 
-STATES = ("closed", "open", "configured", "running", "stopped")
+class DeviceState(enum.StrEnum):
+    """Where a stimulator is in its life: ``closed`` -> ``open`` -> ``configured`` ->
+    ``running`` -> ``stopped`` (-> ``configured`` again, or ``closed``). A ``StrEnum``: each
+    state equals its name as a string."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    CONFIGURED = "configured"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+STATES = tuple(DeviceState)
 
 
 class GuardLike(Protocol):
@@ -58,7 +72,7 @@ class GuardLike(Protocol):
     def check(self, chunk: PulseSchedule) -> None: ...
 
 
-class Stimulator:
+class Stimulator(abc.ABC):
     """Base of every stimulator backend.
 
     Parameters
@@ -71,8 +85,9 @@ class Stimulator:
 
     Notes
     -----
-    Subclasses implement ``_open``, ``_configure``, ``_start``, ``_deliver``, ``_stop``,
-    ``_close``, ``_single_pulse`` and ``_delivered``. Faults found by background threads are
+    Subclasses implement ``_open``, ``_configure``, ``_start``, ``_deliver``,
+    ``_set_intensity``, ``_stop``, ``_close``, ``_single_pulse`` and ``_delivered`` (abstract:
+    a backend that misses one cannot be constructed). Faults found by background threads are
     posted with :meth:`_post`; the next call of the host raises :class:`DeviceError`.
     """
 
@@ -87,7 +102,7 @@ class Stimulator:
         if self.clock.virtual and not self.accepts_virtual_clock:
             raise DeviceError(f"{self.kind}: a real device runs in real time; a virtual clock "
                               "is only for sim://")
-        self._state = "closed"
+        self._state = DeviceState.CLOSED
         self._lock = threading.RLock()
         self._events: list[DeviceEvent] = []
         self._listeners: list[Callable[[DeviceEvent], None]] = []
@@ -117,8 +132,8 @@ class Stimulator:
 
     # ------------------------------------------------------------------ state
     @property
-    def state(self) -> str:
-        """One of ``closed``, ``open``, ``configured``, ``running``, ``stopped``."""
+    def state(self) -> DeviceState:
+        """``closed``, ``open``, ``configured``, ``running`` or ``stopped``."""
         return self._state
 
     @property
@@ -187,12 +202,12 @@ class Stimulator:
     # ------------------------------------------------------------------ lifecycle
     def open(self) -> Stimulator:
         """Connect to the device (idempotent); returns ``self``."""
-        if self._state != "closed":
+        if self._state != DeviceState.CLOSED:
             return self
         self._open()
         self._t_open = self.clock.now()
         self._opened_once = True
-        self._state = "open"
+        self._state = DeviceState.OPEN
         _OPEN.add(self)
         return self
 
@@ -239,7 +254,7 @@ class Stimulator:
         self._device_channel = {n: cmap[n] for n in names}
         self._areas = {c.name: float(getattr(c.electrode, "area_m2", 0.0) or 0.0)
                        for c in channels}
-        self._state = "configured"
+        self._state = DeviceState.CONFIGURED
 
     def start(self) -> None:
         """Arm the device; the schedule's t = 0 is when the first chunk reaches it."""
@@ -250,7 +265,7 @@ class Stimulator:
         if callable(reset):
             reset()
         self._start()
-        self._state = "running"
+        self._state = DeviceState.RUNNING
 
     def deliver(self, chunk: PulseSchedule, *, until: float | None = None) -> None:
         """Play one chunk (times relative to the start, in s) on the device.
@@ -343,10 +358,10 @@ class Stimulator:
     def stop(self, *, reason: str = "stop requested") -> None:
         """Zero output on every channel (idempotent, never raises for a lost device)."""
         with self._lock:
-            if self._state not in ("running", "configured"):
+            if self._state not in (DeviceState.RUNNING, DeviceState.CONFIGURED):
                 return
-            was_running = self._state == "running"
-            self._state = "stopped"
+            was_running = self._state == DeviceState.RUNNING
+            self._state = DeviceState.STOPPED
         try:
             self._stop()
         except Exception as exc:  # the device may be gone; output is zero either way
@@ -357,13 +372,13 @@ class Stimulator:
 
     def close(self) -> None:
         """Stop, then release the device (idempotent)."""
-        if self._state == "closed":
+        if self._state == DeviceState.CLOSED:
             return
         self.stop(reason="close")
         try:
             self._close()
         finally:
-            self._state = "closed"
+            self._state = DeviceState.CLOSED
             _OPEN.discard(self)
 
     def __enter__(self) -> Stimulator:
@@ -414,36 +429,46 @@ class Stimulator:
                                          channel_names=names)
 
     # ------------------------------------------------------------------ backend hooks
+    @abc.abstractmethod
     def _open(self) -> None:
         raise NotImplementedError
 
+    @abc.abstractmethod
     def _configure(self, program: Any, names: tuple[str, ...], cmap: dict[str, int]) -> None:
         raise NotImplementedError
 
+    @abc.abstractmethod
     def _start(self) -> None:
         raise NotImplementedError
 
-    def _check_chunk(self, chunk: PulseSchedule) -> None:
-        """Raise ProgramError if the device cannot play these pulses exactly."""
+    def _check_chunk(self, chunk: PulseSchedule) -> None:  # noqa: B027 (optional hook)
+        """Raise ProgramError if the device cannot play these pulses exactly (a hook; by
+        default every chunk that passed the guard is playable)."""
 
+    @abc.abstractmethod
     def _deliver(self, chunk: PulseSchedule, until: float | None) -> None:
         raise NotImplementedError
 
+    @abc.abstractmethod
     def _set_intensity(self, channel: str, amplitude: float) -> None:
         raise NotImplementedError
 
+    @abc.abstractmethod
     def _single_pulse(self, device_channel: int, amplitude: float, phase_width: float) -> None:
         raise NotImplementedError
 
     def _single_pulse_gap(self) -> float:
         return 0.0
 
+    @abc.abstractmethod
     def _stop(self) -> None:
         raise NotImplementedError
 
+    @abc.abstractmethod
     def _close(self) -> None:
         raise NotImplementedError
 
+    @abc.abstractmethod
     def _delivered(self) -> PulseSchedule:
         raise NotImplementedError
 

@@ -15,6 +15,9 @@ __all__ = [
     "DeviceError",
     "DeviceTimeoutError",
     "ProtocolError",
+    "SessionError",
+    "LocalProtocolError",
+    "RemoteProtocolError",
     "ModelError",
     "SignalError",
     "StoreError",
@@ -105,7 +108,23 @@ class DeviceTimeoutError(DeviceError, TimeoutError):
 
 
 class ProtocolError(NmesError, ValueError):
-    """Bytes on the wire do not form a valid frame of the device protocol."""
+    """Something on the wire does not fit the device protocol (see the two kinds below)."""
+
+
+class LocalProtocolError(ProtocolError):
+    """We asked to encode something the protocol cannot say (a value off the device's grid, a
+    field out of its range): a bug or an unchecked input on this side; nothing was sent."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """Bytes received from the other side (the device, or the host for an emulator) do not
+    form a valid frame or message of the protocol."""
+
+
+class SessionError(NmesError, ValueError):
+    """A running session was asked for something it cannot do (a setting out of range, an
+    unknown or untriggered channel, an intensity step too large, a second run); nothing
+    changed. Problems of the program itself are :class:`ProgramError`."""
 
 
 class ModelError(NmesError, ValueError):

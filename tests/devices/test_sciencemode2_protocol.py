@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from opennmes.devices._bytes import crc8, stuff, unstuff
 from opennmes.devices.sciencemode2 import protocol as p
-from opennmes.errors import ProtocolError
+from opennmes.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 
 WORKED = [
     (p.InitAck(0), 5, "F0 81 BF 81 56 05 02 00 0F"),
@@ -51,7 +51,7 @@ def test_pysciencemode_getstimulationmode_differs_from_spec() -> None:
     dec.feed(py)
     frame = dec.next_frame()  # a well-formed frame, but of command 0x5F = 95
     assert frame is not None and frame.command == 0x5F
-    with pytest.raises(ProtocolError, match="unknown ScienceMode2 command 95"):
+    with pytest.raises(RemoteProtocolError, match="unknown ScienceMode2 command 95"):
         p.decode(frame)
 
 
@@ -59,7 +59,7 @@ def test_timing_codes_from_the_pdf() -> None:
     assert p.t1_code(0.200) == 398 and p.t1_from_code(398) == pytest.approx(0.200)
     assert p.t2_code(0.008) == 13 and p.t2_from_code(13) == pytest.approx(0.008)
     assert p.t1_from_code(2048) == pytest.approx(1.025)
-    with pytest.raises(ProtocolError, match="not 1 ms"):
+    with pytest.raises(LocalProtocolError, match="not 1 ms"):
         p.t1_code(1 / 35)
 
 
@@ -71,7 +71,7 @@ def test_crc8_check_value() -> None:
 def test_stuffing_example_from_the_pdf() -> None:
     assert stuff(b"\xf0") == b"\x81\xa5"
     assert stuff(b"\x55") == b"\x55"  # the key itself is not escaped
-    with pytest.raises(ProtocolError, match="dangling|escape"):
+    with pytest.raises(RemoteProtocolError, match="dangling|escape"):
         unstuff(b"\x81")
 
 
@@ -85,7 +85,7 @@ def test_decoder_resyncs_after_garbage_and_split_frames() -> None:
     good = p.encode(p.InitAck(0), 5)
     dec = p.FrameDecoder()
     dec.feed(b"\x00\x12" + good[:4])
-    with pytest.raises(ProtocolError, match="before a start byte"):
+    with pytest.raises(RemoteProtocolError, match="before a start byte"):
         dec.next_frame()
     assert dec.next_frame() is None
     dec.feed(good[4:] + good)
@@ -96,7 +96,7 @@ def test_decoder_resyncs_after_garbage_and_split_frames() -> None:
 def test_corrupted_crc_is_a_protocol_error() -> None:
     raw = bytearray(p.encode(p.SinglePulse(0, 300, 20), 6))
     raw[8] ^= 0x01
-    with pytest.raises(ProtocolError, match="CRC-8"):
+    with pytest.raises(RemoteProtocolError, match="CRC-8"):
         p.decode_frame(bytes(raw))
 
 
@@ -126,5 +126,5 @@ def test_frames_round_trip(data: list[int], pn: int, cmd: int) -> None:
 
 
 def test_frame_with_too_many_data_bytes_is_refused() -> None:
-    with pytest.raises(ProtocolError, match="holds <= 60"):
+    with pytest.raises(LocalProtocolError, match="holds <= 60"):
         p.encode_frame(0, 32, bytes(61))

@@ -11,7 +11,7 @@ from opennmes.devices._bytes import crc16_xmodem
 from opennmes.devices._plan import Pulse
 from opennmes.devices.sciencemode4 import protocol as p
 from opennmes.devices.sciencemode4._shapes import pattern_to_points, points_to_pulses
-from opennmes.errors import ProgramError, ProtocolError
+from opennmes.errors import LocalProtocolError, ProgramError, ProtocolError
 from opennmes.stim import Waveform
 
 _POINTS = (p.Point.from_ma(200, 20), p.Point.from_ma(100, 0), p.Point.from_ma(200, -20))
@@ -41,7 +41,7 @@ def test_worked_update_fields() -> None:
     """20 ms period with 0.5 ms accuracy is code 40 (flag 0); ramp 3; points +20/0/-20 mA."""
     assert p.period_code(0.020) == (40, False)
     assert p.period_code(0.03325) == (133, True)  # 33.25 ms needs 0.25 ms accuracy
-    with pytest.raises(ProtocolError, match="0.25 ms"):
+    with pytest.raises(LocalProtocolError, match="0.25 ms"):
         p.period_code(1 / 30)
     assert [x.current_ma for x in _POINTS] == [20.0, 0.0, -20.0]
     assert _POINTS[0].encode() == bytes.fromhex("0C855000")
@@ -65,7 +65,7 @@ def test_messages_round_trip(msg: p.Message) -> None:
 
 
 def test_packet_number_is_six_bits() -> None:
-    with pytest.raises(ProtocolError, match="0-63"):
+    with pytest.raises(LocalProtocolError, match="0-63"):
         p.encode(p.MlStop(), 64)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import binascii
 import re
 
-from opennmes.errors import ProtocolError
+from opennmes.errors import RemoteProtocolError
 
 __all__ = ["START", "STOP", "STUFF", "STUFF_KEY", "stuff", "unstuff", "crc8", "crc16_xmodem",
            "crc16_xmodem_table", "FRAME_RE", "FrameSplitter"]
@@ -43,7 +43,7 @@ def unstuff(data: bytes) -> bytes:
     """Inverse of :func:`stuff`; raises :class:`ProtocolError` on a dangling or bad escape."""
     if STUFF not in data:
         if START in data or STOP in data:
-            raise ProtocolError("unescaped 0xF0 or 0x0F inside a frame")
+            raise RemoteProtocolError("unescaped 0xF0 or 0x0F inside a frame")
         return bytes(data)
     out = bytearray()
     it = iter(data)
@@ -51,15 +51,16 @@ def unstuff(data: bytes) -> bytes:
         if b == STUFF:
             nxt = next(it, None)
             if nxt is None:
-                raise ProtocolError("frame ends inside an escape sequence (0x81 without a byte)")
+                raise RemoteProtocolError(
+                    "frame ends inside an escape sequence (0x81 without a byte)")
             v = nxt ^ STUFF_KEY
             if v not in _SPECIAL:
-                raise ProtocolError(
+                raise RemoteProtocolError(
                     f"escape 0x81 0x{nxt:02X} decodes to 0x{v:02X}, which never needs escaping"
                 )
             out.append(v)
         elif b in (START, STOP):
-            raise ProtocolError(f"unescaped 0x{b:02X} inside a frame")
+            raise RemoteProtocolError(f"unescaped 0x{b:02X} inside a frame")
         else:
             out.append(b)
     return bytes(out)
@@ -144,21 +145,22 @@ class FrameSplitter:
             n = len(buf) - pos
             self._buf, self._pos = bytearray(), 0
             if n:
-                raise ProtocolError(f"{n} bytes outside any frame dropped")
+                raise RemoteProtocolError(f"{n} bytes outside any frame dropped")
             return None
         if start > pos:
             self._pos = start
-            raise ProtocolError(f"{start - pos} bytes before a start byte dropped")
+            raise RemoteProtocolError(f"{start - pos} bytes before a start byte dropped")
         m = FRAME_RE.match(buf, pos)
         if m is None:
             if len(buf) - pos > self.max_len:
                 self._pos = pos + 1
-                raise ProtocolError(f"no stop byte within {self.max_len} bytes: frame dropped")
+                raise RemoteProtocolError(
+                    f"no stop byte within {self.max_len} bytes: frame dropped")
             return None
         end = m.end()
         self._pos = end
         if buf[end - 1] != STOP:  # stopped by the look-ahead: a new start byte
-            raise ProtocolError("start byte inside a frame: incomplete frame dropped")
+            raise RemoteProtocolError("start byte inside a frame: incomplete frame dropped")
         if end - pos > self.max_len:
-            raise ProtocolError(f"frame of {end - pos} bytes exceeds {self.max_len}: dropped")
+            raise RemoteProtocolError(f"frame of {end - pos} bytes exceeds {self.max_len}: dropped")
         return bytes(buf[pos:end])

@@ -26,7 +26,7 @@ from opennmes.devices._bytes import (
     stuff,
     unstuff,
 )
-from opennmes.errors import ProtocolError
+from opennmes.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "Command", "Result", "Frame", "FrameDecoder", "encode_frame", "decode_frame",
@@ -97,9 +97,10 @@ class Frame:
 def encode_frame(packet_number: int, command: int, data: bytes = b"") -> bytes:
     """Encode one frame exactly as PDF §2.2 prescribes."""
     if not 0 <= packet_number <= 255 or not 0 <= command <= 255:
-        raise ProtocolError(f"packet number {packet_number} / command {command} not a byte")
+        raise LocalProtocolError(f"packet number {packet_number} / command {command} not a byte")
     if len(data) > MAX_DATA:
-        raise ProtocolError(f"{len(data)} data bytes; a ScienceMode2 frame holds <= {MAX_DATA}")
+        raise LocalProtocolError(
+            f"{len(data)} data bytes; a ScienceMode2 frame holds <= {MAX_DATA}")
     body = stuff(bytes((packet_number, command)) + data)
     return bytes((START, STUFF, crc8(body) ^ STUFF_KEY, STUFF, len(body) ^ STUFF_KEY)) + body \
         + bytes((STOP,))
@@ -108,20 +109,20 @@ def encode_frame(packet_number: int, command: int, data: bytes = b"") -> bytes:
 def decode_frame(raw: bytes) -> Frame:
     """Decode one complete frame (from 0xF0 to 0x0F inclusive)."""
     if len(raw) < 8 or raw[0] != START or raw[-1] != STOP:
-        raise ProtocolError(f"not a ScienceMode2 frame: {raw[:16].hex(' ')}")
+        raise RemoteProtocolError(f"not a ScienceMode2 frame: {raw[:16].hex(' ')}")
     if raw[1] != STUFF or raw[3] != STUFF:
-        raise ProtocolError("checksum and length must each be escaped with 0x81 (PDF §4)")
+        raise RemoteProtocolError("checksum and length must each be escaped with 0x81 (PDF §4)")
     crc = raw[2] ^ STUFF_KEY
     length = raw[4] ^ STUFF_KEY
     body = raw[5:-1]
     if len(body) != length:
-        raise ProtocolError(f"length byte says {length} body bytes, frame has {len(body)}")
+        raise RemoteProtocolError(f"length byte says {length} body bytes, frame has {len(body)}")
     if crc8(body) != crc:
-        raise ProtocolError(f"CRC-8 mismatch: frame says 0x{crc:02X}, "
-                            f"body gives 0x{crc8(body):02X}")
+        raise RemoteProtocolError(f"CRC-8 mismatch: frame says 0x{crc:02X}, "
+                                  f"body gives 0x{crc8(body):02X}")
     payload = unstuff(body)
     if len(payload) < 2:
-        raise ProtocolError("frame body lacks packet number and command")
+        raise RemoteProtocolError("frame body lacks packet number and command")
     return Frame(payload[0], payload[1], payload[2:])
 
 
@@ -241,8 +242,8 @@ def t1_code(t1: float) -> int:
     """Main interval code c1 for t1 = c1 * 0.5 ms + 1 ms; raises ProtocolError if not exact."""
     c = (t1 * 1e3 - 1.0) / 0.5
     if abs(c - round(c)) > 1e-6 or not 0 <= round(c) <= 2048:
-        raise ProtocolError(f"main interval {t1 * 1e3:.4g} ms is not 1 ms + n x 0.5 ms, "
-                            "n = 0..2048 (PDF, InitChannelListMode)")
+        raise LocalProtocolError(f"main interval {t1 * 1e3:.4g} ms is not 1 ms + n x 0.5 ms, "
+                                 "n = 0..2048 (PDF, InitChannelListMode)")
     return int(round(c))
 
 
@@ -255,8 +256,8 @@ def t2_code(t2: float) -> int:
     """Inter-pulse interval code c2 for t2 = c2 * 0.5 ms + 1.5 ms; raises if not exact."""
     c = (t2 * 1e3 - 1.5) / 0.5
     if abs(c - round(c)) > 1e-6 or not 0 <= round(c) <= 255:
-        raise ProtocolError(f"inter-pulse interval {t2 * 1e3:.4g} ms is not 1.5 ms + n x 0.5 ms,"
-                            " n = 0..255 (PDF, InitChannelListMode)")
+        raise LocalProtocolError(f"inter-pulse interval {t2 * 1e3:.4g} ms is not 1.5 ms + "
+                                 "n x 0.5 ms, n = 0..255 (PDF, InitChannelListMode)")
     return int(round(c))
 
 
@@ -375,7 +376,7 @@ def encode(message: Message, packet_number: int) -> bytes:
 
 def _need(frame: Frame, n: int, name: str) -> None:
     if len(frame.data) != n:
-        raise ProtocolError(f"{name} carries {n} data bytes, got {len(frame.data)}")
+        raise RemoteProtocolError(f"{name} carries {n} data bytes, got {len(frame.data)}")
 
 
 def decode(frame: Frame) -> Message:
@@ -397,15 +398,15 @@ def decode(frame: Frame) -> Message:
                 Command.STOP_CHANNEL_LIST_MODE: StopChannelListMode}[Command(c)]()
     if c == Command.GET_STIMULATION_MODE_ACK:
         if len(d) not in (1, 2):
-            raise ProtocolError(f"GetStimulationModeAck carries 1-2 bytes, got {len(d)}")
+            raise RemoteProtocolError(f"GetStimulationModeAck carries 1-2 bytes, got {len(d)}")
         return GetStimulationModeAck(result=_s8(d[0]), mode=d[1] if len(d) == 2 else 0)
     if c == Command.INIT_CHANNEL_LIST_MODE:
         _need(frame, 7, "InitChannelListMode")
         return InitChannelListMode(d[0], d[1], d[2], d[3], (d[4] << 8) | d[5], d[6])
     if c == Command.START_CHANNEL_LIST_MODE:
         if len(d) % 4 or not 4 <= len(d) <= 32:
-            raise ProtocolError(f"StartChannelListMode carries 4 bytes per channel (1-8), "
-                                f"got {len(d)}")
+            raise RemoteProtocolError(f"StartChannelListMode carries 4 bytes per channel (1-8), "
+                                      f"got {len(d)}")
         return StartChannelListMode(tuple(
             ChannelEntry(d[i], (d[i + 1] << 8) | d[i + 2], d[i + 3]) for i in range(0, len(d), 4)
         ))
@@ -415,4 +416,4 @@ def decode(frame: Frame) -> Message:
     if c == Command.STIMULATION_ERROR:
         _need(frame, 1, "StimulationError")
         return StimulationError(code=_s8(d[0]))
-    raise ProtocolError(f"unknown ScienceMode2 command {c}")
+    raise RemoteProtocolError(f"unknown ScienceMode2 command {c}")

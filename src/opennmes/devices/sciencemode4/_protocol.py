@@ -25,7 +25,7 @@ from opennmes.devices._bytes import (
     stuff,
     unstuff,
 )
-from opennmes.errors import ProtocolError
+from opennmes.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "Command", "Result", "Frame", "FrameDecoder", "encode_frame", "decode_frame", "Point",
@@ -91,8 +91,8 @@ class Frame:
 def encode_frame(packet_number: int, command: int, data: bytes = b"") -> bytes:
     """Encode one ScienceMode4 frame."""
     if not 0 <= packet_number <= 63 or not 0 <= command <= 1023:
-        raise ProtocolError(f"packet number {packet_number} (0-63) or command {command} "
-                            "(0-1023) out of range")
+        raise LocalProtocolError(f"packet number {packet_number} (0-63) or command {command} "
+                                 "(0-1023) out of range")
     word = (packet_number << 10) | command
     body = stuff(bytes(((word >> 8) & 0xFF, word & 0xFF)) + data)
     length = len(body) + 10
@@ -105,20 +105,20 @@ def encode_frame(packet_number: int, command: int, data: bytes = b"") -> bytes:
 def decode_frame(raw: bytes) -> Frame:
     """Decode one complete frame (0xF0 ... 0x0F)."""
     if len(raw) < 12 or raw[0] != START or raw[-1] != STOP:
-        raise ProtocolError(f"not a ScienceMode4 frame: {raw[:16].hex(' ')}")
+        raise RemoteProtocolError(f"not a ScienceMode4 frame: {raw[:16].hex(' ')}")
     if any(raw[i] != STUFF for i in (1, 3, 5, 7)):
-        raise ProtocolError("length and checksum bytes must each be escaped with 0x81")
+        raise RemoteProtocolError("length and checksum bytes must each be escaped with 0x81")
     length = ((raw[2] ^ STUFF_KEY) << 8) | (raw[4] ^ STUFF_KEY)
     crc = ((raw[6] ^ STUFF_KEY) << 8) | (raw[8] ^ STUFF_KEY)
     if length != len(raw):
-        raise ProtocolError(f"length field says {length} bytes, frame has {len(raw)}")
+        raise RemoteProtocolError(f"length field says {length} bytes, frame has {len(raw)}")
     body = raw[9:-1]
     if crc16_xmodem(body) != crc:
-        raise ProtocolError(f"CRC-16 mismatch: frame says 0x{crc:04X}, "
-                            f"body gives 0x{crc16_xmodem(body):04X}")
+        raise RemoteProtocolError(f"CRC-16 mismatch: frame says 0x{crc:04X}, "
+                                  f"body gives 0x{crc16_xmodem(body):04X}")
     payload = unstuff(body)
     if len(payload) < 2:
-        raise ProtocolError("frame body lacks the packet-number/command word")
+        raise RemoteProtocolError("frame body lacks the packet-number/command word")
     word = (payload[0] << 8) | payload[1]
     return Frame(word >> 10, word & 0x3FF, payload[2:])
 
@@ -166,7 +166,7 @@ class Point:
     def from_ma(cls, duration_us: int, current_ma: float) -> Point:
         code = 2.0 * current_ma + 300.0
         if abs(code - round(code)) > 1e-6:
-            raise ProtocolError(f"current {current_ma} mA is not a multiple of 0.5 mA")
+            raise LocalProtocolError(f"current {current_ma} mA is not a multiple of 0.5 mA")
         return cls(int(duration_us), int(round(code)))
 
     @property
@@ -175,8 +175,8 @@ class Point:
 
     def encode(self) -> bytes:
         if not 0 <= self.duration_us <= 4095 or not 0 <= self.current_code <= 600:
-            raise ProtocolError(f"point ({self.duration_us} us, {self.current_ma} mA) outside "
-                                "0-4095 us / -150..150 mA (ScienceMode4 point limits)")
+            raise LocalProtocolError(f"point ({self.duration_us} us, {self.current_ma} mA) outside "
+                                     "0-4095 us / -150..150 mA (ScienceMode4 point limits)")
         t, c = self.duration_us, self.current_code
         return bytes(((t >> 4) & 0xFF, ((t << 4) & 0xF0) | ((c >> 6) & 0x0F), (c << 2) & 0xFC,
                       (self.interpolation << 5) & 0x60))
@@ -186,7 +186,7 @@ class Point:
         t = (b[0] << 4) | (b[1] >> 4)
         c = ((b[1] & 0x0F) << 6) | (b[2] >> 2)
         if c > 600:
-            raise ProtocolError(f"point current code {c} beyond 150 mA")
+            raise RemoteProtocolError(f"point current code {c} beyond 150 mA")
         return cls(t, c, (b[3] >> 5) & 0x03)
 
 
@@ -204,8 +204,8 @@ def period_code(period: float) -> tuple[int, bool]:
     q = ms * 4
     if abs(q - round(q)) < 1e-6 and 1 <= round(q) <= 32767:
         return int(round(q)), True
-    raise ProtocolError(f"period {ms:.6g} ms is not a multiple of 0.25 ms (<= 8191.75 ms) or "
-                        "0.5 ms (<= 16383.5 ms), the mid-level period resolution")
+    raise LocalProtocolError(f"period {ms:.6g} ms is not a multiple of 0.25 ms (<= 8191.75 ms) or "
+                             "0.5 ms (<= 16383.5 ms), the mid-level period resolution")
 
 
 def _u8(v: int) -> int:
@@ -329,7 +329,8 @@ class MlUpdate(Message):
         out = bytearray((mask,))
         for _, cfg in sorted(self.channels, key=lambda x: x[0]):
             if not 1 <= len(cfg.points) <= MAX_POINTS or not 0 <= cfg.ramp <= 15:
-                raise ProtocolError(f"{len(cfg.points)} points (1-16) / ramp {cfg.ramp} (0-15)")
+                raise LocalProtocolError(
+                    f"{len(cfg.points)} points (1-16) / ramp {cfg.ramp} (0-15)")
             word = (cfg.period_code << 1) & 0xFFFE | int(cfg.accurate)
             out += bytes((((len(cfg.points) - 1) << 4) | cfg.ramp, word >> 8, word & 0xFF))
             for p in cfg.points:
@@ -399,12 +400,12 @@ def encode(message: Message, packet_number: int) -> bytes:
 
 def _need(d: bytes, n: int, name: str) -> None:
     if len(d) != n:
-        raise ProtocolError(f"{name} carries {n} data bytes, got {len(d)}")
+        raise RemoteProtocolError(f"{name} carries {n} data bytes, got {len(d)}")
 
 
 def _points(d: bytes, i: int, n: int) -> tuple[tuple[Point, ...], int]:
     if len(d) < i + 4 * n:
-        raise ProtocolError(f"frame too short for {n} points")
+        raise RemoteProtocolError(f"frame too short for {n} points")
     return tuple(Point.decode(d[i + 4 * k: i + 4 * k + 4]) for k in range(n)), i + 4 * n
 
 
@@ -423,45 +424,45 @@ def decode(frame: Frame) -> Message:
         return LlInit(high_voltage=(d[0] >> 1) & 7, measurement=(d[0] >> 4) & 7)
     if c == Command.LL_CHANNEL_CONFIG:
         if not d:
-            raise ProtocolError("LlChannelConfig without data")
+            raise RemoteProtocolError("LlChannelConfig without data")
         enable = bool(d[0] & 0x80)
         pts: tuple[Point, ...] = ()
         if enable:
             pts, i = _points(d, 1, (d[0] & 0x0F) + 1)
             if i != len(d):
-                raise ProtocolError("LlChannelConfig has trailing bytes")
+                raise RemoteProtocolError("LlChannelConfig has trailing bytes")
         return LlChannelConfig(enable, (d[0] >> 5) & 3, (d[0] >> 4) & 1, pts)
     if c == Command.LL_CHANNEL_CONFIG_ACK:
         if len(d) < 3:
-            raise ProtocolError("LlChannelConfigAck carries at least 3 bytes")
+            raise RemoteProtocolError("LlChannelConfigAck carries at least 3 bytes")
         return LlChannelConfigAck(d[0], d[1] & 0x0F, d[1] >> 4)
     if c == Command.ML_INIT:
         _need(d, 1, "MlInit")
         return MlInit(bool(d[0]))
     if c == Command.ML_UPDATE:
         if not d:
-            raise ProtocolError("MlUpdate without data")
+            raise RemoteProtocolError("MlUpdate without data")
         mask, i = d[0], 1
         chans = []
         for ch in range(8):
             if mask & (1 << ch):
                 if len(d) < i + 3:
-                    raise ProtocolError("MlUpdate too short for its enabled channels")
+                    raise RemoteProtocolError("MlUpdate too short for its enabled channels")
                 head, word = d[i], (d[i + 1] << 8) | d[i + 2]
                 pts, i = _points(d, i + 3, (head >> 4) + 1)
                 chans.append((ch, MlChannelConfig(head & 0x0F, word >> 1, bool(word & 1), pts)))
         if i != len(d):
-            raise ProtocolError("MlUpdate has trailing bytes")
+            raise RemoteProtocolError("MlUpdate has trailing bytes")
         return MlUpdate(tuple(chans))
     if c == Command.ML_GET_CURRENT_DATA:
         _need(d, 1, "MlGetCurrentData")
         return MlGetCurrentData(d[0])
     if c == Command.ML_GET_CURRENT_DATA_ACK:
         if len(d) != 7 or d[1] != 4:
-            raise ProtocolError("only selection-4 MlGetCurrentDataAck (7 bytes) is supported")
+            raise RemoteProtocolError("only selection-4 MlGetCurrentDataAck (7 bytes) is supported")
         states = []
         for b in d[3:7]:
             states += [b & 0x0F, b >> 4]
         return MlGetCurrentDataAck(d[0], tuple(bool(d[2] >> i & 1) for i in range(8)),
                                    tuple(states))
-    raise ProtocolError(f"unknown ScienceMode4 command {c}")
+    raise RemoteProtocolError(f"unknown ScienceMode4 command {c}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from opennmes.errors import ProgramError
+from opennmes.errors import SessionError
 from opennmes.session import (
     EVENT_KINDS,
     AdverseEvent,
@@ -81,9 +81,9 @@ def test_events_validate_and_serialise() -> None:
                                                     "by": "keyboard", "t_effective": 1.525}
     assert set(EVENT_KINDS) >= {"start", "intensity", "pause", "resume", "stop", "device_error",
                                 "watchdog", "comfort", "skin_check", "adverse_event"}
-    with pytest.raises(ProgramError, match="0 to 10"):
+    with pytest.raises(SessionError, match="0 to 10"):
         ComfortRating(0.0, 11)
-    with pytest.raises(ProgramError, match="note"):
+    with pytest.raises(SessionError, match="note"):
         AdverseEvent(0.0, "  ")
-    with pytest.raises(ProgramError, match="stop kind"):
+    with pytest.raises(SessionError, match="stop kind"):
         SessionStopped(0.0, "because")

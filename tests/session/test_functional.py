@@ -12,7 +12,7 @@ import pytest
 
 from opennmes.control import PID, IterativeLearning
 from opennmes.devices import VirtualClock, open_stimulator
-from opennmes.errors import ProgramError
+from opennmes.errors import ProgramError, SessionError
 from opennmes.physiology import get_preset
 from opennmes.report.session_report import session_report_html
 from opennmes.sensing import PullSource, detect_gait_events, read_text
@@ -268,7 +268,7 @@ def test_drives_refuse_bad_setups() -> None:
                           drives=[TriggerDrive("wrist extensors", "emg", signal="EMG")])
         runner = SessionRunner(program, stim, drives=[TriggerDrive("wrist extensors",
                                                                    "button")])
-        with pytest.raises(ProgramError, match="not triggered"):
+        with pytest.raises(SessionError, match="not triggered"):
             SessionRunner(Program(name="y", channels=[_wrist(), _peroneal()], duration=5.0),
                           stim, drives=[TriggerDrive("peroneal", "button")]).trigger(
                 "wrist extensors")

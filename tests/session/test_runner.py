@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from opennmes.errors import ProgramError
+from opennmes.errors import SessionError
 from opennmes.session import (
     IntensityChanged,
     ScriptedOperator,
@@ -97,7 +97,7 @@ def test_intensity_never_above_the_program_and_small_steps() -> None:
         assert res.delivered.amplitude.max() == pytest.approx(0.003)
         assert res.dose[0].max_level == pytest.approx(0.003)
     with backend("sim") as (stim, _):
-        with pytest.raises(ProgramError, match="at most 2 mA"):
+        with pytest.raises(SessionError, match="at most 2 mA"):
             SessionRunner(prog, stim, step=5e-3)
         runner = SessionRunner(prog, stim, stall_margin=RELAXED)
         with pytest.raises(Exception, match="intensity"):
@@ -177,5 +177,5 @@ def test_comfort_skin_and_adverse_events_are_recorded() -> None:
         assert data["skin_check"] == {"ok": False, "channel": "quad", "note": "redness",
                                       "by": "script"}
         assert data["adverse_event"]["note"] == "tingling after"
-        with pytest.raises(ProgramError, match="0 to 10"):
+        with pytest.raises(SessionError, match="0 to 10"):
             runner.rate_comfort(11)

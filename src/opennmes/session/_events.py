@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from opennmes.errors import ProgramError
+from opennmes.errors import SessionError
 
 __all__ = [
     "SessionEvent", "SessionStarted", "IntensityChanged", "Paused", "Resumed",
@@ -101,7 +101,7 @@ class SessionStopped(SessionEvent):
 
     def __post_init__(self) -> None:
         if self.how not in STOP_KINDS:
-            raise ProgramError(f"stop kind {self.how!r}; one of {STOP_KINDS}")
+            raise SessionError(f"stop kind {self.how!r}; one of {STOP_KINDS}")
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ class ComfortRating(SessionEvent):
 
     def __post_init__(self) -> None:
         if not (isinstance(self.score, int) and 0 <= self.score <= 10):
-            raise ProgramError(f"comfort score = {self.score!r} must be an integer 0 to 10")
+            raise SessionError(f"comfort score = {self.score!r} must be an integer 0 to 10")
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ class AdverseEvent(SessionEvent):
 
     def __post_init__(self) -> None:
         if not self.note.strip():
-            raise ProgramError("an adverse event needs a note saying what happened")
+            raise SessionError("an adverse event needs a note saying what happened")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from opennmes.errors import DeviceError, NmesError, ProgramError, SafetyLimitError
+from opennmes.errors import (
+    DeviceError,
+    NmesError,
+    ProgramError,
+    SafetyLimitError,
+    SessionError,
+)
 from opennmes.schedule import US_PER_S, PulseSchedule, quantize_amplitude, to_us
 from opennmes.session._dose import ChannelRecord, dose_document, session_dose
 from opennmes.session._drives import Drive, TriggerDrive, check_drives, program_drives
@@ -150,14 +156,14 @@ class SessionRunner:
                  channel_map: Mapping[str, int] | None = None,
                  drives: Sequence[Drive] = (), realtime: bool = True) -> None:
         if not 0.01 <= chunk <= 0.1:
-            raise ProgramError(f"chunk = {chunk!r} s must be within 0.01 to 0.1 s")
+            raise SessionError(f"chunk = {chunk!r} s must be within 0.01 to 0.1 s")
         if not 0 < step <= MAX_STEP + 1e-12:
-            raise ProgramError(f"intensity step = {step * 1e3:g} mA must be above 0 and at most "
+            raise SessionError(f"intensity step = {step * 1e3:g} mA must be above 0 and at most "
                                f"{MAX_STEP * 1e3:g} mA (intensity must never jump; CPS §4.6)")
         if not resume_ramp >= 0:
-            raise ProgramError(f"resume_ramp = {resume_ramp!r} s must be >= 0")
+            raise SessionError(f"resume_ramp = {resume_ramp!r} s must be >= 0")
         if not 0.01 <= stall_margin <= 1.0:
-            raise ProgramError(f"stall_margin = {stall_margin!r} s must be within 0.01 to 1 s")
+            raise SessionError(f"stall_margin = {stall_margin!r} s must be within 0.01 to 1 s")
         self.program = program
         self.stim = stim
         self.realtime = bool(realtime)
@@ -235,7 +241,7 @@ class SessionRunner:
     def attach_writer(self, writer: SessionWriter) -> None:
         """Record into ``writer`` (before :meth:`run`)."""
         if self._state != "ready":
-            raise ProgramError("attach the writer before the session runs")
+            raise SessionError("attach the writer before the session runs")
         self.writer = writer
         self._recorder = _Recorder(writer, self)
 
@@ -276,7 +282,7 @@ class SessionRunner:
         self._check_channel(channel)
         a = float(amplitude)
         if not (math.isfinite(a) and 0 <= a):
-            raise ProgramError(f"intensity = {amplitude!r} A must be a finite current >= 0")
+            raise SessionError(f"intensity = {amplitude!r} A must be a finite current >= 0")
         if a > self.max_amplitude[channel] * (1 + 1e-9):
             raise SafetyLimitError("intensity", a * 1e3, self.max_amplitude[channel] * 1e3, "mA",
                                    f"program {self.program.name!r}",
@@ -331,7 +337,7 @@ class SessionRunner:
         drive = self.drives.get(channel)
         if not isinstance(drive, TriggerDrive):
             names = [c for c, d in self.drives.items() if isinstance(d, TriggerDrive)]
-            raise ProgramError(f"channel {channel!r} is not triggered; triggered channels: "
+            raise SessionError(f"channel {channel!r} is not triggered; triggered channels: "
                                f"{names}")
         return drive
 
@@ -372,7 +378,7 @@ class SessionRunner:
         the reason recorded) propagate after the output is stopped and the record closed.
         """
         if self._state != "ready":
-            raise ProgramError("a SessionRunner runs once; make a new one")
+            raise SessionError("a SessionRunner runs once; make a new one")
         if self.stim.clock.virtual or not self.realtime:
             return self._run()
         from opennmes.devices import realtime
@@ -399,7 +405,7 @@ class SessionRunner:
         error: BaseException | None = None
         try:
             self._loop()
-        except (DeviceError, SafetyLimitError, ProgramError) as exc:
+        except (DeviceError, SafetyLimitError, ProgramError, SessionError) as exc:
             how = "safety" if isinstance(exc, SafetyLimitError) else "device_error"
             if self._stopping is None:  # not a consequence of our own stop
                 if how == "device_error" and stim.fault is None:  # faults: drained later
@@ -607,7 +613,7 @@ class SessionRunner:
         else:
             new = value
             if new > old + MAX_STEP + 1e-12:
-                raise ProgramError(f"intensity of {ch!r} can rise by at most {MAX_STEP * 1e3:g} "
+                raise SessionError(f"intensity of {ch!r} can rise by at most {MAX_STEP * 1e3:g} "
                                    f"mA at a time (asked {old * 1e3:g} -> {new * 1e3:g} mA)")
         step = self.stim.capabilities.amplitude_step
         if step > 0:  # the device's step, never above the channel's ceiling
@@ -647,7 +653,7 @@ class SessionRunner:
 
     def _check_channel(self, ch: str) -> None:
         if ch not in self.channels:
-            raise ProgramError(f"unknown channel {ch!r}; channels: {list(self.channels)}")
+            raise SessionError(f"unknown channel {ch!r}; channels: {list(self.channels)}")
 
     # ------------------------------------------------------------------ stopping
     def _halt(self, how: str, reason: str, by: str) -> None:

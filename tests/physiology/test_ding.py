@@ -8,6 +8,7 @@ import pytest
 
 from opennmes.errors import ModelError
 from opennmes.physiology import (
+    DING_STATES,
     cn_closed_form,
     default_parameters,
     ding2007_a_factor,
@@ -335,3 +336,17 @@ def test_uncertain_choices_are_named_options() -> None:
                          params={"pd_effect": "per_pulse"})
     assert per["force"].max() != pytest.approx(last["force"].max(), rel=1e-3)
     assert default_parameters("ding2003-fatigue").fatigue
+
+
+def test_the_derivative_takes_and_returns_the_named_state_order() -> None:
+    """DING_STATES names the order of ding_derivative (tau1 before Km, as in Ding et al.
+    2000): at the rest values with a force F, each fatigue state moves by its own alpha x F."""
+    p = default_parameters("ding2003", fatigue=True)
+    assert DING_STATES == ("CN", "F", "A", "tau1", "Km")
+    rest = {"CN": 0.0, "F": 50.0, "A": p.a_rest, "tau1": p.tau1_rest, "Km": p.km_rest}
+    d = dict(zip(DING_STATES, ding_derivative(0.0, [rest[k] for k in DING_STATES], [], p),
+                 strict=True))
+    assert d["A"] == pytest.approx(p.alpha_a * 50.0)
+    assert d["tau1"] == pytest.approx(p.alpha_tau1 * 50.0)
+    assert d["Km"] == pytest.approx(p.alpha_km * 50.0)
+    assert d["F"] == pytest.approx(-50.0 / p.tau1_rest)

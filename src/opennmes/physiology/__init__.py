@@ -9,6 +9,7 @@ a recorded force trace). See ``docs/physiology.md``.
 
 from opennmes.physiology._ding import (
     DING2003_TAU2,
+    DING_STATES,
     MODELS,
     DingParameters,
     cn_closed_form,
@@ -55,6 +56,7 @@ __all__ = [
     "read_trace",
     "read_values",
     "DING2003_TAU2",
+    "DING_STATES",
     "FATIGUE_PARAMETERS",
     "FORCE_PARAMETERS",
     "IdentificationResult",

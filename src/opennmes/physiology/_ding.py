@@ -16,7 +16,8 @@ fatigue model (three more states, ``A``, ``Km`` and ``tau1``):
   human skeletal muscles. *J Appl Physiol* 89:1322-1332 (coefficients as corrected in
   Doll et al. 2015, IFAC-PapersOnLine 48:338).
 
-Equations (SI units, state ``[CN, F, A, Km, tau1]``)::
+Equations (SI units; the state in the order of :data:`DING_STATES`, ``[CN, F, A, tau1, Km]``,
+the paper's and :func:`ding_derivative`'s)::
 
     dCN/dt = (1/tau_c) sum_i lam_i R_i exp(-(t - t_i)/tau_c) - CN/tau_c
     R_i    = 1 + (R0 - 1) exp(-(t_i - t_{i-1})/tau_c),  R_1 = 1,  R0 = Km + r0_offset
@@ -48,6 +49,7 @@ import numpy.typing as npt
 from opennmes.errors import ModelError
 
 __all__ = [
+    "DING_STATES",
     "DING2003_TAU2",
     "MODELS",
     "DingParameters",
@@ -350,13 +352,19 @@ def cn_closed_form(
     return np.asarray(((w * r)[None, :] * x * np.exp(-x)).sum(axis=1))
 
 
+DING_STATES: tuple[str, ...] = ("CN", "F", "A", "tau1", "Km")
+"""Names of the model's states in the order :func:`ding_derivative` takes and returns them
+(Ding et al. 2000 and cocofest write ``tau1`` before ``Km``)."""
+
+
 def ding_derivative(
     t: float, state: npt.ArrayLike, pulse_times: npt.ArrayLike, params: DingParameters,
     lam: npt.ArrayLike | None = None, g: float = 1.0,
 ) -> np.ndarray:
     """Right-hand side ``d[CN, F, A, tau1, Km]/dt`` of the model (plain NumPy).
 
-    The state order is the paper's and cocofest's (``tau1`` before ``Km``).
+    The state order is :data:`DING_STATES` (the paper's and cocofest's: ``tau1`` before
+    ``Km``).
 
     The CN derivative uses the pulse sum; R0 takes Km from the state or from rest as
     ``params.r0_from`` says. Without fatigue the last three derivatives are 0.
@@ -376,7 +384,9 @@ def ding_derivative(
     g : float
         Force scale of the last pulse (Ding 2007 ``1 - exp(-(PD-PD0)/PDt)``).
     """
-    cn, f, a, tau1, km = (float(v) for v in np.asarray(state, dtype=np.float64))
+    values = dict(zip(DING_STATES, (float(v) for v in np.asarray(state, dtype=np.float64)),
+                      strict=True))
+    cn, f, a, tau1, km = (values[k] for k in ("CN", "F", "A", "tau1", "Km"))
     tp = np.asarray(pulse_times, dtype=np.float64)
     w = np.ones_like(tp) if lam is None else np.asarray(lam, dtype=np.float64)
     keep = tp <= t
@@ -389,9 +399,9 @@ def ding_derivative(
     dcn = total / params.tau_c - cn / params.tau_c
     x = cn / (km + cn)
     df = a * g * x - f / (tau1 + params.tau2 * x)
-    if not params.fatigue:
-        return np.array([dcn, df, 0.0, 0.0, 0.0])
-    da = -(a - params.a_rest) / params.tau_fat + params.alpha_a * f
-    dkm = -(km - params.km_rest) / params.tau_fat + params.alpha_km * f
-    dtau1 = -(tau1 - params.tau1_rest) / params.tau_fat + params.alpha_tau1 * f
-    return np.array([dcn, df, da, dtau1, dkm])
+    d = {"CN": dcn, "F": df, "A": 0.0, "tau1": 0.0, "Km": 0.0}
+    if params.fatigue:
+        d["A"] = -(a - params.a_rest) / params.tau_fat + params.alpha_a * f
+        d["Km"] = -(km - params.km_rest) / params.tau_fat + params.alpha_km * f
+        d["tau1"] = -(tau1 - params.tau1_rest) / params.tau_fat + params.alpha_tau1 * f
+    return np.array([d[k] for k in DING_STATES])

@@ -119,3 +119,42 @@ def test_guard_stops_the_loop_with_zero_output() -> None:
     stop_k = int(np.searchsorted(res.t, res.events[0][0]))
     assert stop_k > 0 and res.amplitude[:stop_k].max() > 0
     assert np.all(res.amplitude[stop_k:] == 0.0)
+
+
+def test_a_tracking_plan_is_the_session_nmes_track_runs() -> None:
+    """plan_tracking: one continuous channel lasting the ramp, the repetitions and their rests;
+    the loop starts once the operator's ceiling has reached the program amplitude; a sim://
+    preset gives the feed-forward and one sample per pulse; gains are set in mA/deg."""
+    from opennmes.errors import ProgramError
+    from opennmes.session import KNEE_GAINS, PER_MA_PER_DEG, knee_target, plan_tracking
+    from opennmes.stim import load_program
+
+    from ..conftest import EXAMPLES
+
+    assert 0.087 * PER_MA_PER_DEG == pytest.approx(0.087e-3 / math.radians(1.0))
+    assert KNEE_GAINS[0] == pytest.approx(0.087 * PER_MA_PER_DEG)
+    prog = load_program(EXAMPLES / "programs" / "quadriceps.yaml")
+    ch = prog.channels[0]
+    tgt = knee_target("standard", ch.frequency, peak=math.radians(50))
+    assert tgt.max() == pytest.approx(math.radians(50))
+    plan = plan_tracking(prog, tgt, "sim://healthy-adult", repetitions=2, rest=3.0)
+    assert plan.channel == ch.name and plan.ceiling == ch.amplitude
+    assert plan.program.channel_names == (ch.name,)
+    start = math.ceil(ch.amplitude / 2e-3 * 0.02 + 0.5)
+    period = tgt.size / ch.frequency + 3.0
+    assert plan.drive.start == start and plan.drive.period == pytest.approx(period)
+    assert plan.program.duration_s == pytest.approx(start + 2 * period + 0.5, abs=1e-3)
+    assert plan.device_url == f"sim://healthy-adult?sfreq={ch.frequency:g}&emg=0"
+    assert plan.drive.controller.feedforward is not None
+    assert plan.titration().actions[-1][0] == pytest.approx(
+        (round(ch.amplitude / 2e-3) - 1) * 0.02)
+    # on a device there is no preset to take a feed-forward from
+    dev = plan_tracking(prog, tgt, "rehastim2:///dev/ttyUSB0", repetitions=1, ilc=False)
+    assert dev.drive.controller.feedforward is None and dev.drive.period is None
+    assert dev.device_url == "rehastim2:///dev/ttyUSB0"
+    for kw, match in (({"repetitions": 0}, "repetitions = 0"), ({"rest": -1.0}, "rest = -1"),
+                      ({"channel": "biceps"}, "channel 'biceps' is not in the program")):
+        with pytest.raises(ProgramError, match=match):
+            plan_tracking(prog, tgt, "sim://", **kw)  # type: ignore[arg-type]
+    with pytest.raises(ProgramError, match="give 'standard' or a joint-angle JSON file"):
+        knee_target("nowhere.json", ch.frequency)

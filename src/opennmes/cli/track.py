@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -13,28 +12,9 @@ from opennmes.cli.run import DbOption, resolve_program
 from opennmes.errors import ProgramError
 
 if TYPE_CHECKING:  # pragma: no cover
-    import numpy as np
+    pass
 
 __all__ = ["register"]
-
-
-def _target(spec: str, frequency: float, peak: float, side: str) -> np.ndarray:
-    """``standard`` or a joint-angle JSON file -> one target value per pulse, rad."""
-    from opennmes.control import seated_knee_target, standard_knee_target
-
-    if spec == "standard":
-        return standard_knee_target(frequency, peak=math.radians(peak))
-    path = Path(spec)
-    if not path.is_file():
-        raise ProgramError(f"--target {spec!r}: give 'standard' or a joint-angle JSON file "
-                           "(e.g. ../shared/data/gait/joint_angles_stroke_100hz.json)")
-    from opennmes.sensing import read_joint_angles
-
-    angles = read_joint_angles(path)
-    name = f"{side}_knee_angle"
-    if name not in angles.names:
-        raise ProgramError(f"--target {spec!r} has no {name!r}; channels: {list(angles.names)}")
-    return seated_knee_target(angles[name], angles.sfreq, frequency, repeats=3)
 
 
 def track(
@@ -80,73 +60,41 @@ def track(
     """
     import urllib.parse
 
-    import numpy as np
-
     from opennmes.cli.run import summary_lines
-    from opennmes.control import PID, IterativeLearning, inverse_curve, static_curve
     from opennmes.devices import VirtualClock, open_stimulator
     from opennmes.session import (
-        ClosedLoopDrive,
-        ScriptedOperator,
-        closed_loop_program,
+        PER_MA_PER_DEG,
+        knee_target,
+        plan_tracking,
         play,
         start_session,
         tracking_verdict,
     )
     from opennmes.store import open_store
 
-    if repetitions < 1:
-        raise ProgramError(f"--repetitions {repetitions} must be >= 1")
-    if not rest >= 0:
-        raise ProgramError(f"--rest {rest} s must be >= 0")
     if not (math.isfinite(max_rmse) and max_rmse > 0):
         raise ProgramError(f"--max-rmse {max_rmse} deg must be > 0")
-    parts = urllib.parse.urlsplit(device)
-    is_sim = parts.scheme.lower() == "sim"
-    if virtual and not is_sim:
+    if virtual and urllib.parse.urlsplit(device).scheme.lower() != "sim":
         raise ProgramError("--virtual runs only on sim://; a real device runs in real time")
     with open_store(db) as store:
         prog = resolve_program(program, store)
         store.get_patient(patient)
-        ch_name = channel or prog.channel_names[0]
-        ch = next((c for c in prog.channels if c.name == ch_name), None)
+        name = channel or prog.channel_names[0]
+        ch = next((c for c in prog.channels if c.name == name), None)
         if ch is None:
-            raise ProgramError(f"--channel {ch_name!r} is not in the program; channels: "
+            raise ProgramError(f"--channel {name!r} is not in the program; channels: "
                                f"{list(prog.channel_names)}")
-        f = float(ch.frequency)
-        tgt = _target(target, f, peak, side)
-        ramp_s = ch.amplitude / 2e-3 * 0.02 + 0.5  # the operator's ceiling reaches the top
-        start = math.ceil(ramp_s)
-        period = tgt.size / f + rest
-        session_prog = closed_loop_program(prog, ch_name, start + repetitions * period + 0.5)
-        u_max = float(ch.amplitude)
-        ff: Any = None
-        preset = parts.netloc or parts.path.strip("/")
-        if is_sim and preset:
-            from opennmes.physiology import get_preset
-
-            body = get_preset(preset)
-            amps = np.linspace(0.0, u_max, 19)
-            ff = inverse_curve(amps, static_curve(body, amps, frequency=f,
-                                                  pulse_width=ch.pulse_width_s,
-                                                  channel=ch_name))
-        per_deg = 180.0 / math.pi * 1e-3  # mA/deg -> A/rad
-        pid = PID(kp=kp * per_deg, ki=ki * per_deg, kd=kd * per_deg, dt=1 / f, u_min=0.0,
-                  u_max=u_max, rate_limit=0.1, derivative_filter=0.05, feedforward=ff)
-        learn = IterativeLearning(gain=0.02, sfreq=f, u_min=-u_max, u_max=u_max, delay=0.3,
-                                  q_cutoff=2.0) if ilc else None
-        drive = ClosedLoopDrive(ch_name, pid, tgt, signal=signal, start=start,
-                                period=period if repetitions > 1 else None, ilc=learn)
-        url = device
-        if is_sim and "sfreq=" not in device:
-            url = device + ("&" if "?" in device else "?") + f"sfreq={f:g}&emg=0"
+        tgt = knee_target(target, float(ch.frequency), peak=math.radians(peak), side=side)
+        plan = plan_tracking(prog, tgt, device, channel=name, signal=signal,
+                             gains=(kp * PER_MA_PER_DEG, ki * PER_MA_PER_DEG,
+                                    kd * PER_MA_PER_DEG),
+                             repetitions=repetitions, rest=rest, ilc=ilc)
         clock: Any = VirtualClock() if virtual else None
-        with open_stimulator(url, clock=clock) as stim:
-            runner = start_session(store, patient, session_prog, stim, chunk=0.01, step=2e-3,
-                                   drives=[drive], meta={"command": "nmes track",
-                                                         "target": target})
-            runner.add_hook(ScriptedOperator.titrate([ch_name], {ch_name: u_max}, 2e-3, 0.0,
-                                                     0.02))
+        with open_stimulator(plan.device_url, clock=clock) as stim:
+            runner = start_session(store, patient, plan.program, stim, chunk=0.01,
+                                   step=plan.step, drives=[plan.drive],
+                                   meta={"command": "nmes track", "target": target})
+            runner.add_hook(plan.titration())
             result = play(runner, live=False if plain else None, every=10.0)
     for line in summary_lines(result):
         typer.echo(line)
@@ -154,11 +102,11 @@ def track(
         typer.echo(f"error: session aborted: {result.how}: {result.reason}", err=True)
         sys.exit(1)
     limit = math.radians(max_rmse) if signal.endswith(".angle") else None
-    verdict = tracking_verdict(result.events, ch_name, max_rmse=limit)
+    verdict = tracking_verdict(result.events, plan.channel, max_rmse=limit)
     for line in verdict.lines():
         typer.echo(line)
     if not verdict.reached:
-        typer.echo(f"error: {ch_name}: the closed loop did not track its target (session "
+        typer.echo(f"error: {plan.channel}: the closed loop did not track its target (session "
                    f"{result.session_id} is recorded)", err=True)
         sys.exit(3)
 

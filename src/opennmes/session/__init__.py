@@ -61,8 +61,13 @@ from opennmes.session._supervisor import (
 )
 from opennmes.session._timeline import Position, Timeline
 from opennmes.session._tracking import (
+    KNEE_GAINS,
+    PER_MA_PER_DEG,
+    TrackingPlan,
     TrackingVerdict,
     closed_loop_program,
+    knee_target,
+    plan_tracking,
     track,
     track_repetitions,
     tracking_verdict,
@@ -91,6 +96,7 @@ __all__ = [
     "Drive", "TriggerDrive", "ClosedLoopDrive", "program_drives", "TRIGGER_SOURCES",
     "Timeline", "Position",
     "track", "track_repetitions", "tracking_verdict", "TrackingVerdict", "closed_loop_program",
+    "TrackingPlan", "plan_tracking", "knee_target", "KNEE_GAINS", "PER_MA_PER_DEG",
     "ChannelRecord", "session_dose", "channel_trains", "DOSE_FORMAT",
     "SessionEvent", "SessionStarted", "IntensityChanged", "Paused", "Resumed",
     "SessionStopped", "DeviceErrorEvent", "WatchdogFired", "ComfortRating", "SkinCheck",

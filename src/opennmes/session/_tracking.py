@@ -37,9 +37,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from opennmes.stim import Program
 
 __all__ = ["track", "track_repetitions", "TrackingVerdict", "tracking_verdict",
-           "closed_loop_program"]
+           "closed_loop_program", "TrackingPlan", "plan_tracking", "knee_target",
+           "PER_MA_PER_DEG", "KNEE_GAINS"]
 
 log = logging.getLogger(__name__)
+
+PER_MA_PER_DEG = 180.0 / math.pi * 1e-3
+"""A gain in mA/deg (what a person sets) times this is the gain in A/rad (what the loop uses)."""
+
+KNEE_GAINS = (0.087 * PER_MA_PER_DEG, 0.87 * PER_MA_PER_DEG, 0.035 * PER_MA_PER_DEG)
+"""PID gains (kp A/rad, ki A/(rad s), kd A s/rad) that track the standard knee target on the
+``sim://`` presets (0.087 mA/deg, 0.87 mA/(deg s), 0.035 mA s/deg); see docs/control.md."""
 
 
 def track(
@@ -289,3 +297,139 @@ def closed_loop_program(program: Program, channel: str, duration: float) -> Prog
     doc.update(channels=[ch], duration=f"{duration:.3f} s",
                name=f"{program.name} (closed loop)")
     return program_from_dict(doc)
+
+
+def knee_target(spec: str, frequency: float, *, peak: float = math.radians(60.0),
+                side: str = "right") -> np.ndarray:
+    """A knee-extension target, one value per pulse at ``frequency`` Hz, in rad.
+
+    ``spec`` is ``"standard"`` (:func:`~opennmes.control.standard_knee_target` up to ``peak``
+    rad) or a joint-angle JSON file whose ``{side}_knee_angle`` (3 strides) is replayed as
+    extension of the seated knee (:func:`~opennmes.control.seated_knee_target`).
+
+    Raises
+    ------
+    ProgramError
+        ``spec`` is neither ``standard`` nor a file, or the file has no such knee angle.
+    """
+    from pathlib import Path
+
+    from opennmes.control import seated_knee_target, standard_knee_target
+    from opennmes.errors import ProgramError
+
+    if spec == "standard":
+        return standard_knee_target(frequency, peak=peak)
+    path = Path(spec)
+    if not path.is_file():
+        raise ProgramError(f"target {spec!r}: give 'standard' or a joint-angle JSON file "
+                           "(e.g. ../shared/data/gait/joint_angles_stroke_100hz.json)")
+    from opennmes.sensing import read_joint_angles
+
+    angles = read_joint_angles(path)
+    name = f"{side}_knee_angle"
+    if name not in angles.names:
+        raise ProgramError(f"target {spec!r} has no {name!r}; channels: {list(angles.names)}")
+    return seated_knee_target(angles[name], angles.sfreq, frequency, repeats=3)
+
+
+@dataclass(frozen=True)
+class TrackingPlan:
+    """A closed-loop tracking session, ready to start with
+    :func:`~opennmes.session.start_session`.
+
+    ``program`` is the session's program (:func:`closed_loop_program`), ``drive`` the loop on
+    ``channel``, ``device_url`` the stimulator to open (a ``sim://`` URL gains one sample per
+    pulse and no EMG), ``ceiling`` the program amplitude (A) the operator raises the
+    intensity to in ``step`` A every ``interval`` s (:meth:`titration`) before the first
+    repetition starts at ``drive.start`` s.
+    """
+
+    program: Program
+    channel: str
+    drive: Any
+    device_url: str
+    ceiling: float
+    step: float = 2e-3
+    interval: float = 0.02
+
+    def titration(self) -> Any:
+        """The operator's hook: the intensity raised from 0 to the ceiling in steps."""
+        from opennmes.session._setup import ScriptedOperator
+
+        return ScriptedOperator.titrate([self.channel], {self.channel: self.ceiling},
+                                        self.step, 0.0, self.interval)
+
+
+def plan_tracking(program: Program, target: np.ndarray, device_url: str, *,
+                  channel: str | None = None, signal: str = "knee.angle",
+                  gains: tuple[float, float, float] = KNEE_GAINS, repetitions: int = 3,
+                  rest: float = 5.0, ilc: bool = True) -> TrackingPlan:
+    """Plan a recorded closed-loop session that tracks ``target`` on a stimulator.
+
+    Parameters
+    ----------
+    program : Program
+        Its ``channel`` gives the pulse shape, rate and the amplitude ceiling.
+    target : ndarray
+        One value of ``signal`` per pulse (rad for angles), e.g. from :func:`knee_target`.
+    device_url : str
+        Stimulator URL. On a ``sim://`` preset the controller's feed-forward is the preset's
+        static angle-amplitude curve (:func:`~opennmes.control.inverse_curve`).
+    channel : str, optional
+        The program channel to control (default: the first).
+    signal : str
+        Measured signal (``knee.angle`` on ``sim://`` patients).
+    gains : (kp, ki, kd)
+        PID gains in A/rad, A/(rad s), A s/rad (times :data:`PER_MA_PER_DEG` from mA/deg).
+    repetitions, rest : int, float
+        Repetitions of the target and the rest between them, s.
+    ilc : bool
+        Learn the feed-forward between repetitions (iterative learning with its safeguard).
+
+    Raises
+    ------
+    ProgramError
+        An unknown channel, fewer than 1 repetition or a negative rest.
+    """
+    import urllib.parse
+
+    from opennmes.control import inverse_curve, static_curve
+    from opennmes.errors import ProgramError
+    from opennmes.session._drives import ClosedLoopDrive
+
+    if repetitions < 1:
+        raise ProgramError(f"repetitions = {repetitions} must be >= 1")
+    if not rest >= 0:
+        raise ProgramError(f"rest = {rest} s must be >= 0")
+    name = channel or program.channel_names[0]
+    ch = next((c for c in program.channels if c.name == name), None)
+    if ch is None:
+        raise ProgramError(f"channel {name!r} is not in the program; channels: "
+                           f"{list(program.channel_names)}")
+    f = float(ch.frequency)
+    u_max = float(ch.amplitude)
+    step, interval = 2e-3, 0.02
+    start = math.ceil(u_max / step * interval + 0.5)  # the ceiling reaches the top first
+    period = target.size / f + rest
+    parts = urllib.parse.urlsplit(device_url)
+    is_sim = parts.scheme.lower() == "sim"
+    ff: Any = None
+    preset = parts.netloc or parts.path.strip("/")
+    if is_sim and preset:
+        from opennmes.physiology import get_preset
+
+        amps = np.linspace(0.0, u_max, 19)
+        ff = inverse_curve(amps, static_curve(get_preset(preset), amps, frequency=f,
+                                              pulse_width=ch.pulse_width_s, channel=name))
+    kp, ki, kd = gains
+    pid = PID(kp=kp, ki=ki, kd=kd, dt=1 / f, u_min=0.0, u_max=u_max, rate_limit=0.1,
+              derivative_filter=0.05, feedforward=ff)
+    learn = IterativeLearning(gain=0.02, sfreq=f, u_min=-u_max, u_max=u_max, delay=0.3,
+                              q_cutoff=2.0) if ilc else None
+    drive = ClosedLoopDrive(name, pid, target, signal=signal, start=start,
+                            period=period if repetitions > 1 else None, ilc=learn)
+    url = device_url
+    if is_sim and "sfreq=" not in device_url:
+        url = device_url + ("&" if "?" in device_url else "?") + f"sfreq={f:g}&emg=0"
+    return TrackingPlan(closed_loop_program(program, name, start + repetitions * period + 0.5),
+                        name, drive, url, u_max, step, interval)

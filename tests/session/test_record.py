@@ -118,3 +118,26 @@ def test_delivered_pulses_written_while_running(store: Store) -> None:
     rec = store.load_session(res.session_id)  # type: ignore[arg-type]
     assert len(rec.pulses) == len(res.delivered) > 0
     np.testing.assert_allclose(rec.pulses.t, res.delivered.t)
+
+
+def test_a_device_that_does_not_start_leaves_an_aborted_record(store: Store) -> None:
+    """The device refuses to start: nothing was delivered, and the record says so at once
+    (aborted, the reason in a device_error event and the stop) rather than staying running
+    until a later open marks it interrupted."""
+    from opennmes.errors import DeviceError
+
+    with backend("sim") as (stim, _):
+        runner = start_session(store, "P1", make_program(), stim)
+
+        def refuse() -> None:
+            raise DeviceError("no answer to the start command")
+
+        stim._start = refuse  # type: ignore[method-assign]
+        res = runner.run()
+    assert res.status == "aborted" and res.how == "device_error"
+    assert res.reason == "the device did not start: no answer to the start command"
+    assert len(res.delivered) == 0
+    info = store.get_session(res.session_id)  # type: ignore[arg-type]
+    assert info.status == "aborted" and "did not start" in (info.end_reason or "")
+    kinds = [e.kind for e in store.load_session(res.session_id).events]  # type: ignore[arg-type]
+    assert kinds == ["device_error", "stop"]

@@ -392,8 +392,11 @@ class SessionRunner:
 
     def _run(self) -> SessionResult:
         stim = self.stim
-        _warm_up(stim)
-        stim.start()
+        try:
+            _warm_up(stim)
+            stim.start()
+        except BaseException as exc:  # noqa: BLE001 (recorded, then re-raised unless a fault)
+            return self._never_started(exc)
         self._state = "running"
         self._note(SessionStarted(0.0, self.program.name, stim.url, self.channels,
                                   tuple(self.max_amplitude[c] for c in self.channels),
@@ -421,6 +424,22 @@ class SessionRunner:
             result = self._finish()
         if error is not None and not isinstance(error, KeyboardInterrupt):
             raise error
+        return result
+
+    def _never_started(self, exc: BaseException) -> SessionResult:
+        """The device did not start: nothing was delivered, and the record says so (session
+        ``aborted``, a ``device_error`` event with the reason) instead of staying ``running``
+        until a later open marks it ``interrupted``. Device, guard and program errors end
+        here like a fault in the loop; anything else is re-raised once recorded."""
+        reason = f"the device did not start: {exc}" if str(exc) else \
+            f"the device did not start: {type(exc).__name__}"
+        if self._recorder is not None:
+            self._recorder.start()
+        self._note(DeviceErrorEvent(0.0, reason, "other"))
+        self._halt("device_error", reason, "runner")
+        result = self._finish()
+        if not isinstance(exc, DeviceError | SafetyLimitError | ProgramError):
+            raise exc
         return result
 
     def _loop(self) -> None:

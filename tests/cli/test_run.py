@@ -213,3 +213,21 @@ def test_gait_triggered_program_with_a_replayed_sensor(tmp_path: Path, db: str) 
                  "--virtual", "--plain", "--sensor", "shank=/nonexistent.txt")
     assert r.returncode != 0 and "no file '/nonexistent.txt'" in r.stderr
     assert _counts(db)[0] == 2
+
+
+@pytest.mark.parametrize("site", ["anterior neck", "carotid sinus", "head"])
+def test_program_check_refuses_the_sites_that_run_refuses(db: str, tmp_path: Path,
+                                                          site: str) -> None:
+    """`nmes program check` screens the electrode sites as `nmes run` does: a site that run
+    refuses whatever the patient is refused by check too, with the same finding."""
+    prog = tmp_path / "site.yaml"
+    prog.write_text(program_text(site=site))
+    check = run_nmes("program", "check", str(prog))
+    run = run_nmes("run", str(prog), "--device", "sim://", "--patient", "P1", "--db", db,
+                   "--virtual", "--plain")
+    assert check.returncode == run.returncode == 2, check.stdout + check.stderr + run.stderr
+    found = [ln for ln in check.stderr.splitlines() if "block:" in ln]
+    assert found, check.stderr
+    reason = found[0].split("): ", 1)[1].split(" (")[0]
+    assert reason in run.stderr
+    assert _counts(db)[0] == 0

@@ -179,7 +179,9 @@ def check_program(
     profile : LimitProfile or str
         A profile or a device name (``sim``, ``rehastim2``, ``p24``).
     factors : iterable of PatientFactor, optional
-        Patient factors for contraindication screening.
+        Patient factors for contraindication screening. The site rules (anterior neck, head,
+        transthoracic, near the thorax) apply whatever the patient: without factors the
+        electrodes are still screened, exactly as ``nmes run`` screens them.
     screening_acknowledged : mapping, optional
         Recorded decisions that lift liftable screening blocks.
 
@@ -203,9 +205,7 @@ def check_program(
             report.warnings.append(
                 f"channel {d.channel!r}: Shannon k = {d.shannon_k:.2f} >= 1.85 (informational"
                 f" for surface electrodes; Shannon 1992)")
-    if factors is not None:
-        sites = [ElectrodeSite(c.name, c.electrode.site, c.electrode.side)
-                 for c in program.channels]
-        report.screening = screen(factors, sites, screening_acknowledged)
-        report.warnings += [str(f) for f in report.screening.warnings]
+    sites = [ElectrodeSite(c.name, c.electrode.site, c.electrode.side) for c in program.channels]
+    report.screening = screen(factors or (), sites, screening_acknowledged)
+    report.warnings += [str(f) for f in report.screening.warnings]
     return report

@@ -71,11 +71,19 @@ def test_check_bad_file_names_file_field_and_fix(tmp_path) -> None:
 def test_acknowledged_advisory_passes_with_a_notice(tmp_path) -> None:
     f = tmp_path / "ack.yaml"
     f.write_text(UNSAFE.replace("140 mA", "50 mA") + """acknowledgements:
-  - {limit: rms_current_density, reason: motor-point pen electrode under supervision}
+  - {limit: rms_current_density, reason: motor-point pen electrode under supervision, by: J. Doe}
 """)
     r = run_nmes("program", "check", str(f))
     assert r.returncode == 0, r.stderr
-    assert "acknowledged: rms_current_density: motor-point pen electrode" in r.stderr
+    assert "acknowledged: rms_current_density: motor-point pen electrode under supervision " \
+           "(by J. Doe)" in r.stderr
+    # 'ok.' is not a reason, and someone has to have decided it
+    for ack, said in (("{limit: rms_current_density, reason: ok., by: J. Doe}", "needs a reason"),
+                      ("{limit: rms_current_density, reason: pen electrode under supervision}",
+                       "needs who decided it")):
+        f.write_text(UNSAFE.replace("140 mA", "50 mA") + f"acknowledgements:\n  - {ack}\n")
+        r = run_nmes("program", "check", str(f))
+        assert r.returncode == 2 and said in r.stderr, r.stderr
 
 
 def test_show_json_and_plot(tmp_path) -> None:

@@ -42,7 +42,7 @@ def test_small_pad_blocks_on_rms_current_density_with_message() -> None:
 
 def test_acknowledged_advisory_passes_but_hard_limit_cannot_be_acknowledged() -> None:
     ack = [Acknowledgement(limit="rms_current_density", reason="small motor point electrode, "
-                           "skin checked every 5 min")]
+                           "skin checked every 5 min", by="J. Doe, PT")]
     g = SafetyGuard(device_profile("sim"), {"ch1": 4e-4}, ack)
     g.check(_train(0.05, 400e-6, 50.0))
     with pytest.raises(SafetyLimitError, match="cannot be acknowledged"):
@@ -59,6 +59,12 @@ def test_acknowledged_advisory_passes_but_hard_limit_cannot_be_acknowledged() ->
       "cannot be acknowledged"]),
     (Acknowledgement(limit="rms_current_density", reason="   "),
      ["rms current density", "<= 2 mA/cm2", "IEC 60601-2-10", "needs a reason"]),
+    (Acknowledgement(limit="rms_current_density", reason="ok.", by="J. Doe"),
+     ["rms current density", "needs a reason", "at least 3 words", "'ok.'"]),
+    (Acknowledgement(limit="rms_current_density", reason="because", by="J. Doe"),
+     ["needs a reason", "at least 3 words"]),
+    (Acknowledgement(limit="rms_current_density", reason="small pen electrode, supervised"),
+     ["rms current density", "needs who decided it", "by: NAME"]),
 ])
 def test_acknowledgement_errors_name_the_limit_not_nan(ack: Acknowledgement,
                                                        expected: list[str]) -> None:
@@ -125,7 +131,7 @@ def test_charge_imbalance_and_net_dc() -> None:
         SafetyGuard(device_profile("sim"), {"ch1": 80e-4}).check(mono)
     SafetyGuard(device_profile("sim"), {"ch1": 80e-4},
                 [Acknowledgement(limit="net_dc", reason="iontophoresis study, clinician "
-                                 "unlock")]).check(mono)
+                                 "unlock", by="study physician")]).check(mono)
 
 
 def test_overlapping_pulses_and_order() -> None:

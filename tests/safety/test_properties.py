@@ -95,7 +95,8 @@ def programs(draw: st.DrawFn) -> Program:
                          unique=True, max_size=2))
     try:
         return Program(name="p", channels=chans, duration=draw(st.floats(0.5, 3.0)),
-                       acknowledgements=[{"limit": a, "reason": "study protocol"}
+                       acknowledgements=[{"limit": a, "reason": "study protocol, supervised",
+                                          "by": "study physician"}
                                          for a in acks])
     except ValueError:
         assume(False)

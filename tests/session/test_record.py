@@ -141,3 +141,22 @@ def test_a_device_that_does_not_start_leaves_an_aborted_record(store: Store) -> 
     assert info.status == "aborted" and "did not start" in (info.end_reason or "")
     kinds = [e.kind for e in store.load_session(res.session_id).events]  # type: ignore[arg-type]
     assert kinds == ["device_error", "stop"]
+
+
+def test_the_programs_acknowledgements_are_kept_with_the_session(store: Store) -> None:
+    """An advisory lifted in the program is recorded with the session: limit, reason, who."""
+    from opennmes.stim import load_program_text
+
+    from .conftest import program_text
+
+    text = program_text(amplitude="60 mA").replace("area: 50 cm2", "area: 2 cm2") + (
+        "acknowledgements:\n  - {limit: rms_current_density, reason: 'motor point electrode, "
+        "skin checked every 5 min', by: J. Doe PT}\n")
+    prog = load_program_text(text)
+    with backend("sim") as (stim, _):
+        res = start_session(store, "P1", prog, stim).run()
+    info = store.get_session(res.session_id)  # type: ignore[arg-type]
+    assert info.meta["acknowledgements"] == [
+        {"limit": "rms_current_density", "reason": "motor point electrode, skin checked every "
+         "5 min", "by": "J. Doe PT"}]
+    assert res.status == "finished" and len(res.delivered) == 0  # intensity stayed at 0 mA

@@ -35,10 +35,28 @@ _WAVEFORM_LABEL = {int(w): n for n, w in WAVEFORM_NAMES.items()}
 
 
 class AcknowledgementLike(Protocol):
-    """Anything with the advisory ``limit`` key and a ``reason``."""
+    """Anything with the advisory ``limit`` key, a ``reason`` and who gave it (``by``)."""
 
     limit: str
     reason: str
+    by: str | None
+
+
+MIN_REASON_WORDS = 3
+"""An acknowledgement's reason has at least this many words..."""
+MIN_REASON_LETTERS = 12
+"""...and at least this many letters: 'ok.' or 'because' is not a reason (OpenNMES rule)."""
+
+
+def reason_problem(reason: str | None) -> str | None:
+    """Why ``reason`` is not a real reason for lifting a limit, or None when it is."""
+    text = (reason or "").strip()
+    words = [w for w in text.split() if any(ch.isalpha() for ch in w)]
+    letters = sum(ch.isalpha() for ch in text)
+    if len(words) < MIN_REASON_WORDS or letters < MIN_REASON_LETTERS:
+        return (f"say why in at least {MIN_REASON_WORDS} words and {MIN_REASON_LETTERS} "
+                f"letters (got {text!r})")
+    return None
 
 
 @dataclass(frozen=True)
@@ -160,12 +178,19 @@ class SafetyGuard:
                 raise SafetyLimitError(
                     lim.parameter, float("nan"), bound, lim.unit, lim.source, where=where,
                     hint=hint, message=f"{where}: {what} is a hard limit; {hint}")
-            if not ack.reason or len(ack.reason.strip()) < 3:
-                hint = "give a reason of at least 3 characters that are not spaces"
+            problem = reason_problem(ack.reason)
+            if problem is not None:
+                hint = problem
                 raise SafetyLimitError(
                     lim.parameter, float("nan"), bound, lim.unit, lim.source, where=where,
                     hint=hint, message=f"{where}: lifting {what} needs a reason; {hint}")
-            self.acknowledged[ack.limit] = ack.reason
+            by = (getattr(ack, "by", None) or "").strip()
+            if not by:
+                hint = "say who decided it (by: NAME or role)"
+                raise SafetyLimitError(
+                    lim.parameter, float("nan"), bound, lim.unit, lim.source, where=where,
+                    hint=hint, message=f"{where}: lifting {what} needs who decided it; {hint}")
+            self.acknowledged[ack.limit] = f"{ack.reason.strip()} (by {by})"
         self._history: PulseSchedule | None = None
         self._last_end: dict[int, tuple[float, float]] = {}  # channel -> (onset, duration)
         self.pulses_checked = 0

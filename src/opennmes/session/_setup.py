@@ -79,6 +79,8 @@ def start_session(store: Store, patient_id: str, program: Program, stim: Stimula
            "resume_ramp_s": runner.resume_ramp, "device_profile": stim.profile_name,
            "clock": "virtual" if stim.clock.virtual else "real",
            "screening": [str(f) for f in screening.findings],
+           "acknowledgements": [{"limit": a.limit, "reason": a.reason, "by": a.by}
+                                for a in program.acknowledgements],
            "sensors": [s.name for s in sensors],
            "drives": {c: d.describe() for c, d in runner.drives.items()}} | dict(meta or {})
     writer = store.begin_session(patient_id, version.id, stim.url, meta=doc,

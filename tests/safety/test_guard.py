@@ -91,7 +91,8 @@ def test_chunk_with_other_channels_error_has_no_nan() -> None:
 def test_energy_per_pulse_hard_limit() -> None:
     """300 mJ into 500 ohm (IEC 60601-2-10:1987 cl. 51.104): 150 mA needs 26.7 ms phases."""
     base = device_profile("sim")
-    prof = LimitProfile("test", tuple(replace(x, maximum=0.1) if x.key == "phase_width" else x
+    wide = {"phase_width": 0.1, "charge_per_phase": 1.0}  # only the energy is judged here
+    prof = LimitProfile("test", tuple(replace(x, maximum=wide[x.key]) if x.key in wide else x
                                       for x in base.limits))
     g = SafetyGuard(prof, {"ch1": 1.0})
     s = PulseSchedule.from_arrays([0.0], 0.15, 0.0070)  # 2 * 0.15^2 * 500 * 7 ms = 157.5 mJ
@@ -181,3 +182,41 @@ def test_check_program_reports_every_violation_and_warnings() -> None:
     assert any("outside 20-100 Hz" in w for w in rep.warnings)
     assert any("above 500 us" in w for w in rep.warnings)
     assert any("off:on" in w for w in rep.warnings)
+
+
+def test_no_acknowledgement_lifts_the_per_phase_ceilings() -> None:
+    """150 mA with 4000 us phases on 0.5 cm2 (the finding of the issue "Truthful record"):
+    600 uC per phase and 300 mA/cm2 peak break the hard per-phase ceilings even with every
+    advisory acknowledged properly; 40 mA, 300 us on 0.5 cm2 (12 uC, 80 mA/cm2) still breaks
+    the current density; 40 mA, 300 us on 2 cm2 (20 mA/cm2) passes them."""
+    from opennmes.safety import check_program
+    from opennmes.stim import load_program_text
+
+    def program(amplitude: str, width: str, area: str) -> str:
+        return f"""
+name: per phase
+channels:
+  - name: ch1
+    electrode: {{area: {area}, site: quadriceps}}
+    frequency: 20 Hz
+    pulse_width: {width}
+    amplitude: {amplitude}
+duration: 2 s
+acknowledgements:
+  - {{limit: rms_current_density, reason: 'motor point study, skin checked', by: J. Doe}}
+  - {{limit: power_density, reason: 'motor point study, skin checked', by: J. Doe}}
+"""
+    report = check_program(load_program_text(program("150 mA", "4000 us", "0.5 cm2")), "p24")
+    broken = {v.limit.key: v for v in report.violations}
+    assert set(broken) == {"charge_per_phase", "peak_current_density"}
+    assert broken["charge_per_phase"].value == pytest.approx(600e-6)
+    assert broken["peak_current_density"].value == pytest.approx(3000.0)  # 300 mA/cm2
+    said = str(broken["charge_per_phase"].error())
+    assert "charge per phase = 600 uC breaks the limit <= 100 uC (hard limit, OpenNMES " \
+           "judgement" in said
+    assert "peak current density per phase = 300 mA/cm2 breaks the limit <= 50 mA/cm2" in \
+        str(broken["peak_current_density"].error())
+    report = check_program(load_program_text(program("40 mA", "300 us", "0.5 cm2")), "sim")
+    assert {v.limit.key for v in report.violations} == {"peak_current_density"}
+    report = check_program(load_program_text(program("40 mA", "300 us", "2 cm2")), "sim")
+    assert report.ok, report.violations

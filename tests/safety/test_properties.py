@@ -44,6 +44,10 @@ def reference_violations(program: Program) -> set[str]:
         if sq * 500.0 > 0.300 * (1 + 1e-9):
             out.add("energy_per_pulse")
         q1, q2 = a1 * w1, a2 * w2
+        if max(q1, q2) * (2 / math.pi if wf == 3 else 1.0) > 100e-6 * (1 + 1e-9):
+            out.add("charge_per_phase")
+        if max(a1, a2) / areas[ch] > 500.0 * (1 + 1e-9):
+            out.add("peak_current_density")
         if wf == 0:
             if q1 > 0 and "net_dc" not in acks:
                 out.add("net_dc")

@@ -244,6 +244,14 @@ class SafetyGuard:
                 v = np.maximum(chunk.phase_width, chunk.phase_width2)
             elif key == "energy_per_pulse":
                 v = energy_per_pulse(chunk, LOAD_OHM)
+            elif key == "charge_per_phase":
+                q1, q2 = phase_charges(chunk)
+                v = np.maximum(q1, q2)
+                del q1, q2
+            elif key == "peak_current_density":
+                if area is None:
+                    area = channel_areas(chunk, self.electrode_areas)
+                v = np.maximum(chunk.amplitude, chunk.amplitude2) / area
             elif key in ("charge_imbalance", "net_dc"):
                 q1, q2 = phase_charges(chunk)
                 mono = chunk.waveform == Waveform.MONOPHASIC
@@ -267,7 +275,8 @@ class SafetyGuard:
                                               np.inf))
             elif key in ("rms_current_density", "power_density"):
                 if rms is None:
-                    area = channel_areas(chunk, self.electrode_areas)
+                    if area is None:
+                        area = channel_areas(chunk, self.electrode_areas)
                     rms = sliding_rms_current(chunk, RMS_WINDOW, history=self._history)
                 assert area is not None
                 v = rms / area if key == "rms_current_density" else rms**2 * LOAD_OHM / area

@@ -94,6 +94,20 @@ _BASE_LIMITS: tuple[Limit, ...] = (
     Limit("pulse_overlap", "pulse duration / interval to the next pulse", 1.0, "", 1.0, "hard",
           "a channel cannot deliver two pulses at once",
           hint="shorten the pulses or lengthen the interval"),
+    Limit("charge_per_phase", "charge per phase", 100e-6, "uC", 1e6, "hard",
+          "OpenNMES judgement: no standard sets a number for surface NMES (the FDA asks for "
+          "the maximum phase charge to be stated, CPS §4.3); 100 uC is 1.5 x the largest "
+          "phase of a RehaStim 2 (130 mA x 500 us = 65 uC, SP §1) and 2.5 x the largest of "
+          "the protocol library (100 mA x 400 us = 40 uC, CPS §2)",
+          hint="lower the amplitude or shorten the phase"),
+    Limit("peak_current_density", "peak current density per phase", 500.0, "mA/cm2", 0.1,
+          "hard",
+          "OpenNMES judgement: current density is the binding constraint on small or peeling "
+          "electrodes (CPS §4.2); 50 mA/cm2 is about 4 x the peak (11.5 mA/cm2) at which a "
+          "typical train (300 us symmetric biphasic, 50 Hz) reaches the 2 mA/cm2 rms advisory "
+          "of IEC 60601-2-10 (CPS §4.1-4.2), i.e. 100 mA on a 2 cm2 motor-point electrode; "
+          "the protocol library peaks at 3.1 mA/cm2",
+          hint="use a larger electrode or lower the amplitude"),
     Limit("net_dc", "net charge per pulse of a monophasic waveform", 0.0, "uC", 1e6,
           "advisory", "monophasic or DC modes need an explicit clinician unlock, CPS §4.6 item 5",
           hint="use a biphasic waveform, or acknowledge 'net_dc' with a reason"),

@@ -61,6 +61,7 @@ class RehaStim2Emulator(PtyEmulator):
         self._latched_k = -1
         self._due: float | None = None
         self.inits_sent = 0
+        self.init_times: list[float] = []  # clock time of each Init sent, s
         self.watchdog_stops = 0
         self.stimulation_errors: list[int] = []
         self.starts = 0
@@ -88,6 +89,7 @@ class RehaStim2Emulator(PtyEmulator):
             if now >= self._next_init:
                 self._send(p.Init(p.PROTOCOL_VERSION))
                 self.inits_sent += 1
+                self.init_times.append(now)
                 self._next_init = now + self.init_repetition
             return
         if now - self._last_valid > self.watchdog_timeout:

@@ -72,17 +72,28 @@ def test_leaving_a_stimulator_open_warns() -> None:
 
 
 def test_virtual_clock_runs_faster_than_real_time_and_delivers_exactly(
-        rs2_program: Program) -> None:
+        rs2_program: Program, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a virtual clock nothing waits for real time (no real sleep at all, asserted on the
+    calls, not on a wall-clock figure), the clock ends exactly where the program does and
+    every pulse is delivered."""
+    slept: list[float] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        real_sleep(seconds)
+
     clock = VirtualClock()
     sched = rs2_program.expand()
-    t_wall = time.monotonic()
     with open_stimulator("sim://", clock=clock) as stim:
         stim.configure(rs2_program)
         stim.start()
+        monkeypatch.setattr(time, "sleep", sleep)
         for i in range(12):
             stim.deliver(sched.window(i / 10, (i + 1) / 10), until=(i + 1) / 10)
+        monkeypatch.setattr(time, "sleep", real_sleep)
         delivered = stim.delivered()
-    assert time.monotonic() - t_wall < 1.0
+    assert [s for s in slept if s > 0] == []
     assert clock.now() == pytest.approx(1.2)
     assert delivered.equals(sched)
 
@@ -206,7 +217,9 @@ def test_sim_runs_in_real_time_with_the_real_clock(rs2_program: Program) -> None
             stim.deliver(sched.window(i / 10, (i + 1) / 10), until=(i + 1) / 10)
         elapsed = time.monotonic() - t
         stim.finish()
-    assert 0.29 < elapsed < 0.45
+    # a real clock can only be late, never early: 0.3 s of pulses take at least about 0.3 s
+    # (no upper bound: a loaded machine may take longer)
+    assert elapsed > 0.29
 
 
 def test_a_backend_that_misses_a_hook_cannot_be_constructed() -> None:

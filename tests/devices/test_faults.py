@@ -128,6 +128,9 @@ def test_rehastim2_watchdog_stops_a_silent_host() -> None:
         ser.write(p2.encode(p2.StartChannelListMode((p2.ChannelEntry(0, 200, 20),)), 1))
         t_last = time.monotonic()
         time.sleep(1.8)
+        t_end = time.monotonic() + 30.0  # generous: a loaded machine may delay the emulator
+        while emu.watchdog_stops == 0 and time.monotonic() < t_end:
+            time.sleep(0.05)
         assert emu.watchdog_stops == 1 and emu.output_is_zero
         rec = emu.record.schedule()
         # pulses every 40 ms until the 1.2 s watchdog fired, none after

@@ -8,13 +8,16 @@ import pytest
 from opennmes.errors import SessionError
 from opennmes.session import (
     EVENT_KINDS,
+    TOLERATED_AFTER,
     AdverseEvent,
     ComfortRating,
     IntensityChanged,
     SessionStopped,
     Timeline,
     channel_trains,
+    hold_time,
     session_dose,
+    tolerated_levels,
 )
 from opennmes.stim import PulseSchedule
 
@@ -87,3 +90,56 @@ def test_events_validate_and_serialise() -> None:
         AdverseEvent(0.0, "  ")
     with pytest.raises(SessionError, match="stop kind"):
         SessionStopped(0.0, "because")
+
+
+def test_tolerated_means_felt_for_the_hold_time_without_discomfort() -> None:
+    """A level is tolerated once it played without a break for the hold time (2 s here) in
+    one train, and not at or above the amplitude playing when discomfort was reported."""
+    parts = [_train(0.0, 120, 40.0, 0.010),   # 3 s at 10 mA: felt
+             _train(5.0, 40, 40.0, 0.012),    # 1 s at 12 mA: played, not long enough
+             _train(8.0, 120, 40.0, 0.015)]   # 3 s at 15 mA, but the patient rated it 2/10
+    t = np.concatenate([p[0] for p in parts])
+    a = np.concatenate([p[1] for p in parts])
+    s = PulseSchedule.from_arrays(t, a, np.full(t.size, 250e-6), channel_names=("c",))
+    args = ({"c": 50e-4}, {"c": 0.025}, {"c": None}, {"c": 0.018}, {"c": 0.015})
+    rec = session_dose(s, *args)[0]
+    assert (rec.tolerated_level, rec.peak_amplitude, rec.max_level) == (0.015, 0.015, 0.018)
+    rec = session_dose(s, *args, events=[ComfortRating(9.5, 2)])[0]
+    assert (rec.tolerated_level, rec.peak_amplitude, rec.max_level) == (0.010, 0.015, 0.018)
+    # a rating of 4 is not discomfort; an emergency stop and an adverse event are
+    assert session_dose(s, *args, events=[ComfortRating(9.5, 4)])[0].tolerated_level == 0.015
+    for ev in (SessionStopped(10.5, "emergency", "hurts", "patient"),
+               AdverseEvent(9.0, "burning under the distal electrode")):
+        assert session_dose(s, *args, events=[ev])[0].tolerated_level == 0.010
+    # a shorter plateau (on = 0.5 s) is felt in full; a triggered burst in its half
+    assert tolerated_levels(s, {"c": 0.025}, holds={"c": 0.5})["c"] == 0.015
+    burst = PulseSchedule.from_arrays(*_train(0.0, 16, 40.0, 0.020), np.full(16, 250e-6),
+                                      channel_names=("c",))  # a 0.4 s swing burst
+    assert tolerated_levels(burst, {"c": 0.025}, holds={"c": None})["c"] == 0.020
+    assert tolerated_levels(burst, {"c": 0.025})["c"] == 0.0
+    assert hold_time(12.0) == TOLERATED_AFTER == 2.0 and hold_time(0.5) == 0.5
+    assert hold_time(None) == 2.0 and hold_time(1.0, driven=True) is None
+
+
+def test_levels_set_in_the_off_phase_are_not_tolerated_until_felt() -> None:
+    """The titration finding of the issue "Truthful record": steps raised in the off phase
+    took effect at the next contraction and were recorded as tolerated. Raised in the last
+    off phase (no contraction follows), a level is the highest set, not tolerated; played
+    in the next contraction it is."""
+    from opennmes.session import ScriptedOperator, SessionRunner
+
+    from .conftest import backend
+
+    prog = make_program(reps=2, on=3.0, off=3.0, ramp=0.5, amplitude="30 mA")  # 7 s cycles
+    raise_to = [(0.1, "set_level", ("quad", 0.002 * k)) for k in range(1, 6)]  # 10 mA
+    more = [(11.0 + 0.1 * k, "set_level", ("quad", 0.010 + 0.002 * k)) for k in range(1, 6)]
+    for extra, tolerated in ((more, 0.010), ([(4.5 + a[0] - 11.0, *a[1:]) for a in more],
+                                             0.020)):
+        with backend("sim") as (stim, _):
+            runner = SessionRunner(prog, stim)
+            runner.add_hook(ScriptedOperator(raise_to + extra))
+            res = runner.run()
+        (d,) = res.dose
+        assert d.max_level == pytest.approx(0.020)
+        assert d.tolerated_level == pytest.approx(tolerated)
+        assert d.peak_amplitude == pytest.approx(tolerated)  # in the last off phase: never played

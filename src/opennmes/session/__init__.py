@@ -18,7 +18,16 @@ from opennmes.session._commands import (
     apply_command,
     check_command,
 )
-from opennmes.session._dose import DOSE_FORMAT, ChannelRecord, channel_trains, session_dose
+from opennmes.session._dose import (
+    DISCOMFORT_SCORE,
+    DOSE_FORMAT,
+    TOLERATED_AFTER,
+    ChannelRecord,
+    channel_trains,
+    hold_time,
+    session_dose,
+    tolerated_levels,
+)
 from opennmes.session._drives import (
     TRIGGER_SOURCES,
     ClosedLoopDrive,
@@ -51,7 +60,7 @@ from opennmes.session._sensors import (
     Sensor,
     SourceSensor,
 )
-from opennmes.session._setup import ScriptedOperator, patient_factors, start_session
+from opennmes.session._setup import ScriptedOperator, Titration, patient_factors, start_session
 from opennmes.session._supervisor import (
     KILL_AFTER,
     SessionRefused,
@@ -86,7 +95,7 @@ from opennmes.session._watchdog import Watchdog
 
 __all__ = [
     "SessionRunner", "SessionResult", "Status", "MAX_STEP", "Watchdog",
-    "start_session", "patient_factors", "ScriptedOperator",
+    "start_session", "patient_factors", "ScriptedOperator", "Titration",
     "TerminalView", "PlainView", "play", "handle_key", "KEY_HELP", "KEY_BINDINGS", "KeyBinding",
     "key_command",
     "Command", "CommandSpec", "Param", "COMMANDS", "CommandError", "check_command",
@@ -97,7 +106,8 @@ __all__ = [
     "Timeline", "Position",
     "track", "track_repetitions", "tracking_verdict", "TrackingVerdict", "closed_loop_program",
     "TrackingPlan", "plan_tracking", "knee_target", "KNEE_GAINS", "PER_MA_PER_DEG",
-    "ChannelRecord", "session_dose", "channel_trains", "DOSE_FORMAT",
+    "ChannelRecord", "session_dose", "channel_trains", "DOSE_FORMAT", "tolerated_levels",
+    "TOLERATED_AFTER", "DISCOMFORT_SCORE", "hold_time",
     "SessionEvent", "SessionStarted", "IntensityChanged", "Paused", "Resumed",
     "SessionStopped", "DeviceErrorEvent", "WatchdogFired", "ComfortRating", "SkinCheck",
     "AdverseEvent", "Triggered", "LoopEvent", "EVENT_KINDS", "STOP_KINDS",

@@ -3,21 +3,39 @@
 Computed from the delivered pulses (the device's acknowledged record or the emulator's, never
 the plan), with the dose arithmetic of :mod:`opennmes.safety` (CPS §4.2: Q = I t, I_rms =
 I sqrt(t f), J = I_rms / A) and the live intensity levels the operator reached.
+
+A level is *tolerated* only when it was felt: delivered without a break for
+:data:`TOLERATED_AFTER` s of one pulse train (or the whole plateau of a shorter contraction,
+:func:`hold_time`; for a triggered or closed-loop channel, whose bursts last as long as the
+movement, half of the burst), and not at or above the amplitude playing when
+the patient reported discomfort in that train (a comfort rating of :data:`DISCOMFORT_SCORE` or
+less, an adverse event, an emergency stop, up to :data:`TOLERATED_AFTER` s after the train).
+A level set during the off phase and never played, or played for less than that, is the
+highest level *set* (``max_level``), not a tolerated one; the highest level *delivered* is
+``peak_amplitude``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
 from opennmes.safety import dose_summary, phase_charges
 from opennmes.schedule import PulseSchedule
 
-__all__ = ["ChannelRecord", "channel_trains", "session_dose", "DOSE_FORMAT"]
+__all__ = ["ChannelRecord", "channel_trains", "session_dose", "tolerated_levels", "DOSE_FORMAT",
+           "TOLERATED_AFTER", "DISCOMFORT_SCORE", "hold_time"]
 
 DOSE_FORMAT = "opennmes.session-dose/1"
+TOLERATED_AFTER = 2.0
+"""A level counts as tolerated after this long without a break in one pulse train, s
+(OpenNMES rule: long enough to be felt as a contraction, shorter than every plateau of the
+protocol library, 3-15 s)."""
+DISCOMFORT_SCORE = 3
+"""A comfort rating at or below this (0 unbearable, 10 fully comfortable) reports discomfort."""
 _BIN = 1e-3  # A: time-at-intensity bins are 1 mA wide
 
 
@@ -51,7 +69,9 @@ class ChannelRecord:
     max_rms_current_density : float
         Largest 1 s-window rms current density, A/m^2.
     max_level : float
-        Highest live intensity level set, A (the maximum tolerated intensity reached).
+        Highest live intensity level set, A (set, not necessarily felt).
+    tolerated_level : float
+        Highest level felt without discomfort (see the module notes), A; 0 when none was.
     final_level : float
         Level at the end, A.
     area : float
@@ -72,6 +92,7 @@ class ChannelRecord:
     max_level: float
     final_level: float
     area: float
+    tolerated_level: float = 0.0
 
 
 def channel_trains(t: np.ndarray, period: float) -> list[tuple[float, float]]:
@@ -85,6 +106,70 @@ def channel_trains(t: np.ndarray, period: float) -> list[tuple[float, float]]:
     return [(float(t[a]), float(t[b]) + period) for a, b in zip(starts, ends, strict=True)]
 
 
+def hold_time(on: float | None, *, driven: bool = False) -> float | None:
+    """How long a level must play without a break to count as felt, s:
+    :data:`TOLERATED_AFTER`, or the whole plateau of a channel whose ``on`` time is shorter;
+    None for a triggered or closed-loop (``driven``) channel: half of each burst, at most
+    :data:`TOLERATED_AFTER`."""
+    if driven:
+        return None
+    return TOLERATED_AFTER if not on or on <= 0 else min(TOLERATED_AFTER, float(on))
+
+
+def _discomfort_times(events: Iterable[Any]) -> list[float]:
+    """Session times at which the patient signalled discomfort."""
+    out = []
+    for ev in events:
+        kind = getattr(ev, "kind", "")
+        if (kind == "comfort" and int(getattr(ev, "score", 10)) <= DISCOMFORT_SCORE) \
+                or kind == "adverse_event" \
+                or (kind == "stop" and getattr(ev, "how", "") == "emergency"):
+            out.append(float(ev.t))
+    return sorted(out)
+
+
+def tolerated_levels(delivered: PulseSchedule, periods: Mapping[str, float],
+                     events: Iterable[Any] = (),
+                     holds: Mapping[str, float | None] | None = None) -> dict[str, float]:
+    """The highest amplitude each channel delivered without a break for its hold time
+    (``holds``, default :data:`TOLERATED_AFTER` s; None: half of each train) in one train,
+    below any amplitude that was playing when discomfort was reported (A; 0 where none
+    qualifies)."""
+    bad = _discomfort_times(events)
+    out: dict[str, float] = {}
+    for i, name in enumerate(delivered.channel_names):
+        m = delivered.channel == i
+        t, amp = delivered.t[m], delivered.amplitude[m]
+        period = float(periods[name])
+        given = (holds or {}).get(name, TOLERATED_AFTER)
+        best = 0.0
+        for a, b in channel_trains(t, period):
+            hold = min(TOLERATED_AFTER, 0.5 * (b - a)) if given is None else float(given)
+            lo = int(np.searchsorted(t, a - 1e-9, side="left"))
+            hi = int(np.searchsorted(t, b - period + 1e-9, side="right"))
+            tt, aa = t[lo:hi], amp[lo:hi]
+            ceiling = np.inf  # levels at or above the amplitude playing at a discomfort report
+            for td in bad:
+                if a <= td <= b + TOLERATED_AFTER:
+                    k = max(int(np.searchsorted(tt, td, side="right")) - 1, 0)
+                    ceiling = min(ceiling, float(aa[k]))
+            for level in np.unique(aa)[::-1]:
+                if level <= best or level <= 0:
+                    break
+                if level >= ceiling - 1e-9:
+                    continue
+                on = aa >= level - 1e-9
+                # longest run of consecutive pulses at or above the level, in s
+                edges = np.flatnonzero(np.diff(np.concatenate(([0], on.astype(np.int8), [0]))))
+                runs = [tt[e - 1] - tt[s0] + period for s0, e in zip(edges[::2], edges[1::2],
+                                                                      strict=True)]
+                if runs and max(runs) >= hold - 1e-9:
+                    best = float(level)
+                    break
+        out[name] = best
+    return out
+
+
 def session_dose(
     delivered: PulseSchedule,
     areas: Mapping[str, float],
@@ -92,6 +177,8 @@ def session_dose(
     contraction_time: Mapping[str, float | None],
     max_levels: Mapping[str, float],
     final_levels: Mapping[str, float],
+    events: Iterable[Any] = (),
+    holds: Mapping[str, float | None] | None = None,
 ) -> list[ChannelRecord]:
     """Per-channel dose of the delivered pulses.
 
@@ -107,8 +194,13 @@ def session_dose(
         Planned ramp up + on + ramp down per channel, s (None: continuous).
     max_levels, final_levels : mapping
         Highest and last live intensity level per channel, A.
+    events : iterable of SessionEvent
+        The session's events: discomfort reports bound the tolerated level.
+    holds : mapping, optional
+        Per channel, how long a level must play to count as felt, s (:func:`hold_time`).
     """
     base = {d.channel: d for d in dose_summary(delivered, areas)}
+    tolerated = tolerated_levels(delivered, periods, events, holds)
     q1 = phase_charges(delivered)[0] if len(delivered) else np.empty(0)
     out = []
     for i, name in enumerate(delivered.channel_names):
@@ -141,6 +233,7 @@ def session_dose(
             max_level=float(max_levels.get(name, 0.0)),
             final_level=float(final_levels.get(name, 0.0)),
             area=float(areas[name]),
+            tolerated_level=tolerated[name],
         ))
     return out
 
@@ -151,5 +244,5 @@ def dose_document(records: list[ChannelRecord], *, complete: bool) -> dict[str, 
         "stim_time": "s", "time_at_intensity": "[A, s]", "total_charge": "C",
         "max_charge_per_phase": "C", "peak_amplitude": "A", "peak_current_density": "A/m^2",
         "max_rms_current_density": "A/m^2", "max_level": "A", "final_level": "A",
-        "area": "m^2"},
+        "area": "m^2", "tolerated_level": "A"},
         "channels": [asdict(r) for r in records]}

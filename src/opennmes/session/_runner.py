@@ -35,7 +35,7 @@ from opennmes.errors import (
     SessionError,
 )
 from opennmes.schedule import US_PER_S, PulseSchedule, quantize_amplitude, to_us
-from opennmes.session._dose import ChannelRecord, dose_document, session_dose
+from opennmes.session._dose import ChannelRecord, dose_document, hold_time, session_dose
 from opennmes.session._drives import Drive, TriggerDrive, check_drives, program_drives
 from opennmes.session._events import (
     AdverseEvent,
@@ -209,6 +209,9 @@ class SessionRunner:
         self._immediate = not stim.clock.virtual and stim.kind != "sim"
         for name in self.drives:  # a burst or a repetition is a contraction, however long
             self._contraction[name] = None
+        # how long a level must play without a break to count as tolerated (felt), s
+        self.hold_times = {c.name: hold_time(c.on, driven=c.name in self.drives)
+                           for c in program.channels}
         # live state (loop thread; other threads go through the command queue)
         self.levels = dict.fromkeys(self.channels, 0.0)
         self.max_levels = dict.fromkeys(self.channels, 0.0)
@@ -726,7 +729,7 @@ class SessionRunner:
             log.error("delivered pulses unavailable: %s", exc)
             delivered = PulseSchedule.empty(self.channels)
         dose = session_dose(delivered, self._areas, self._periods, self._contraction,
-                            self.max_levels, self.levels)
+                            self.max_levels, self.levels, self._events, self.hold_times)
         status = "finished" if how in ("completed", "stopped") else "aborted"
         sid = None
         if self._recorder is not None:

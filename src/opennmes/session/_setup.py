@@ -6,7 +6,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from opennmes.session._commands import apply_command, check_arity
+import numpy as np
+
+from opennmes.session._commands import Command, apply_command, check_arity
 from opennmes.session._runner import SessionRunner
 from opennmes.session._sensors import Sensor
 
@@ -16,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from opennmes.stim import Program
     from opennmes.store import Patient, Store
 
-__all__ = ["start_session", "patient_factors", "screen_patient", "ScriptedOperator"]
+__all__ = ["start_session", "patient_factors", "screen_patient", "ScriptedOperator", "Titration"]
 
 log = logging.getLogger(__name__)
 
@@ -128,3 +130,76 @@ class ScriptedOperator:
             n = int(round(target[ch] / step))
             acts += [(start + k * interval, "increase", (ch,)) for k in range(n)]
         return cls(acts)
+
+
+class Titration:
+    """Raise channels one step at a time up to a target, each step only once the level before
+    it has played in a contraction for ``interval`` s without a break: a step never lands in
+    the off phase, ramp or pause, and no level is skipped unplayed (whether a level was held
+    long enough to count as *tolerated* is the dose record's judgement,
+    :func:`~opennmes.session.tolerated_levels`). A hook for
+    :meth:`~opennmes.session.SessionRunner.add_hook` (``nmes run --titrate-to``); steps are
+    recorded as intensity changes by ``script``.
+
+    Parameters
+    ----------
+    channels : sequence of str
+    target : mapping
+        Channel -> level to reach, A.
+    step : float
+        Intensity step, A (the runner's ``step``).
+    interval : float
+        How long each level plays in a contraction before the next step, s.
+    start : float
+        Session time of the first step, s.
+    """
+
+    def __init__(self, channels: Sequence[str], target: Mapping[str, float], step: float, *,
+                 interval: float = 0.0, start: float = 0.0) -> None:
+        self.channels = list(channels)
+        self.target = dict(target)
+        self.step = float(step)
+        self.interval = float(interval)
+        self.start = float(start)
+        self._since: dict[str, float | None] = dict.fromkeys(self.channels)
+        self._top: dict[str, float] = {}
+
+    def _plateau_ahead(self, runner: SessionRunner, ch: str, program_time: float) -> bool:
+        """True when the program plays ``ch`` on its plateau for the next ``interval`` s (and
+        one window): a step then plays at full for that long. Always True for a
+        triggered or closed-loop channel, whose bursts are not in the plan."""
+        if ch in runner.drives:
+            return True
+        i = runner.channels.index(ch)
+        ahead = runner.plan.window(program_time, program_time + self.interval
+                                   + runner.chunk_us / 1e6)
+        amp = ahead.amplitude[ahead.channel == i]
+        if ch not in self._top:  # the plateau: the channel's largest planned amplitude
+            mine = runner.plan.amplitude[runner.plan.channel == i]
+            self._top[ch] = float(mine.max()) if mine.size else 0.0
+        # within 10 % of it, so that a modulated plateau still counts
+        return bool(amp.size) and bool(np.all(amp >= 0.9 * self._top[ch]))
+
+    def __call__(self, runner: SessionRunner, t: float) -> None:
+        if t < self.start - 1e-9:
+            return
+        st = runner.status()
+        if st.paused:
+            return
+        for ch in self.channels:
+            level = runner.levels[ch]
+            if level >= self.target[ch] - 1e-9:
+                continue
+            if level > 0:  # the level before the step must have been felt
+                if st.amplitude.get(ch, 0.0) < level - 1e-9:
+                    self._since[ch] = None  # not playing at this level (off phase, ramp)
+                    continue
+                since = self._since[ch]
+                if since is None:
+                    self._since[ch] = since = t
+                if t - since < self.interval - 1e-9:
+                    continue
+            if not self._plateau_ahead(runner, ch, st.program_time):
+                continue  # the new level would not play at full before the ramp down
+            apply_command(runner, Command.INCREASE, ch, by="script")
+            self._since[ch] = None

@@ -17,7 +17,8 @@ def test_demo_runs_stores_and_reports_twice(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert "session 1: finished (completed: program completed)" in out
-    assert "15 contractions, max tolerated level 55.0 mA" in out
+    assert "15 contractions, tolerated 55.0 mA (felt without discomfort), highest delivered " \
+           "55.0 mA, highest set 55.0 mA" in out
     for ev in ("event pause", "event resume", "event comfort", "event skin_check"):
         assert ev in out  # plain progress lines without a TTY
     path = Path(re.search(r"report: (\S+)", out).group(1))  # type: ignore[union-attr]

@@ -46,13 +46,20 @@ def test_run_on_sim_then_list_show_export_report(tmp_path: Path, db: str) -> Non
                  "--titrate-interval", "0.1", "--plain", "--report", str(tmp_path / "r.html"))
     assert r.returncode == 0, r.stderr
     assert "session 1: finished (completed" in r.stdout
-    assert "3 contractions, max tolerated level 20.0 mA" in r.stdout
+    assert "3 contractions, tolerated 20.0 mA (felt without discomfort), highest delivered " \
+           "20.0 mA, highest set 20.0 mA" in r.stdout
     assert (tmp_path / "r.html").read_text().count("data:image/png") == 2
     r = run_nmes("sessions", "list", "--db", db)
     assert r.returncode == 0 and "finished" in r.stdout and "P1" in r.stdout
     r = run_nmes("sessions", "show", "1", "--db", db)
     assert r.returncode == 0
     assert "3 contractions" in r.stdout and "intensity" in r.stdout and "stop" in r.stdout
+    assert "tolerated 20.0 mA, highest delivered 20.0 mA, highest set 20.0 mA" in r.stdout
+    # titration steps wait for a contraction: none lands in the first off phase
+    # (ramp down 2.25-2.5 s, off 2.5-4.5 s, ramp up 4.5-4.75 s)
+    with open_store(db) as s:
+        steps = [e.t for e in s.load_session(1).events if e.kind == "intensity"]
+    assert len(steps) == 20 and not [t for t in steps if 2.3 < t < 4.75]
     r = run_nmes("sessions", "export", "1", str(tmp_path / "exp"), "--db", db)
     assert r.returncode == 0 and (tmp_path / "exp").is_dir()
     r = run_nmes("sessions", "report", "1", "--db", db, "--out", str(tmp_path / "r2.html"))
@@ -74,7 +81,10 @@ def test_run_on_the_emulated_rehastim2(tmp_path: Path, db: str) -> None:
     with open_store(db) as s:
         rec = s.load_session(1)
     assert len(rec.pulses) == len(emu.record)
-    assert rec.pulses.amplitude.max() == pytest.approx(0.010)
+    # every level the titration set was played (it waits for the contraction), up to 10 mA
+    highest_set = max(e.data["new"] for e in rec.events if e.kind == "intensity")
+    assert rec.pulses.amplitude.max() == pytest.approx(highest_set)
+    assert 0.001 <= highest_set <= 0.010
 
 
 def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path: Path, db: str) -> None:

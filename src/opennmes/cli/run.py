@@ -75,9 +75,10 @@ def summary_lines(result: SessionResult) -> list[str]:
              f"{result.status} ({result.how}: {result.reason}) after {result.duration:.1f} s"]
     for d in result.dose:
         lines.append(
-            f"  {d.channel}: {d.pulses} pulses, {d.contractions} contractions, max tolerated "
-            f"level {d.max_level * 1e3:.1f} mA, peak {d.peak_amplitude * 1e3:.1f} mA, charge "
-            f"{d.total_charge * 1e3:.2f} mC, max rms current density "
+            f"  {d.channel}: {d.pulses} pulses, {d.contractions} contractions, tolerated "
+            f"{d.tolerated_level * 1e3:.1f} mA (felt without discomfort), highest delivered "
+            f"{d.peak_amplitude * 1e3:.1f} mA, highest set {d.max_level * 1e3:.1f} mA, "
+            f"charge {d.total_charge * 1e3:.2f} mC, max rms current density "
             f"{d.max_rms_current_density * 0.1:.3f} mA/cm2")
     for ch in sorted({e.channel for e in result.events if isinstance(e, Triggered)}):
         got = [e.result for e in result.events if isinstance(e, Triggered) and e.channel == ch]
@@ -114,10 +115,12 @@ def run(
     chunk: Annotated[float, typer.Option(help="Window sent to the device per loop, s.")] = 0.04,
     step: Annotated[float, typer.Option(help="Intensity step per key press, mA (<= 2).")] = 1.0,
     titrate_to: Annotated[float | None, typer.Option(
-        "--titrate-to", help="Raise every channel one step at a time up to this level, mA "
-                             "(unattended runs; keys still work).")] = None,
+        "--titrate-to", help="Raise every channel one step at a time up to this level, mA, "
+                             "each step once the level before it has played in a "
+                             "contraction (unattended runs; keys still work).")] = None,
     titrate_interval: Annotated[float, typer.Option(
-        help="Seconds between titration steps.")] = 0.5,
+        help="How long each level plays in a contraction before the next titration step, "
+             "s.")] = 0.5,
     virtual: Annotated[bool, typer.Option(
         "--virtual", help="Run on a virtual clock, faster than real time (sim:// only).")]
     = False,
@@ -145,7 +148,7 @@ def run(
 
     from opennmes.cli._paths import output_file
     from opennmes.devices import VirtualClock, open_stimulator
-    from opennmes.session import ScriptedOperator, play, start_session
+    from opennmes.session import Titration, play, start_session
     from opennmes.store import open_store
 
     acks = _parse_ack(acknowledge or [])
@@ -178,8 +181,8 @@ def run(
             if titrate_to is not None:
                 target = {c: min(titrate_to * 1e-3, runner.max_amplitude[c])
                           for c in runner.channels}
-                runner.add_hook(ScriptedOperator.titrate(runner.channels, target, step * 1e-3,
-                                                         0.0, titrate_interval))
+                runner.add_hook(Titration(runner.channels, target, step * 1e-3,
+                                          interval=titrate_interval))
             old = signal.signal(signal.SIGTERM,
                                 lambda *_: runner.stop("SIGTERM received", by="system"))
             try:

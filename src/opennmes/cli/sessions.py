@@ -97,10 +97,14 @@ def show(
                + (", ".join(f"{k} ({v.n_samples} samples at {v.sfreq:g} Hz)"
                             for k, v in rec.streams.items()) or "none"))
     for ch in (rec.dose or {}).get("channels", []):
+        tol = ch.get("tolerated_level")
+        felt = "tolerated level not recorded (an older session)" if tol is None else \
+            f"tolerated {tol * 1e3:.1f} mA"
         typer.echo(f"  dose {ch['channel']}: {ch['pulses']} pulses, {ch['contractions']} "
-                   f"contractions, max tolerated level {ch['max_level'] * 1e3:.1f} mA, "
-                   f"charge {ch['total_charge'] * 1e3:.2f} mC, max rms current density "
-                   f"{ch['max_rms_current_density'] * 0.1:.3f} mA/cm2")
+                   f"contractions, {felt}, highest delivered "
+                   f"{ch['peak_amplitude'] * 1e3:.1f} mA, highest set "
+                   f"{ch['max_level'] * 1e3:.1f} mA, charge {ch['total_charge'] * 1e3:.2f} mC, "
+                   f"max rms current density {ch['max_rms_current_density'] * 0.1:.3f} mA/cm2")
     typer.echo("  events:")
     for e in rec.events:
         det = ", ".join(f"{k}={v}" for k, v in e.data.items() if v not in (None, "", []))

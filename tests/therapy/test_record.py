@@ -4,6 +4,7 @@ database; refusals save nothing."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -231,6 +232,12 @@ def test_first_session_sets_the_tolerance_baseline() -> None:
     d0 = dt.date(2026, 1, 5)
     adj = review_progression(proto, state, [_summary(1, d0, "finished", 0.032, 4)], d0, d0)
     assert [(a.old, a.new) for a in adj] == [(None, pytest.approx(0.032))]
+    # the baseline is the level felt, not the highest one played: 32 mA reached at the end
+    # of a contraction, 28 mA held without discomfort
+    felt = replace(_summary(1, d0, "finished", 0.032, 4), tolerated={"quadriceps": 0.028})
+    assert felt.felt("quadriceps") == 0.028
+    adj = review_progression(proto, state, [felt], d0, d0)
+    assert [(a.old, a.new) for a in adj] == [(None, pytest.approx(0.028))]
     # never beyond the ceiling
     state = {"targets": {"quadriceps": 0.098}, "ceilings": {"quadriceps": 0.1}, "base": {},
              "changed": {}}
@@ -306,6 +313,8 @@ def test_summary_reads_the_runner_dose_record(store: Store, record: TherapyRecor
     s = summarise_session(store.load_session(w.id))
     assert s.contractions == 1  # the 1 s train is under half of the planned 10 s
     assert s.reached == {"quadriceps": pytest.approx(0.060)}
+    assert s.tolerated == {"quadriceps": pytest.approx(0.060)}  # 9 s held: felt
+    assert plain.tolerated is None and plain.felt("quadriceps") == plain.reached["quadriceps"]
     assert s.charge == pytest.approx(len(t) * 0.060 * 300e-6)
 
 

@@ -57,6 +57,9 @@ class SessionSummary:
         Total first-phase charge delivered on all channels, C.
     stim_time : float
         Time with output on the busiest channel, s.
+    tolerated : dict of str to float, or None
+        Highest level felt without discomfort per channel, A (the dose record's
+        ``tolerated_level``); None for a record written before it was kept.
     """
 
     session_id: int
@@ -70,6 +73,14 @@ class SessionSummary:
     notes: tuple[str, ...] = ()
     charge: float = 0.0
     stim_time: float = 0.0
+    tolerated: dict[str, float] | None = None
+
+    def felt(self, channel: str) -> float:
+        """The level tolerated on ``channel`` (A): the felt level where the record has it,
+        else the peak delivered (older records)."""
+        if self.tolerated is not None:
+            return self.tolerated.get(channel, 0.0)
+        return self.reached.get(channel, 0.0)
 
     @property
     def completed(self) -> bool:
@@ -88,6 +99,19 @@ def _rating(data: Mapping[str, object]) -> float | None:
         if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
             return float(min(10.0, max(0.0, v)))
     return None
+
+
+def _tolerated(dose: object) -> dict[str, float] | None:
+    """Tolerated (felt) level per channel from a dose record that keeps it, else None."""
+    if not isinstance(dose, dict):
+        return None
+    chans = [c for c in dose.get("channels", []) if isinstance(c, dict) and "channel" in c]
+    if not chans or any("tolerated_level" not in c for c in chans):
+        return None
+    try:
+        return {str(c["channel"]): float(c["tolerated_level"]) for c in chans}
+    except (TypeError, ValueError):
+        return None
 
 
 def _from_dose(dose: object) -> tuple[dict[str, float], int, float, float] | None:
@@ -152,7 +176,7 @@ def summarise_session(record: object) -> SessionSummary:
     duration = (end - info.started_at).total_seconds() if end is not None else 0.0
     return SessionSummary(info.id, info.started_at, info.status, max(0.0, duration), reached,
                           comfort, contractions, info.program_version, tuple(notes), charge,
-                          stim_time)
+                          stim_time, _tolerated(getattr(record, "dose", None)))
 
 
 @dataclass(frozen=True)

@@ -69,9 +69,9 @@ def review_progression(protocol: Protocol, state: Mapping[str, Any],
                           if since is None or s.started_at > dt.datetime.fromisoformat(since)]
                 ceiling = min(float(state["ceilings"][ch]), float(rule.limit))
                 if target is None:
-                    firsts = [s for s in recent if s.completed and s.reached.get(ch, 0.0) > 0]
+                    firsts = [s for s in recent if s.completed and s.felt(ch) > 0]
                     if firsts:
-                        v = min(firsts[0].reached[ch], ceiling)
+                        v = min(firsts[0].felt(ch), ceiling)
                         out.append(Adjustment(p, ch, None, v, f"first completed session "
                                               f"(#{firsts[0].session_id}) set the tolerated "
                                               f"intensity to {_fmt(p, v)}"))
@@ -80,7 +80,7 @@ def review_progression(protocol: Protocol, state: Mapping[str, Any],
                 if len(last) < rule.sessions or target >= ceiling - 1e-12:
                     continue
                 ok = all(s.completed
-                         and s.reached.get(ch, 0.0) >= rule.min_reached * target - 1e-12
+                         and s.felt(ch) >= rule.min_reached * target - 1e-12
                          and (rule.min_comfort == 0
                               or (s.comfort is not None and s.comfort >= rule.min_comfort))
                          for s in last)

@@ -49,12 +49,18 @@ def test_single_pulse_and_wrong_mode(rs2_program: Program,
     with open_stimulator(f"rehastim2://{rs2_emulator.port}") as stim:
         stim.single_pulse("ch3", 0.015, 200e-6)
         stim.configure(rs2_program)
-        stim.single_pulse("ham", 0.020, 300e-6)
+        # on a configured channel a single pulse is bounded by the program's amplitude
+        from opennmes.errors import SafetyLimitError
+
+        with pytest.raises(SafetyLimitError, match=r"single_pulse\('ham'\): intensity = 20 mA "
+                                                   r"is outside 0 to 12 mA"):
+            stim.single_pulse("ham", 0.020, 300e-6)
+        stim.single_pulse("ham", 0.010, 300e-6)
         assert stim.get_stimulation_mode() == 0  # type: ignore[attr-defined]
         singles = stim.single_pulses()
     rec = rs2_emulator.single_record.schedule()
     assert list(rec.channel) == [2, 1]
-    np.testing.assert_allclose(rec.amplitude, [0.015, 0.020])
+    np.testing.assert_allclose(rec.amplitude, [0.015, 0.010])
     np.testing.assert_allclose(rec.phase_width, [200e-6, 300e-6])
     assert len(singles) == 2
 

@@ -14,6 +14,7 @@ import abc
 import atexit
 import enum
 import logging
+import math
 import threading
 import warnings
 import weakref
@@ -25,14 +26,14 @@ import numpy as np
 from opennmes.capabilities import DeviceCapabilities
 from opennmes.devices._clock import Clock, RealClock
 from opennmes.devices._events import DeviceEvent, DeviceFault, Disconnected, Stopped
-from opennmes.errors import DeviceError, NmesError, ProgramError
+from opennmes.errors import DeviceError, NmesError, ProgramError, SafetyLimitError
 from opennmes.schedule import PulseSchedule, Waveform
 
 if TYPE_CHECKING:  # pragma: no cover
     from opennmes.safety import LimitProfile, SafetyGuard
     from opennmes.stim import Program
 
-__all__ = ["Stimulator", "GuardLike", "DeviceState", "STATES"]
+__all__ = ["Stimulator", "GuardLike", "DeviceState", "STATES", "worst_case"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,18 @@ class DeviceState(enum.StrEnum):
 
 
 STATES = tuple(DeviceState)
+
+
+def worst_case(program: Program | Any, schedule: PulseSchedule | None = None) -> PulseSchedule:
+    """Every pulse of ``program`` at its channel's full program amplitude (the second phase
+    scaled along): the most any intensity setting at or below the ceiling can deliver."""
+    s = program.expand() if schedule is None else schedule
+    if not len(s):
+        return s
+    top = np.array([float(c.amplitude) for c in program.channels])[s.channel]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(s.amplitude > 0, top / s.amplitude, 1.0)
+    return s.scaled(factor)
 
 
 class GuardLike(Protocol):
@@ -108,6 +121,8 @@ class Stimulator(abc.ABC):
         self._listeners: list[Callable[[DeviceEvent], None]] = []
         self._fault: DeviceEvent | None = None
         self._guard: GuardLike | None = None
+        self._extra_guard: GuardLike | None = None
+        self._ceiling: dict[str, float] = {}
         self._program: Program | Any = None
         self._areas: dict[str, float] = {}
         self._channel_names: tuple[str, ...] = ()
@@ -212,8 +227,17 @@ class Stimulator(abc.ABC):
         return self
 
     def configure(self, program: Program | Any, *, channel_map: Mapping[str, int] | None = None,
-                  guard: GuardLike | None = None) -> None:
+                  guard: GuardLike | None = None,
+                  schedule: PulseSchedule | None = None) -> None:
         """Map a program onto the device channels and arm the safety guard.
+
+        The device's own guard (``SafetyGuard.for_program(program, self.safety_profile())``:
+        the hard limits, the device's ranges and the program's acknowledged advisories) is
+        always armed, and the whole program must pass it at its worst case first: every pulse
+        at its channel's full program amplitude (the ceiling no later change of intensity can
+        pass), so that whatever :meth:`set_intensity` or a session does below the ceiling
+        stays within every limit. Each chunk delivered later passes the same guard, with its
+        history.
 
         Parameters
         ----------
@@ -222,7 +246,10 @@ class Stimulator(abc.ABC):
         channel_map : mapping of str to int, optional
             Device channel (0-based) of each program channel; in program order otherwise.
         guard : SafetyGuard, optional
-            Replaces the default ``SafetyGuard.for_program(program, self.safety_profile())``.
+            A further guard whose ``check`` every chunk must also pass: it adds checks, it
+            never replaces the device's own guard.
+        schedule : PulseSchedule, optional
+            ``program.expand()``, when the caller has it already.
 
         Raises
         ------
@@ -243,12 +270,16 @@ class Stimulator(abc.ABC):
         if len(set(used)) != len(used) or not all(0 <= u < n_channels for u in used):
             raise ProgramError(f"channel_map {cmap} must give distinct device channels "
                                f"0..{n_channels - 1}")
-        self._configure(program, names, cmap)
-        if guard is None:
-            from opennmes.safety import SafetyGuard
+        from opennmes.safety import SafetyGuard
 
-            guard = SafetyGuard.for_program(program, self.safety_profile())
-        self._guard = guard
+        self._configure(program, names, cmap)  # can the device play it at all?
+        own = SafetyGuard.for_program(program, self.safety_profile())
+        found = own.evaluate(worst_case(program, schedule))
+        if found:
+            raise found[0].error()
+        self._guard = own
+        self._extra_guard = guard
+        self._ceiling = {c.name: float(c.amplitude) for c in channels}
         self._program = program
         self._channel_names = names
         self._device_channel = {n: cmap[n] for n in names}
@@ -289,7 +320,10 @@ class Stimulator(abc.ABC):
                                f"configured channels {self._channel_names}")
         assert self._guard is not None
         try:
+            chunk = self._prepare(chunk)
             self._guard.check(chunk)
+            if self._extra_guard is not None:
+                self._extra_guard.check(chunk)
             self._check_chunk(chunk)
             self._deliver(chunk, until)
         except NmesError:
@@ -300,19 +334,44 @@ class Stimulator(abc.ABC):
     def set_intensity(self, channel: str, amplitude: float) -> None:
         """Change one channel's first-phase amplitude now (A); the second phase scales along.
 
-        The next chunks override it. The new pulse passes the guard's per-pulse limits first.
+        The next chunks override it. Never above the channel's program amplitude (its
+        ceiling): the whole program passed the guard at that amplitude when it was
+        configured, so every pulse at or below it is within every limit.
+
+        Raises
+        ------
+        SafetyLimitError
+            ``amplitude`` is not a finite current between 0 and the ceiling; nothing changed.
         """
         self._require("running", action="set the intensity")
         self._raise_if_faulted()
         if channel not in self._channel_names:
             raise ProgramError(f"unknown channel {channel!r}; channels: {self._channel_names}")
-        self._set_intensity(channel, float(amplitude))
+        a = float(amplitude)
+        self._within_ceiling(channel, a, f"set_intensity({channel!r})")
+        self._set_intensity(channel, a)
+
+    def _within_ceiling(self, channel: str, a: float, where: str) -> None:
+        """Raise SafetyLimitError unless ``a`` (A) is a finite current from 0 to the
+        channel's program amplitude (no ceiling before a program is configured)."""
+        top = self._ceiling.get(channel, math.inf)
+        if math.isfinite(a) and 0.0 <= a <= top * (1 + 1e-9):
+            return
+        source = f"the program's amplitude for {channel!r}, its ceiling" if math.isfinite(top) \
+            else "a current is finite and >= 0"
+        hint = f"at most {top * 1e3:g} mA, or change the program" if math.isfinite(top) else \
+            "give a finite current"
+        raise SafetyLimitError(
+            "intensity", a * 1e3, top * 1e3, "mA", source, where=where, hint=hint,
+            message=f"{where}: intensity = {a * 1e3:g} mA is outside 0 to {top * 1e3:g} mA "
+                    f"({source}); {hint}")
 
     def single_pulse(self, channel: str, amplitude: float, phase_width: float) -> None:
         """One symmetric biphasic pulse now: ``amplitude`` in A, ``phase_width`` in s.
 
-        Allowed when open, configured or stopped (not while a schedule runs). The pulse passes
-        a fresh guard with the device profile; it is kept in :meth:`single_pulses`.
+        Allowed when open, configured or stopped (not while a schedule runs). On a configured
+        channel it is bounded by the program's amplitude (its ceiling); it passes the per-pulse
+        limits of the device profile and is kept in :meth:`single_pulses`.
         """
         self._require("open", "configured", "stopped", action="send a single pulse")
         n_channels = self.capabilities.channels
@@ -325,6 +384,7 @@ class Stimulator(abc.ABC):
                                f"ch1..ch{n_channels}")
         if not 0 <= dev < n_channels:
             raise ProgramError(f"{channel}: device channel must be 1..{n_channels}")
+        self._within_ceiling(channel, float(amplitude), f"single_pulse({channel!r})")
         gap = self._single_pulse_gap()
         pulse = PulseSchedule.from_arrays([0.0], [amplitude], [phase_width],
                                           interphase_gap=gap, channel_names=(channel,))
@@ -441,6 +501,11 @@ class Stimulator(abc.ABC):
     def _start(self) -> None:
         raise NotImplementedError
 
+    def _prepare(self, chunk: PulseSchedule) -> PulseSchedule:
+        """The pulses the backend will play for ``chunk`` (a hook: ``sim://`` applies its
+        intensity overrides here), judged by the guard before anything is played."""
+        return chunk
+
     def _check_chunk(self, chunk: PulseSchedule) -> None:  # noqa: B027 (optional hook)
         """Raise ProgramError if the device cannot play these pulses exactly (a hook; by
         default every chunk that passed the guard is playable)."""
@@ -473,5 +538,5 @@ class Stimulator(abc.ABC):
         raise NotImplementedError
 
     def guard(self) -> SafetyGuard | GuardLike | None:
-        """The guard that checks every chunk (set by :meth:`configure`)."""
+        """The device's own guard that checks every chunk (set by :meth:`configure`)."""
         return self._guard

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -143,6 +143,10 @@ class SafetyGuard:
     acknowledgements : iterable
         Objects with ``limit`` and ``reason`` (e.g. ``Program.acknowledgements``) that lift
         advisory limits. Hard limits cannot be acknowledged.
+    ceilings : mapping, optional
+        Per channel, the largest first- and second-phase amplitude (A) a pulse may have: the
+        program's own amplitude (:meth:`for_program`). A pulse above it breaks the hard limit
+        ``ceiling``.
 
     Examples
     --------
@@ -155,9 +159,11 @@ class SafetyGuard:
         profile: LimitProfile,
         electrode_areas: Mapping[str, float],
         acknowledgements: Iterable[AcknowledgementLike] = (),
+        ceilings: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         self.profile = profile
         self.electrode_areas = dict(electrode_areas)
+        self.ceilings = dict(ceilings or {})
         self.acknowledged: dict[str, str] = {}
         for ack in acknowledgements:
             try:
@@ -233,6 +239,8 @@ class SafetyGuard:
             found.append(Violation(wf_lim, i, float(chunk.t[i]),
                                    chunk.channel_names[chunk.channel[i]], float("nan"),
                                    float("nan"), int(bad_wf.sum())))
+        if self.ceilings:
+            found += self._above_ceiling(chunk)
         # each quantity is computed, judged and dropped in turn, to keep memory low
         rms: np.ndarray | None = None
         area: np.ndarray | None = None
@@ -300,6 +308,26 @@ class SafetyGuard:
             self._remember(chunk)
         return found
 
+    def _above_ceiling(self, chunk: PulseSchedule) -> list[Violation]:
+        """Pulses above their channel's program amplitude (first or second phase)."""
+        out = []
+        for i, name in enumerate(chunk.channel_names):
+            if name not in self.ceilings:
+                continue
+            top1, top2 = self.ceilings[name]
+            m = chunk.channel == i
+            over = m & ((chunk.amplitude > top1 * (1 + 1e-9) + 1e-12)
+                        | (chunk.amplitude2 > top2 * (1 + 1e-9) + 1e-12))
+            if over.any():
+                k = int(np.argmax(over))
+                lim = Limit("ceiling", "pulse amplitude above the program's", top1, "mA", 1e3,
+                            "hard", f"the program's amplitude for {name!r}, its ceiling",
+                            hint="lower the intensity, or change the program")
+                out.append(Violation(lim, k, float(chunk.t[k]), name,
+                                     float(chunk.amplitude[k]),
+                                     float(chunk.amplitude[over].max()), int(over.sum())))
+        return out
+
     def _intervals(self, chunk: PulseSchedule) -> tuple[np.ndarray, np.ndarray]:
         """Interval from the previous pulse on the same channel, and that pulse's duration."""
         n = len(chunk)
@@ -352,6 +380,9 @@ class SafetyGuard:
     @classmethod
     def for_program(cls, program: object, profile: LimitProfile) -> SafetyGuard:
         """A guard for a :class:`~opennmes.stim.Program`: its electrodes and acknowledgements."""
-        channels: Sequence[object] = program.channels  # type: ignore[attr-defined]
-        areas = {c.name: c.electrode.area_m2 for c in channels}  # type: ignore[attr-defined]
-        return cls(profile, areas, program.acknowledgements)  # type: ignore[attr-defined]
+        channels: Sequence[Any] = program.channels  # type: ignore[attr-defined]
+        areas = {c.name: c.electrode.area_m2 for c in channels}
+        ceilings = {c.name: (float(c.amplitude), float(c.amplitude) * float(c.second_phase[0]))
+                    for c in channels}
+        return cls(profile, areas, program.acknowledgements,  # type: ignore[attr-defined]
+                   ceilings)

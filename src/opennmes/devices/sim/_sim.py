@@ -156,6 +156,11 @@ class SimStimulator(Stimulator):
             except TypeError:
                 self._stream = self.patient.start(**kwargs)
 
+    def _prepare(self, chunk: PulseSchedule) -> PulseSchedule:
+        """A set_intensity applies to the pulses of the chunks that follow it, before the
+        guard sees them: the guard judges what will play."""
+        return self._apply_override(chunk)
+
     def _apply_override(self, chunk: PulseSchedule) -> PulseSchedule:
         if not self._override or not len(chunk):
             return chunk
@@ -166,8 +171,11 @@ class SimStimulator(Stimulator):
                 if abs(amp[i] - old) > 1e-12:  # the stream changed this channel: it wins
                     del self._override[ch]
                     break
-                f = new / old if old > 0 else 1.0
-                amp[i], amp2[i] = new, amp2[i] * f
+                if old > 0:
+                    amp[i], amp2[i] = new, amp2[i] * new / old
+                else:  # from zero: the second phase as the program's pulse shape has it
+                    f2 = float(self._program.channels[ch].second_phase[0])
+                    amp[i], amp2[i] = new, new * f2
         return PulseSchedule(t=chunk.t, channel=chunk.channel, amplitude=amp,
                              phase_width=chunk.phase_width, interphase_gap=chunk.interphase_gap,
                              amplitude2=amp2, phase_width2=chunk.phase_width2,
@@ -194,7 +202,7 @@ class SimStimulator(Stimulator):
                                f"not before {start} s")
         if self._t0 is None:
             self._t0 = self.clock.now()
-        played = self._apply_override(chunk)
+        played = chunk  # intensity overrides were applied before the guard (_prepare)
         for i in range(len(played.channel_names)):
             idx = np.flatnonzero(played.channel == i)
             if idx.size:

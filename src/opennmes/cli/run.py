@@ -181,8 +181,7 @@ def run(
             if titrate_to is not None:
                 target = {c: min(titrate_to * 1e-3, runner.max_amplitude[c])
                           for c in runner.channels}
-                runner.add_hook(Titration(runner.channels, target, step * 1e-3,
-                                          interval=titrate_interval))
+                runner.add_hook(Titration(runner.channels, target, interval=titrate_interval))
             old = signal.signal(signal.SIGTERM,
                                 lambda *_: runner.stop("SIGTERM received", by="system"))
             try:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from opennmes.cli.run import DbOption, resolve_program
 from opennmes.errors import ProgramError
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
 
 __all__ = ["register"]
 

@@ -145,20 +145,17 @@ class Titration:
     ----------
     channels : sequence of str
     target : mapping
-        Channel -> level to reach, A.
-    step : float
-        Intensity step, A (the runner's ``step``).
+        Channel -> level to reach, A (in the runner's ``step``).
     interval : float
         How long each level plays in a contraction before the next step, s.
     start : float
         Session time of the first step, s.
     """
 
-    def __init__(self, channels: Sequence[str], target: Mapping[str, float], step: float, *,
+    def __init__(self, channels: Sequence[str], target: Mapping[str, float], *,
                  interval: float = 0.0, start: float = 0.0) -> None:
         self.channels = list(channels)
         self.target = dict(target)
-        self.step = float(step)
         self.interval = float(interval)
         self.start = float(start)
         self._since: dict[str, float | None] = dict.fromkeys(self.channels)

@@ -159,9 +159,6 @@ class SimStimulator(Stimulator):
     def _prepare(self, chunk: PulseSchedule) -> PulseSchedule:
         """A set_intensity applies to the pulses of the chunks that follow it, before the
         guard sees them: the guard judges what will play."""
-        return self._apply_override(chunk)
-
-    def _apply_override(self, chunk: PulseSchedule) -> PulseSchedule:
         if not self._override or not len(chunk):
             return chunk
         amp, amp2 = chunk.amplitude.copy(), chunk.amplitude2.copy()
@@ -221,12 +218,7 @@ class SimStimulator(Stimulator):
         if i not in self._last_amp:
             raise DeviceError(f"set_intensity({channel!r}): the channel has not pulsed yet; "
                               "deliver a chunk first")
-        pw = float(self._program.channels[i].pulse_width_s)
-        one = PulseSchedule.from_arrays([0.0], [amplitude], [pw], channel_names=(channel,))
-        from opennmes.safety import SafetyGuard
-
-        SafetyGuard(self.safety_profile(),
-                    {channel: self._areas.get(channel, 0.0)}).check(one)
+        # the override is applied to the next chunks before the guard judges them (_prepare)
         self._override[i] = (self._last_amp[i], float(amplitude))
 
     def _single_pulse(self, device_channel: int, amplitude: float, phase_width: float) -> None:

@@ -102,3 +102,33 @@ def diff(a: PulseSchedule, b: PulseSchedule) -> str:
     m = x.merge(y, how="outer", on=["t", "channel"], indicator=True, suffixes=("_a", "_b"))
     bad = m[(m["_merge"] != "both") | ((m["amplitude_a"] - m["amplitude_b"]).abs() > 1e-9)]
     return bad[["t", "channel", "amplitude_a", "amplitude_b", "_merge"]].to_string()
+
+
+TOL_T = 0.001
+"""s: the host's t = 0 is within half the start command's round trip of the device's."""
+
+
+def match(s: PulseSchedule, channel: int, t: float, amplitude: float | None = None
+          ) -> int | None:
+    """Index of a pulse of ``s`` on ``channel`` within TOL_T of ``t`` (with ``amplitude``)."""
+    m = (s.channel == channel) & (np.abs(s.t - t) < TOL_T)
+    if amplitude is not None:
+        m &= np.abs(s.amplitude - amplitude) < 1e-9
+    idx = np.flatnonzero(m)
+    return int(idx[0]) if idx.size else None
+
+
+def check_record(delivered: PulseSchedule, unconfirmed: PulseSchedule,
+                 played: PulseSchedule) -> None:
+    """The host's record tells the truth about what the emulator played: every pulse recorded
+    as delivered was played at that amplitude, and every pulse played is either recorded so
+    or among the unconfirmed candidates at the amplitude it was played at."""
+    for j in range(len(delivered)):
+        c, t, a = int(delivered.channel[j]), float(delivered.t[j]), float(delivered.amplitude[j])
+        assert match(played, c, t, a) is not None, \
+            f"recorded as delivered, not played so: {delivered.take([j]).to_pandas()}"
+    for k in range(len(played)):
+        c, t, a = int(played.channel[k]), float(played.t[k]), float(played.amplitude[k])
+        assert match(delivered, c, t, a) is not None or \
+            match(unconfirmed, c, t, a) is not None, \
+            f"played, neither recorded nor flagged: {played.take([k]).to_pandas()}"

@@ -37,7 +37,8 @@ RECOVERABLE: dict[str, Fault] = {
     "short delay": lambda e: e.delay_replies(0.02, frames=2),
 }
 FATAL: dict[str, tuple[Fault, str]] = {
-    "long delay": (lambda e: e.delay_replies(0.5, frames=50), "acknowledg|disconnected"),
+    "long delay": (lambda e: e.delay_replies(0.5, frames=50),
+                   "acknowledg|disconnected|stopped answering"),
     "unplugged": (lambda e: e.unplug(), "disconnected"),
     "electrode error": (lambda e: e.electrode_error(0), "electrode"),
     "emergency switch": (lambda e: e.emergency_switch(), "emergency|stopped"),
@@ -69,11 +70,12 @@ def _run(device: str, fault: Fault, *, settle: bool, fault_at: float = 0.35
                     stim.check()
             except DeviceError as exc:
                 err = exc
+            stim.stop()  # the record is final once the device has stopped
             delivered = stim.delivered()
             events = stim.events()
             stats = {"retried": stim.retried,  # type: ignore[attr-defined]
+                     "lost_queries": stim.polls_sent - stim.polls_answered,  # type: ignore
                      "max_rt": max(stim.round_trips)}  # type: ignore[attr-defined]
-            stim.stop()
     finally:
         zero = emu.output_is_zero
         emu.close()
@@ -89,7 +91,9 @@ def test_recoverable_faults_recover_and_records_agree(device: str, name: str) ->
     if name == "short delay":
         assert stats["max_rt"] >= 0.02  # the fault happened; the ack came within the timeout
     else:
-        assert emu.bad_frames_in >= 1 and stats["retried"] >= 1  # fault seen, command resent
+        # the fault was seen, and the command resent or the lost status query asked again
+        assert emu.bad_frames_in >= 1
+        assert stats["retried"] >= 1 or stats["lost_queries"] >= 1
     names = delivered.channel_names
     record = emu.record.schedule(names, DEVICES[device][2])
     # the retried command arrived later, but both sides agree on every pulse

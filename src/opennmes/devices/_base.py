@@ -117,6 +117,7 @@ class Stimulator(abc.ABC):
                               "is only for sim://")
         self._state = DeviceState.CLOSED
         self._lock = threading.RLock()
+        self._stop_lock = threading.RLock()
         self._events: list[DeviceEvent] = []
         self._listeners: list[Callable[[DeviceEvent], None]] = []
         self._fault: DeviceEvent | None = None
@@ -416,19 +417,24 @@ class Stimulator(abc.ABC):
         self.stop(reason="finished")
 
     def stop(self, *, reason: str = "stop requested") -> None:
-        """Zero output on every channel (idempotent, never raises for a lost device)."""
-        with self._lock:
-            if self._state not in (DeviceState.RUNNING, DeviceState.CONFIGURED):
-                return
-            was_running = self._state == DeviceState.RUNNING
-            self._state = DeviceState.STOPPED
-        try:
-            self._stop()
-        except Exception as exc:  # the device may be gone; output is zero either way
-            log.warning("%s: stop command failed (%s); the device stops by its watchdog",
-                        self.url, exc)
-        if was_running:
-            self._post(Stopped(self.clock.now(), self.kind, self.now_rel(), reason=reason))
+        """Zero output on every channel (idempotent, never raises for a lost device).
+
+        A call while another thread is stopping the device returns when that stop is done,
+        so the record read after it is final."""
+        with self._stop_lock:
+            with self._lock:
+                if self._state not in (DeviceState.RUNNING, DeviceState.CONFIGURED):
+                    return
+                was_running = self._state == DeviceState.RUNNING
+                self._state = DeviceState.STOPPED
+            try:
+                self._stop()
+            except Exception as exc:  # the device may be gone; output is zero either way
+                log.warning("%s: stop command failed (%s); the device stops by its watchdog",
+                            self.url, exc)
+            if was_running:
+                self._post(Stopped(self.clock.now(), self.kind, self.now_rel(),
+                                   reason=reason))
 
     def close(self) -> None:
         """Stop, then release the device (idempotent)."""
@@ -475,6 +481,25 @@ class Stimulator(abc.ABC):
         if not self._channel_names:
             raise DeviceError("nothing delivered: the stimulator is not configured")
         return self._delivered()
+
+    def unconfirmed(self) -> PulseSchedule:
+        """Pulses the host sent that the device did not confirm it played (times relative
+        to the start, in s); empty when the device confirms everything (``sim://``).
+
+        A hardware device confirms its pulses by answering status queries while it stimulates;
+        after its last answer (it froze, lost power, stopped by itself) and in a period an
+        update may have reached late, the host cannot know: those pulses are here, not in
+        :meth:`delivered`.
+        """
+        if not self._channel_names:
+            raise DeviceError("nothing sent: the stimulator is not configured")
+        return self._unconfirmed()
+
+    def confirmed_until(self) -> float:
+        """Time since the start (s) up to which :meth:`delivered` is final: the device has
+        confirmed the pulses before it (``inf`` for a device that reports what it played,
+        ``-inf`` before a hardware device's first confirmation)."""
+        return math.inf
 
     def single_pulses(self) -> PulseSchedule:
         """Single pulses sent, times relative to :meth:`open`, channels ``ch1..ch8``."""
@@ -528,6 +553,9 @@ class Stimulator(abc.ABC):
     @abc.abstractmethod
     def _stop(self) -> None:
         raise NotImplementedError
+
+    def _unconfirmed(self) -> PulseSchedule:
+        return PulseSchedule.empty(self._channel_names)
 
     @abc.abstractmethod
     def _close(self) -> None:

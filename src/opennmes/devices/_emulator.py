@@ -78,6 +78,11 @@ class PtyEmulator:
 
     name = "emulator"
     n_channels = 8
+    stall_after = 0.5
+    """s: a gap this long between two turns of the device loop means the device was frozen
+    (SIGSTOP, a debugger): the pulses due in the gap were not played. Shorter gaps are the
+    host machine's load, and the device plays what was due (a real device keeps time in
+    hardware)."""
 
     def __init__(self) -> None:
         self._master = -1
@@ -95,10 +100,16 @@ class PtyEmulator:
         self._corrupt_in = 0
         self._delay_out = 0.0
         self._delay_frames = 0
+        self._slow_read = 0.0
+        self._slow_reads = 0
+        self._freeze = 0.0
         self.frames_in = 0
         self.bad_frames_in = 0
         self.log: list[tuple[float, str]] = []
         self.on_frame: Callable[[Any], None] | None = None
+        self.stalls: list[tuple[float, float]] = []
+        """(from, to) ``time.monotonic()`` of every freeze of the device loop."""
+        self._last_turn = 0.0
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> str:
@@ -151,6 +162,19 @@ class PtyEmulator:
         with self._lock:
             self._delay_out = float(seconds)
             self._delay_frames = int(frames)
+
+    def slow_reads(self, seconds: float, reads: int = 1) -> None:
+        """A busy device: the next ``reads`` times bytes arrive, act on them ``seconds`` later
+        (an update may then reach a period after the one the host meant)."""
+        with self._lock:
+            self._slow_read = float(seconds)
+            self._slow_reads = int(reads)
+
+    def freeze(self, seconds: float) -> None:
+        """The device hangs for ``seconds`` from its next turn: it plays nothing, reads
+        nothing, answers nothing (as SIGSTOP does to an emulator in its own process)."""
+        with self._lock:
+            self._freeze = float(seconds)
 
     def unplug(self) -> None:
         """Pull the cable: stimulation stops and the port goes away (the host sees an error)."""
@@ -240,9 +264,12 @@ class PtyEmulator:
     def _run(self) -> None:
         decoder = self._new_decoder()
         while self._running:
+            if self._freeze:
+                hang, self._freeze = self._freeze, 0.0
+                time.sleep(hang)
             now = time.monotonic()
             with self._lock:
-                self._tick(now)
+                self._advance(now)
                 self._flush(now)
                 wait = max(0.0, min(self._next_deadline(now) - now, 0.01))
                 if self._out:
@@ -260,9 +287,14 @@ class PtyEmulator:
                 data = os.read(fd, 4096)
             except OSError:
                 continue
+            with self._lock:
+                hold = self._slow_read if self._slow_reads > 0 else 0.0
+                self._slow_reads -= hold > 0
+            if hold:
+                time.sleep(hold)
             t = time.monotonic()
             with self._lock:
-                self._tick(t)  # pulses due before these bytes arrived use the old settings
+                self._advance(t)  # pulses due before these bytes arrived use the old settings
                 data = self._filter_in(data)
                 decoder.feed(data)
                 while True:
@@ -280,7 +312,20 @@ class PtyEmulator:
                     except Exception as exc:  # never let the device thread die
                         log.exception("%s emulator: frame handler failed: %s", self.name, exc)
 
+    def _advance(self, now: float) -> None:
+        last, self._last_turn = self._last_turn, now
+        if last and now - last > self.stall_after:
+            self.stalls.append((last, now))
+            self._note(f"frozen for {now - last:.3f} s: the pulses due meanwhile were not played")
+            self._skip_until(now)
+        self._tick(now)
+
     # ------------------------------------------------------------------ backend hooks
+    def _skip_until(self, now: float) -> None:
+        """The device was frozen until ``now``: move its period clocks past the pulses due
+        meanwhile without playing them (the clocks keep their phase)."""
+        raise NotImplementedError
+
     def _new_decoder(self) -> Any:
         raise NotImplementedError
 

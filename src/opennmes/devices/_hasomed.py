@@ -1,9 +1,17 @@
 """Shared driver machinery of the Hasomed stimulators: grid playback over a serial link.
 
 A backend supplies its codec (encode/decode, acknowledgement matching), its handshake, its
-keep-alive and the wire commands for start/update/stop/single pulse; this class supplies the
-request/acknowledgement loop with retries, the real-time update schedule, fault bookkeeping and
-the delivered-pulse record.
+keep-alive, its status query and the wire commands for start/update/stop/single pulse; this
+class supplies the request/acknowledgement loop with retries, the real-time update schedule,
+fault bookkeeping and the delivered-pulse record.
+
+The record is the device's truth. While it stimulates, the device is asked for its status at
+least every ``poll_interval`` s (once per period for programs faster than 10 Hz, at most 50 times
+a second). A pulse counts as delivered only up to the last moment the device said it was still
+stimulating; the pulses after it, and those of a period an update may or may not have reached
+in time, are *unconfirmed* (:meth:`Stimulator.unconfirmed`). A device that says nothing for
+``answer_deadline`` s after it was asked something (frozen, powered off, a cable that breaks
+without an error) is a fatal fault: output off, the fault recorded.
 """
 
 from __future__ import annotations
@@ -51,6 +59,10 @@ class HasomedStimulator(Stimulator):
         Seconds to wait for an acknowledgement before a retry.
     retries : int
         Extra tries after a timeout or a transfer error (protocol rule: resend).
+    poll_interval : float
+        Longest interval in s between status queries while stimulating; a program faster than
+        ``1 / poll_interval`` is queried once per period (at most every ``fastest_poll`` s), so
+        at most about one pulse per channel waits for confirmation.
     """
 
     serial_settings: ClassVar[dict[str, Any]] = {}
@@ -64,10 +76,17 @@ class HasomedStimulator(Stimulator):
     """s: a command is not sent in the ``edge_before`` s before a period start or pulse..."""
     edge_after: ClassVar[float] = 0.003
     """... nor in the ``edge_after`` s after it, so the host knows which period it changes."""
+    answer_deadline: ClassVar[float] = 0.35
+    """s: a device that has said nothing for this long since it was asked something has stopped
+    answering. With status queries at most 0.1 s apart it is found within 0.5 s of freezing."""
+    fastest_poll: ClassVar[float] = 0.02
+    """s: the shortest interval between status queries (programs above 50 Hz)."""
 
     def __init__(self, url: str, port: str, *, clock: Clock | None = None,
-                 ack_timeout: float = 0.25, retries: int = 2) -> None:
+                 ack_timeout: float = 0.25, retries: int = 2, poll_interval: float = 0.1
+                 ) -> None:
         super().__init__(url, clock=clock)
+        self.poll_interval = float(poll_interval)
         self.port = port
         self.ack_timeout = float(ack_timeout)
         self.retries = int(retries)
@@ -89,6 +108,16 @@ class HasomedStimulator(Stimulator):
         self.last_send = 0.0
         self.last_ack = 0.0
         self._sent: tuple[Pattern, ...] | None = None
+        # the device's truth: when it last spoke, the first question since, its answers
+        self._heard = 0.0
+        self._asked: float | None = None
+        self._polls: dict[int, float] = {}
+        self._last_poll = 0.0
+        self._poll_every = self.poll_interval
+        self._confirmed = -math.inf
+        self._trust = True
+        self.polls_sent = 0
+        self.polls_answered = 0
 
     # ------------------------------------------------------------------ codec hooks
     def _new_decoder(self) -> Any:
@@ -115,12 +144,24 @@ class HasomedStimulator(Stimulator):
         """Run right after the port opens (e.g. the Init/InitAck exchange)."""
 
     def _keepalive(self) -> None:
-        """Called every ``keepalive_interval`` s by the keep-alive thread."""
+        """Called by the keep-alive thread (every 10 ms while streaming, else every
+        ``keepalive_interval / 4`` s); status queries are sent by the base."""
+
+    def _status_query(self) -> tuple[Any, int]:
+        """The status request and the command of its acknowledgement."""
+        raise NotImplementedError
+
+    def _on_status(self, ack: Any) -> bool:
+        """Read a status acknowledgement (post what it reports); True while it says the
+        device is stimulating."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ link
     def _post(self, event: DeviceEvent) -> None:
         fatal = isinstance(event, Disconnected) or (isinstance(event, DeviceFault)
                                                      and event.fatal)
+        if fatal:
+            self._trust = False  # nothing the device says later confirms a pulse before it
         if fatal and self._t0 is not None and self._end_rel is None and self._state == "running":
             self._end_rel = self.clock.now() - self._t0
         if isinstance(event, Acknowledged):
@@ -130,6 +171,7 @@ class HasomedStimulator(Stimulator):
         super()._post(event)
 
     def _on_frame(self, frame: Any, t: float) -> None:
+        self._heard_at(t)
         try:
             msg = self._decode(frame)
         except ProtocolError as exc:
@@ -137,6 +179,10 @@ class HasomedStimulator(Stimulator):
             return
         key = self._ack_key(msg, frame)
         if key is not None:
+            if key[0] == self._status_query()[1] and key[1] in self._polls:
+                self.polls_answered += 1
+                self._on_poll_answer(msg, self._polls.pop(key[1]), t)
+                return
             w = self._waiters.pop(key, None)
             if w is not None:
                 w.message, w.t = msg, t
@@ -144,7 +190,94 @@ class HasomedStimulator(Stimulator):
                 return
         self._unsolicited(msg, frame, t)
 
+    def _heard_at(self, t: float) -> None:
+        self._heard = max(self._heard, t)
+        asked = self._asked
+        if asked is not None and asked <= t:
+            self._asked = None
+
+    def _asking(self, t: float) -> None:
+        """A message that the device must answer left at ``t``."""
+        if self._asked is None:
+            self._asked = t
+
+    # ------------------------------------------------------------------ the device's truth
+    def _streaming(self) -> bool:
+        """The device plays a schedule and has not faulted: watch it."""
+        return (self._state == "running" and self._sent is not None and self._fault is None
+                and self._end_rel is None)
+
+    def _send_poll(self) -> None:
+        """Ask for the status without waiting (the reader thread reads the answer)."""
+        msg, _ = self._status_query()
+        pn = self._next_pn()
+        t = time.monotonic()
+        self._polls[pn] = t
+        self._last_poll = t
+        self.polls_sent += 1
+        self._asking(t)
+        self._write(self._encode(msg, pn))
+
+    def _on_poll_answer(self, msg: Any, sent: float, t: float) -> None:
+        ok, _, _ = self._result_of(msg)
+        self.round_trips.append(t - sent)
+        running = self._on_status(msg) if ok else False
+        t0 = self._t0
+        if running and self._trust and t0 is not None and self._plan is not None:
+            # the device was stimulating when it read the query, which left at `sent`: every
+            # pulse up to then was played (allowing for the uncertainty of t = 0)
+            self._confirmed = max(self._confirmed,
+                                  sent - t0 - self._plan.start_uncertainty)
+
+    def _watch(self, now: float) -> None:
+        """Keep-alive thread: status queries while streaming, and the answer deadline."""
+        if not self._streaming():
+            return
+        asked = self._asked
+        if asked is not None and now - asked > self.answer_deadline and self._heard < asked:
+            self._no_answer(now, asked)
+            return
+        stale = [pn for pn, t in self._polls.items() if now - t > 4 * self.answer_deadline]
+        for pn in stale:
+            self._polls.pop(pn, None)
+        if now - self._last_poll >= self._poll_every and self._req_lock.acquire(blocking=False):
+            try:  # skipped while a request waits for its answer: that request is the question
+                if self._link is not None and self._link.alive:
+                    self._send_poll()
+            finally:
+                self._req_lock.release()
+
+    def _no_answer(self, now: float, asked: float) -> None:
+        silent = now - max(self._heard, asked)
+        t0 = self._t0 if self._t0 is not None else now
+        last = (f"at {self._heard - t0:.2f} s" if self._heard > t0 else "before the start")
+        self._post(DeviceFault(now, self.kind, self._rel(), kind="timeout",
+                               message=f"the device stopped answering (nothing for "
+                                       f"{silent * 1e3:.0f} ms after a query; last heard from "
+                                       f"it {last}): it may have frozen or lost power; output "
+                                       "stopped, the pulses after its last answer are "
+                                       "unconfirmed"))
+        for w in list(self._waiters.values()):
+            w.event.set()  # a request waiting for this device gives up now
+
+    def _final_status(self) -> None:
+        """At a normal stop: one last status query, so the pulses up to the stop are
+        confirmed (or found missing)."""
+        if self._sent is None or self._fault is not None or self._end_rel is not None:
+            return
+        msg, ack_cmd = self._status_query()
+        try:
+            ack = self.request(msg, ack_cmd, "status")
+        except DeviceError as exc:
+            log.warning("%s: no status before the stop: %s", self.port, exc)
+            return
+        self._on_poll_answer(ack, self.last_send, self.last_ack)
+
+    def confirmed_until(self) -> float:
+        return self._confirmed
+
     def _on_protocol_error(self, exc: ProtocolError) -> None:
+        self._heard_at(time.monotonic())  # garbled, but the device is there
         self.protocol_errors += 1
         log.info("%s: bad frame from the device: %s", self.port, exc)
 
@@ -182,6 +315,7 @@ class HasomedStimulator(Stimulator):
                 self._waiters[(ack_command, pn)] = w
                 t_send = time.monotonic()
                 self.last_send = self.clock.now()
+                self._asking(t_send)
                 self._write(self._encode(message, pn))
                 if not w.wait(self.ack_timeout):
                     self._waiters.pop((ack_command, pn), None)
@@ -189,8 +323,10 @@ class HasomedStimulator(Stimulator):
                     log.info("%s: %s not acknowledged (try %d/%d)", self.port, what,
                              attempt + 1, tries)
                     continue
-                if w.message is None:  # woken by a disconnect
-                    raise DeviceError(f"{self.url}: device disconnected during {what}")
+                if w.message is None:  # woken by a disconnect or a device gone silent
+                    f = self._fault
+                    why = f.message if isinstance(f, DeviceFault) else "device disconnected"
+                    raise DeviceError(f"{self.url}: {why} (during {what})")
                 ok, retry, text = self._result_of(w.message)
                 rt = w.t - t_send
                 if ok:
@@ -257,6 +393,13 @@ class HasomedStimulator(Stimulator):
     def _start(self) -> None:
         self._plan = GridPlan(self._grid, self._channel_names, self._validate)
         self._end_rel = None
+        self._sent = None
+        self._confirmed = -math.inf
+        self._trust = True
+        self._polls.clear()
+        self._asked = None
+        shortest = min((g.period for g in self._grid), default=self.poll_interval)
+        self._poll_every = max(min(self.poll_interval, shortest), self.fastest_poll)
         self._wire_arm()
 
     def _deliver(self, chunk: PulseSchedule, until: float | None) -> None:
@@ -271,8 +414,10 @@ class HasomedStimulator(Stimulator):
                 # t = 0 is when the device got the start command: between its (last) send and
                 # its acknowledgement; the midpoint errs by at most half a round trip
                 self._t0 = (self.last_send + self.last_ack) / 2
+                plan.start_uncertainty = (self.last_ack - self.last_send) / 2
                 plan.acknowledge(0.0, vec)
                 self._sent = vec
+                self._last_poll = 0.0  # ask at once: the device confirms its start
                 continue
             assert self._t0 is not None
             target = self._t0 + u.t
@@ -293,7 +438,7 @@ class HasomedStimulator(Stimulator):
                 if vec == self._sent:
                     continue
                 self._wire_update(vec, first=False)
-                plan.acknowledge(self.last_send - self._t0, vec)
+                plan.acknowledge(self.last_send - self._t0, vec, self.last_ack - self._t0)
                 self._sent = vec
         if self._t0 is not None:
             # return in time for the next chunk's first update (one period ahead)
@@ -374,7 +519,7 @@ class HasomedStimulator(Stimulator):
             self._wire_update(tuple(vec), first=False)
             plan.current[gi] = pat
             plan._tl[gi].clear()
-            plan.acknowledge(self.last_send - self._t0, tuple(vec))
+            plan.acknowledge(self.last_send - self._t0, tuple(vec), self.last_ack - self._t0)
             self._sent = tuple(vec)
 
     def _stop(self) -> None:
@@ -384,16 +529,27 @@ class HasomedStimulator(Stimulator):
             if self._link is not None and self._link.alive:
                 if self._fault is None:
                     self._avoid_edges(pulses=True)  # <= 4 ms: a clean, exactly known end
+                    self._final_status()
                 self._wire_stop()
         finally:
             if self._t0 is not None and self._end_rel is None:
                 self._end_rel = self.clock.now() - self._t0
 
-    def _delivered(self) -> PulseSchedule:
+    def _record(self) -> tuple[PulseSchedule, np.ndarray]:
+        """Every pulse the host asked for, and which of them the device did not confirm."""
         if self._plan is None:
-            return PulseSchedule.empty(self._channel_names)
+            return PulseSchedule.empty(self._channel_names), np.zeros(0, dtype=bool)
         end = self._end_rel if self._end_rel is not None else self.now_rel()
-        return self._plan.delivered(end)
+        sched, unsure = self._plan.record(end)
+        return sched, unsure | (sched.t > self._confirmed + 1e-9)
+
+    def _delivered(self) -> PulseSchedule:
+        sched, unsure = self._record()
+        return sched.take(np.flatnonzero(~unsure))
+
+    def _unconfirmed(self) -> PulseSchedule:
+        sched, unsure = self._record()
+        return sched.take(np.flatnonzero(unsure))
 
     # ------------------------------------------------------------------ wire hooks
     def _validate(self, channel: GridChannel, t_k: float, pattern: Pattern) -> None:
@@ -418,14 +574,17 @@ def _keepalive_loop(ref: weakref.ref[HasomedStimulator], stop: threading.Event,
 
 def _keep_alive(ref: weakref.ref[HasomedStimulator], stop: threading.Event,
                 interval: float) -> None:
-    while not stop.wait(interval / 4):
+    wait = interval / 4
+    while not stop.wait(wait):
         obj = ref()
         if obj is None or obj._link is None or not obj._link.alive:
             return
         try:
+            obj._watch(time.monotonic())
             obj._keepalive()
         except DeviceError as exc:
             log.warning("%s: keep-alive failed: %s", obj.port, exc)
+        wait = 0.01 if obj._streaming() else interval / 4
         del obj
 
 

@@ -116,7 +116,12 @@ class GridPlan:
         self.window_end = 0.0
         self.started = False
         self._cmd_t: list[float] = []
+        self._cmd_a: list[float] = []
+        self._cmd_changed: list[tuple[bool, ...]] = []
         self._cmd_p: list[tuple[Pattern, ...]] = []
+        self.start_uncertainty = 0.0
+        """s: the device's t = 0 is within this much of the host's (half the start command's
+        round trip)."""
         self._carry: PulseSchedule | None = None
         self._tl: list[dict[int, Pattern]] = [{} for _ in self.channels]
 
@@ -258,9 +263,15 @@ class GridPlan:
         return tuple(out)
 
     # ------------------------------------------------------------------ the record
-    def acknowledge(self, t: float, patterns: tuple[Pattern, ...]) -> None:
-        """The device took ``patterns`` at ``t`` (s, relative to the start)."""
+    def acknowledge(self, t: float, patterns: tuple[Pattern, ...],
+                    ack: float | None = None) -> None:
+        """The device took ``patterns``: the command left at ``t`` and its acknowledgement
+        came back at ``ack`` (s, relative to the start; ``t`` when not known). The device
+        applied it somewhere in between."""
+        prev = self._cmd_p[-1] if self._cmd_p else patterns
+        self._cmd_changed.append(tuple(a != b for a, b in zip(patterns, prev, strict=True)))
         self._cmd_t.append(float(t))
+        self._cmd_a.append(float(t if ack is None else max(ack, t)))
         self._cmd_p.append(patterns)
 
     @property
@@ -269,10 +280,26 @@ class GridPlan:
 
     def delivered(self, end: float) -> PulseSchedule:
         """Pulses delivered from the start until ``end`` s, rebuilt from acknowledged updates."""
+        return self.record(end)[0]
+
+    def record(self, end: float) -> tuple[PulseSchedule, np.ndarray]:
+        """The pulses from the start until ``end`` s, rebuilt from the acknowledged updates,
+        and for each one whether its shape is *uncertain*.
+
+        The device applies an update when it reads it, somewhere between the send and the
+        acknowledgement; a period of a channel whose pattern the update changed, starting
+        inside that span (widened by the uncertainty of the start itself), may have been
+        played with the old or the new pattern. Its pulses are recorded with the new
+        pattern (the rule: a command governs the periods that start after it left) and
+        flagged uncertain, together with the old pattern's pulses where they differ (one of
+        the two was played).
+        """
         cols: dict[str, list[np.ndarray]] = {k: [] for k in _FIELDS}
         cols["channel"] = []
+        unsure: list[np.ndarray] = []
         if self._cmd_t:
             s = np.asarray(self._cmd_t)
+            h = self.start_uncertainty
             for gi, gc in enumerate(self.channels):
                 n = int(math.ceil(end / gc.period)) + 1
                 tk = np.arange(n) * gc.period
@@ -280,6 +307,26 @@ class GridPlan:
                 ci = np.searchsorted(s, tk + 1e-9, side="right") - 1  # s <= period start
                 keep = ci >= 0
                 tk, ci = tk[keep], ci[keep]
+                # periods an update may have reached late (or early): the other pattern
+                alt = np.full(tk.size, -1)
+                changed = np.flatnonzero([c[gi] for c in self._cmd_changed])
+                if changed.size:
+                    lo = np.searchsorted(tk, s[changed] - h)
+                    hi = np.searchsorted(tk, np.asarray(self._cmd_a)[changed] + h + 1e-9)
+                    for i, a_, b_ in zip(changed[hi > lo], lo[hi > lo], hi[hi > lo],
+                                         strict=True):
+                        alt[a_:b_] = np.where(ci[a_:b_] == i, i - 1, i)
+                amb = alt >= 0
+                for k in np.flatnonzero(amb):  # the other candidate's pulses, where they differ
+                    mine = self._cmd_p[ci[k]][gi]
+                    for q in self._cmd_p[alt[k]][gi]:
+                        if q in mine:
+                            continue
+                        cols["dt"].append(np.array([tk[k] + gc.offset + q.dt]))
+                        cols["channel"].append(np.array([self._sched_index[gi]]))
+                        unsure.append(np.ones(1, dtype=bool))
+                        for f_i, f in enumerate(_FIELDS[1:], start=1):
+                            cols[f].append(np.array([q[f_i]], dtype=float))
                 jmax = max((len(p[gi]) for p in self._cmd_p), default=0)
                 for j in range(jmax):
                     table = np.array([list(p[gi][j]) if len(p[gi]) > j else [math.nan] * 7
@@ -290,13 +337,16 @@ class GridPlan:
                     m = t < end
                     cols["dt"].append(t[m])
                     cols["channel"].append(np.full(int(m.sum()), self._sched_index[gi]))
+                    unsure.append(amb[live][m])
                     for f_i, f in enumerate(_FIELDS[1:], start=1):
                         cols[f].append(rows[live][m, f_i])
         a = {k: np.concatenate(v) if v else np.empty(0) for k, v in cols.items()}
+        flags = np.concatenate(unsure) if unsure else np.zeros(0, dtype=bool)
         order = np.lexsort((a["channel"], a["dt"]))
-        return PulseSchedule(
+        sched = PulseSchedule(
             t=a["dt"][order], channel=a["channel"][order].astype(np.int16),
             amplitude=a["amplitude"][order], phase_width=a["phase_width"][order],
             interphase_gap=a["interphase_gap"][order], amplitude2=a["amplitude2"][order],
             phase_width2=a["phase_width2"][order], waveform=a["waveform"][order].astype(np.int8),
             channel_names=self.channel_names)
+        return sched, flags[order]

@@ -1,7 +1,9 @@
 """RehaStim 2 driver: ScienceMode2 channel-list mode over a serial port.
 
 Open: wait for the device's Init (sent every 500 ms), answer InitAck, then keep the 1200 ms
-watchdog fed (a Watchdog packet whenever 0.5 s pass without a command). Start: InitChannelListMode
+watchdog fed (a Watchdog packet whenever 0.5 s pass without a command). While stimulating, the
+host asks GetStimulationMode at least every 0.1 s: the answers confirm the delivered pulses
+and feed the watchdog. Start: InitChannelListMode
 with one main interval t1 for every channel (low-frequency channels at t1 x (factor + 1)), then
 StartChannelListMode whose first call starts the device's period clock; later calls update
 amplitude, pulse width and single/doublet/triplet mode per channel. Stop: StopChannelListMode.
@@ -136,8 +138,24 @@ class RehaStim2(HasomedStimulator):
         self._connected = True
 
     def _keepalive(self) -> None:
+        # while streaming, the status queries feed the device's watchdog
         if time.monotonic() - self._last_write >= self.keepalive_interval:
             self._write(p.encode(p.Watchdog(), self._next_pn()))
+
+    def _status_query(self) -> tuple[Any, int]:
+        return p.GetStimulationMode(), int(p.Command.GET_STIMULATION_MODE_ACK)
+
+    def _on_status(self, ack: Any) -> bool:
+        mode = int(ack.mode)
+        if mode == 2:
+            return True
+        if self._streaming():
+            self._post(DeviceFault(self.clock.now(), self.kind, self._rel(),
+                                   kind="device_stopped",
+                                   message=f"the RehaStim 2 stopped stimulating by itself (it "
+                                           f"reports mode {mode}, not 2: emergency switch, "
+                                           "electrode or module error, or a reset)"))
+        return False
 
     # ------------------------------------------------------------------ program mapping
     def _configure(self, program: Any, names: tuple[str, ...], cmap: dict[str, int]) -> None:

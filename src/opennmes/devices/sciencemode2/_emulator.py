@@ -10,6 +10,7 @@ is back in start mode. Every pulse it would have delivered is recorded.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -137,6 +138,15 @@ class RehaStim2Emulator(PtyEmulator):
                 self._slot += 1
             self._k += 1
             self._slot = 0
+
+    def _skip_until(self, now: float) -> None:
+        cfg = self._cfg
+        if self.mode != MODE_RUNNING or cfg is None or cfg.t1_code == 0:
+            return
+        t1 = p.t1_from_code(cfg.t1_code)
+        k = math.ceil((now - self._t_start) / t1)
+        if k > self._k:
+            self._k, self._slot, self._latched_k, self._due = k, 0, -1, None
 
     def _pulse(self, t: float, ch: int, e: p.ChannelEntry, t2: float) -> None:
         pw = max(e.pulse_width_us, _PW_MIN) / 1e6

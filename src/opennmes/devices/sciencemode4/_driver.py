@@ -40,8 +40,6 @@ class P24(HasomedStimulator):
     ----------
     url : str
     port : str
-    poll_interval : float
-        Seconds between MlGetCurrentData keep-alive queries (device limit 1.5 s).
     """
 
     kind = "p24"
@@ -51,13 +49,11 @@ class P24(HasomedStimulator):
     packet_modulo = 64
     keepalive_interval = 0.25
 
-    def __init__(self, url: str, port: str, *, poll_interval: float = 0.25,
-                 **kwargs: Any) -> None:
+    def __init__(self, url: str, port: str, **kwargs: Any) -> None:
         super().__init__(url, port, **kwargs)
-        self.poll_interval = poll_interval
         self._ml = False
         self._ll = False
-        self._last_poll = 0.0
+        self._reported: set[tuple[int, int]] = set()
         self.last_status: p.MlGetCurrentDataAck | None = None
 
     # ------------------------------------------------------------------ codec
@@ -94,26 +90,39 @@ class P24(HasomedStimulator):
                               "a P24, switched on and not held by another program?") from exc
 
     def _keepalive(self) -> None:
-        if not self._ml or time.monotonic() - self._last_poll < self.poll_interval:
-            return
-        self._last_poll = time.monotonic()
-        ack = self.request(p.MlGetCurrentData(4), int(p.Command.ML_GET_CURRENT_DATA_ACK),
-                           "MlGetCurrentData")
+        # the mid level needs MlGetCurrentData at least every 1.5 s, also before the first
+        # update and after a fault; while streaming the base queries much more often
+        if self._ml and not self._streaming() and \
+                time.monotonic() - self._last_poll >= self.keepalive_interval and \
+                self._req_lock.acquire(blocking=False):
+            try:
+                self._send_poll()
+            finally:
+                self._req_lock.release()
+
+    def _status_query(self) -> tuple[Any, int]:
+        return p.MlGetCurrentData(4), int(p.Command.ML_GET_CURRENT_DATA_ACK)
+
+    def _on_status(self, ack: Any) -> bool:
         self.last_status = ack
         for i, s in enumerate(ack.states):
             if s:
                 name = next((g.name for g in self._grid if g.device_channel == i), f"ch{i + 1}")
-                self._post(DeviceFault(self.clock.now(), self.kind, self._rel(),
-                                       kind=_STATE_KIND.get(s, "other"), code=s, channel=name,
-                                       message=f"channel {name!r}: "
-                                               f"{p.CHANNEL_STATE_TEXT.get(s, s)}"))
-                return
-        if self._state == "running" and self._t0 is not None and self._end_rel is None and \
-                not any(ack.running):
+                if (i, s) not in self._reported:
+                    self._reported.add((i, s))
+                    self._post(DeviceFault(self.clock.now(), self.kind, self._rel(),
+                                           kind=_STATE_KIND.get(s, "other"), code=s,
+                                           channel=name,
+                                           message=f"channel {name!r}: "
+                                                   f"{p.CHANNEL_STATE_TEXT.get(s, s)}"))
+                return False
+        running = any(ack.running)
+        if not running and self._streaming():
             self._post(DeviceFault(self.clock.now(), self.kind, self._rel(),
                                    kind="device_stopped",
                                    message="the P24 stopped stimulating by itself (emergency "
                                            "stop, keep-alive timeout or power)"))
+        return running
 
     # ------------------------------------------------------------------ program mapping
     def _configure(self, program: Any, names: tuple[str, ...], cmap: dict[str, int]) -> None:
@@ -164,6 +173,7 @@ class P24(HasomedStimulator):
             self._ll = False
         self.request(p.MlInit(True), int(p.Command.ML_INIT_ACK), "MlInit")
         self._ml = True
+        self._reported.clear()
         self._last_poll = time.monotonic()
 
     def _wire_update(self, patterns: tuple[Pattern, ...], *, first: bool) -> None:

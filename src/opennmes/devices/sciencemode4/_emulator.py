@@ -12,6 +12,7 @@ docs/devices/p24.md.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -102,6 +103,12 @@ class P24Emulator(PtyEmulator):
                 c.k += 1
                 c.idx = 0
                 c.latched = None
+
+    def _skip_until(self, now: float) -> None:
+        for c in self._chans.values():
+            k = math.ceil((now - c.start) / c.cfg.period)
+            if k > c.k:
+                c.k, c.idx, c.latched = k, 0, None
 
     def _stop_output(self, reason: str) -> None:
         if self._chans:

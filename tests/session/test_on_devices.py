@@ -16,6 +16,7 @@ from opennmes.physiology import get_preset
 from opennmes.session import ClosedLoopDrive, ScriptedOperator, SessionRunner, TriggerDrive, track
 from opennmes.stim import Channel, Electrode, Program
 
+from ..devices.conftest import check_record
 from .conftest import RELAXED, backend
 from .test_tracking import AREA, PW, U_MAX, F, _controller_factory
 
@@ -88,7 +89,9 @@ def test_button_bursts_on_the_emulated_rehastim2(presses: tuple[float, ...]) -> 
     for b, t_press in zip(bursts, started, strict=True):
         assert b[0] >= t_press - 1e-9  # never before the press
         assert len(b) in range(23, 27)  # 0.1 + 0.3 + 0.1 s at 50 Hz, the whole burst
-    assert len(played) == len(d)
-    np.testing.assert_allclose(played.amplitude, d.amplitude, atol=1e-9)
-    np.testing.assert_allclose(np.diff(played.t), np.diff(d.t), atol=1e-4)
+    # what the session recorded is what the device played; a pulse an update may have
+    # reached late (a loaded machine) is flagged unconfirmed, never recorded wrong
+    assert res.unconfirmed is not None
+    check_record(d, res.unconfirmed, played)
+    assert len(d) <= len(played) <= len(d) + len(res.unconfirmed)
     assert stim.state == "closed"

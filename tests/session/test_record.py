@@ -160,3 +160,39 @@ def test_the_programs_acknowledgements_are_kept_with_the_session(store: Store) -
         {"limit": "rms_current_density", "reason": "motor point electrode, skin checked every "
          "5 min", "by": "J. Doe PT"}]
     assert res.status == "finished" and len(res.delivered) == 0  # intensity stayed at 0 mA
+
+
+@pytest.mark.parametrize("kind", ["rehastim2", "p24"])
+def test_a_device_that_freezes_ends_the_session_and_the_record_holds_what_it_confirmed(
+        store: Store, kind: str) -> None:
+    """The emulated device hangs 1.5 s into a continuous program: the session ends aborted
+    with the device's silence as the reason, at zero output; the stored pulses and the dose
+    are what the device confirmed, and the pulses it did not are counted in an event."""
+    prog = make_program(reps=1, on=6.0, off=1.0, amplitude="20 mA", frequency="40 Hz",
+                        ramp=0.0)
+    frozen: list[float] = []
+
+    def freeze(runner: object, t: float) -> None:
+        if t >= 1.5 and not frozen:
+            frozen.append(t)
+            emu.freeze(1.0)
+
+    with backend(kind) as (stim, emu):
+        runner = start_session(store, "P1", prog, stim, chunk=0.05, step=2e-3,
+                               stall_margin=RELAXED)
+        runner.add_hook(ScriptedOperator.titrate(["quad"], {"quad": 0.02}, 2e-3, 0.0, 0.05))
+        runner.add_hook(freeze)
+        res = runner.run()
+        emu_zero = emu.output_is_zero
+    assert res.status == "aborted" and res.how == "device_error", (res.how, res.reason)
+    assert "stopped answering" in res.reason
+    assert emu_zero
+    rec = store.load_session(res.session_id)
+    assert rec.info.status == "aborted"
+    assert rec.pulses.equals(res.delivered, atol_t=1e-9, atol_a=1e-12)
+    assert rec.dose["channels"][0]["pulses"] == len(res.delivered) > 0
+    unconf = [e for e in rec.events if e.kind == "unconfirmed"]
+    assert len(unconf) == 1 and unconf[0].data["pulses"]["quad"] == len(res.unconfirmed) > 0
+    assert unconf[0].data["after"] <= unconf[0].data["start"] + 1e-9
+    # the device's last confirmation is before the freeze; nothing after it counts
+    assert res.delivered.t.max() < frozen[0] + 0.05

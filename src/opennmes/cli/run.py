@@ -69,7 +69,8 @@ def report_dir() -> Path:
 
 def summary_lines(result: SessionResult) -> list[str]:
     """A short text summary of a session result."""
-    from opennmes.session import LoopEvent, Triggered
+    from opennmes.report.session_report import unconfirmed_words
+    from opennmes.session import LoopEvent, PulsesUnconfirmed, Triggered
 
     lines = [f"session {result.session_id if result.session_id is not None else '-'}: "
              f"{result.status} ({result.how}: {result.reason}) after {result.duration:.1f} s"]
@@ -85,7 +86,9 @@ def summary_lines(result: SessionResult) -> list[str]:
         lines.append(f"  {ch}: {got.count('burst')} triggered bursts, {got.count('ignored')} "
                      f"triggers ignored, {got.count('silent')} sensor silences")
     for e in result.events:
-        if isinstance(e, LoopEvent) and e.what == "saturated":
+        if isinstance(e, PulsesUnconfirmed):
+            lines.append("  " + unconfirmed_words(e.data()))
+        elif isinstance(e, LoopEvent) and e.what == "saturated":
             lines.append(f"  {e.channel} at {e.t:.1f} s: {e.detail}")
         elif isinstance(e, LoopEvent) and e.what == "repetition" and e.value is not None:
             deg = f" = {math.degrees(e.value):.2f} deg" if e.detail.endswith("(rad)") else ""

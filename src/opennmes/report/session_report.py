@@ -11,6 +11,7 @@ import base64
 import html
 import io
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from opennmes.signals import Signals
     from opennmes.store import SessionRecord
 
-__all__ = ["write_session_report", "contraction_peaks", "session_report_html", "event_details"]
+__all__ = ["write_session_report", "contraction_peaks", "session_report_html", "event_details",
+           "unconfirmed_words"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1000px;
@@ -163,7 +165,22 @@ def event_details(kind: str, data: dict[str, Any]) -> str:
             else:
                 text += f" {v:.4g}"
         return text
+    if kind == "unconfirmed":
+        return unconfirmed_words(d)
     return ", ".join(f"{k}={v}" for k, v in d.items() if v not in (None, "", [], {}))
+
+
+def unconfirmed_words(d: Mapping[str, Any]) -> str:
+    """``pulses_unconfirmed`` event data in words: how many, where, since when."""
+    counts = d.get("pulses") or {}
+    total = sum(int(n) for n in counts.values())
+    per = ", ".join(f"{n} on {c}" for c, n in counts.items())
+    after = d.get("after")
+    since = (f"after its last confirmation at {after:.2f} s" if isinstance(after, int | float)
+             else "(it never confirmed any)")
+    return (f"{total} pulse{'s' if total != 1 else ''} ({per}) sent between "
+            f"{float(d.get('start', 0.0)):.2f} s and {float(d.get('end', 0.0)):.2f} s were not "
+            f"confirmed by the device {since}; they are not counted as delivered")
 
 
 def _functional_section(record: SessionRecord, figs: dict[str, str]) -> list[str]:

@@ -44,6 +44,7 @@ from opennmes.session._events import (
     IntensityChanged,
     LoopEvent,
     Paused,
+    PulsesUnconfirmed,
     Resumed,
     SessionEvent,
     SessionStarted,
@@ -110,5 +111,5 @@ __all__ = [
     "TOLERATED_AFTER", "DISCOMFORT_SCORE", "hold_time",
     "SessionEvent", "SessionStarted", "IntensityChanged", "Paused", "Resumed",
     "SessionStopped", "DeviceErrorEvent", "WatchdogFired", "ComfortRating", "SkinCheck",
-    "AdverseEvent", "Triggered", "LoopEvent", "EVENT_KINDS", "STOP_KINDS",
+    "AdverseEvent", "Triggered", "LoopEvent", "PulsesUnconfirmed", "EVENT_KINDS", "STOP_KINDS",
 ]

@@ -17,7 +17,7 @@ from opennmes.errors import SessionError
 __all__ = [
     "SessionEvent", "SessionStarted", "IntensityChanged", "Paused", "Resumed",
     "SessionStopped", "DeviceErrorEvent", "WatchdogFired", "ComfortRating", "SkinCheck",
-    "AdverseEvent", "Triggered", "LoopEvent", "EVENT_KINDS", "STOP_KINDS",
+    "AdverseEvent", "Triggered", "LoopEvent", "PulsesUnconfirmed", "EVENT_KINDS", "STOP_KINDS",
 ]
 
 STOP_KINDS = ("completed", "stopped", "emergency", "watchdog", "device_error", "safety",
@@ -114,6 +114,19 @@ class DeviceErrorEvent(SessionEvent):
 
 
 @dataclass(frozen=True)
+class PulsesUnconfirmed(SessionEvent):
+    """Pulses the host sent that the device did not confirm it played; they are not in the
+    delivered record (nor the dose). ``pulses`` counts them per channel, ``start``..``end``
+    (s) spans them, ``after`` (s) is the device's last confirmation (``None``: none)."""
+
+    pulses: dict[str, int] = dataclasses.field(default_factory=dict)
+    start: float = 0.0
+    end: float = 0.0
+    after: float | None = None
+    kind: ClassVar[str] = "unconfirmed"
+
+
+@dataclass(frozen=True)
 class WatchdogFired(SessionEvent):
     """The watchdog zeroed the output: ``cause`` is ``loop_stall``, ``device`` or ``sensor``."""
 
@@ -197,5 +210,5 @@ class LoopEvent(SessionEvent):
 EVENT_KINDS: dict[str, type[SessionEvent]] = {
     c.kind: c for c in (SessionStarted, IntensityChanged, Paused, Resumed, SessionStopped,
                         DeviceErrorEvent, WatchdogFired, ComfortRating, SkinCheck, AdverseEvent,
-                        Triggered, LoopEvent)
+                        Triggered, LoopEvent, PulsesUnconfirmed)
 }

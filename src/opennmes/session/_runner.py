@@ -43,6 +43,7 @@ from opennmes.session._events import (
     DeviceErrorEvent,
     IntensityChanged,
     Paused,
+    PulsesUnconfirmed,
     Resumed,
     SessionEvent,
     SessionStarted,
@@ -104,6 +105,8 @@ class SessionResult:
     session_id: int | None = None
     late_chunks: int = 0
     loop_lateness: list[float] = field(default_factory=list)
+    unconfirmed: PulseSchedule | None = None
+    """Pulses sent that the device did not confirm (not in ``delivered`` nor the dose)."""
 
 
 class SessionRunner:
@@ -604,7 +607,8 @@ class SessionRunner:
         except NmesError as exc:
             log.warning("could not read the delivered pulses: %s", exc)
             return None
-        cutoff = math.inf if final else self.now() - 0.05
+        # the record holds what the device confirmed: never beyond its last confirmation
+        cutoff = math.inf if final else min(self.now(), self.stim.confirmed_until()) - 0.05
         lo, hi = np.searchsorted(d.t, [t_from, cutoff], side="left")
         if hi <= lo:
             return None
@@ -717,12 +721,21 @@ class SessionRunner:
             log.error("reading the sensors at the end failed: %s", exc)
         self._drain_device_events()
         t_end = self.now()
-        self._note(SessionStopped(t_end, how, reason, by))
         try:
             delivered = stim.delivered()
+            unconfirmed = stim.unconfirmed()
         except NmesError as exc:
             log.error("delivered pulses unavailable: %s", exc)
-            delivered = PulseSchedule.empty(self.channels)
+            delivered = unconfirmed = PulseSchedule.empty(self.channels)
+        if len(unconfirmed):
+            names = unconfirmed.channel_names
+            counts = np.bincount(unconfirmed.channel, minlength=len(names))
+            horizon = stim.confirmed_until()
+            self._note(PulsesUnconfirmed(
+                t_end, {n: int(c) for n, c in zip(names, counts, strict=True) if c},
+                float(unconfirmed.t[0]), float(unconfirmed.t[-1]),
+                float(horizon) if math.isfinite(horizon) else None))
+        self._note(SessionStopped(t_end, how, reason, by))
         dose = session_dose(delivered, self._areas, self._periods, self._contraction,
                             self.max_levels, self.levels, self._events, self.hold_times)
         status = "finished" if how in ("completed", "stopped") else "aborted"
@@ -733,7 +746,7 @@ class SessionRunner:
             sid = self.writer.id if self.writer is not None else None
         self._state = "ended"
         return SessionResult(status, how, reason, t_end, delivered, dose, list(self._events),
-                             sid, self.late_chunks, list(self.lateness))
+                             sid, self.late_chunks, list(self.lateness), unconfirmed)
 
 
 def _warm_up(stim: Stimulator) -> None:

@@ -19,7 +19,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _load import cpu_load, n_hogs  # noqa: E402
-
 from tests.devices.test_frozen_device import run_frozen  # noqa: E402
 
 RUNS = 6  # per device and load (alternating plateau and constant programs)

@@ -53,8 +53,10 @@ def test_run_on_sim_then_list_show_export_report(tmp_path: Path, db: str) -> Non
     assert r.returncode == 0 and "finished" in r.stdout and "P1" in r.stdout
     r = run_nmes("sessions", "show", "1", "--db", db)
     assert r.returncode == 0
-    assert "3 contractions" in r.stdout and "intensity" in r.stdout and "stop" in r.stdout
+    assert "3 contractions" in r.stdout and "The program was completed." in r.stdout
     assert "tolerated 20.0 mA, highest delivered 20.0 mA, highest set 20.0 mA" in r.stdout
+    # events in words and mA, never amperes; the titration's steps grouped
+    assert "Intensity of quad raised from 0.0 mA to " in r.stdout and "old=" not in r.stdout
     # titration steps wait for a contraction: none lands in the first off phase
     # (ramp down 2.25-2.5 s, off 2.5-4.5 s, ramp up 4.5-4.75 s)
     with open_store(db) as s:

@@ -60,7 +60,7 @@ def test_recorded_session_on_a_virtual_patient(store: Store, tmp_path: Path) -> 
     assert len(peaks) == 3
     assert store.verify_session(res.session_id, decode=True) == []
     html = write_session_report(rec, tmp_path / "r.html").read_text()
-    for part in ("Amplitude and force", "Fatigue", "Dose delivered", "Events", "comfort",
+    for part in ("Amplitude and force", "Fatigue", "Dose delivered", "Events", "Comfort rated 6",
                  "data:image/png;base64,"):
         assert part in html
 

@@ -76,6 +76,11 @@ def test_button_triggered_session_from_the_browser(live_server, browser_page, st
     assert f"{CHANNEL}: triggered by the button; 1 burst, 1 trigger ignored" in \
         page.inner_text("#drives")
     assert f"Burst started on {CHANNEL} (button pressed by clin)." in page.inner_text("#events")
+    # the dose as a table in people's units, the events in words: no SI, no JSON
+    dose = page.inner_text("#dose")
+    assert "8.0 mA" in dose and "mC" in dose and "mA/cm²" in dose
+    body = page.inner_text("body")
+    assert '"max_level"' not in body and "0.008" not in body and "{" not in body
     shot(page, "clinician-12-trigger-record")
     assert page.js_errors == []
 

@@ -12,11 +12,11 @@ import time
 import numpy as np
 import pytest
 
+from opennmes.report.words import event_words, session_words
 from opennmes.stim import load_program
 from opennmes.store import Store
 from opennmes.therapy import TherapyRecord, get_protocol
 from opennmes.web._live import sensor_refusal
-from opennmes.web._words import event_words, session_words
 
 from .conftest import make_client
 
@@ -190,10 +190,22 @@ def test_trigger_refused_on_a_program_without_triggers(app, store: Store) -> Non
      "5.29e-06)."),
     ("loop", {"channel": "knee", "what": "repetition",
               "detail": "repetition 2 ended; tracking RMSE (rad)", "value": 0.0412},
-     "knee: repetition: repetition 2 ended; tracking RMSE (rad) 0.0412."),
-    ("intensity", {"channel": "hand", "old": 0.0, "new": 0.001}, None),
+     "knee: repetition 2 ended; tracking RMSE 2.4 degrees."),
+    ("intensity", {"channel": "hand", "old": 0.0, "new": 0.001, "by": "clinician"},
+     "Intensity of hand raised from 0.0 mA to 1.0 mA by the physiotherapist."),
+    ("intensity", {"channel": "hand", "old": 0.0125, "new": 0.009000000000000001,
+                   "by": "patient"},
+     "Intensity of hand lowered from 12.5 mA to 9.0 mA by the patient."),
+    ("stop", {"how": "emergency", "reason": "emergency stop pressed", "by": "patient"},
+     "Emergency stop by the patient: emergency stop pressed."),
+    ("device_error", {"fault": "timeout", "message": "the device stopped answering"},
+     "Device fault (timeout): the device stopped answering."),
+    ("comfort", {"score": 6, "by": "patient"}, "Comfort rated 6 of 10 by the patient."),
+    ("unconfirmed", {"pulses": {"quad": 15}, "start": 1.45, "end": 1.8, "after": 1.44},
+     "15 pulses (15 on quad) sent between 1.45 s and 1.80 s were not confirmed by the device "
+     "after its last confirmation at 1.44 s; they are not counted as delivered."),
 ])
-def test_event_words(kind: str, data: dict, words: str | None) -> None:  # type: ignore[type-arg]
+def test_event_words(kind: str, data: dict, words: str) -> None:  # type: ignore[type-arg]
     assert event_words(kind, data) == words
 
 
@@ -208,5 +220,25 @@ def test_session_words_counts_results_per_channel() -> None:
     out = session_words(events)
     assert out["drives"] == {"hand": "triggered by the button"}
     assert out["bursts"] == {"hand": "2 bursts, 1 trigger ignored"}
-    assert [w for _, w in out["events"]][0] is None and len(out["events"]) == 5
+    assert [w for _, _, w in out["events"]][1] == "Burst started on hand (unknown)."
+    assert len(out["events"]) == 5
     assert session_words(events[:1])["bursts"] == {"hand": "no triggers"}
+
+
+def test_titration_steps_are_one_line() -> None:
+    from types import SimpleNamespace as E
+
+    steps = [E(kind="intensity", t=0.5 * i, data={"channel": "quad", "old": i * 1e-3,
+                                                   "new": (i + 1) * 1e-3, "by": "titration"})
+             for i in range(45)]
+    events = [E(kind="start", t=0.0, data={}), *steps,
+              E(kind="intensity", t=30.0, data={"channel": "quad", "old": 0.045, "new": 0.043,
+                                                "by": "patient"}),
+              E(kind="stop", t=40.0, data={"how": "completed"})]
+    rows = session_words(events)["events"]
+    assert [r[2] for r in rows] == [
+        "Session started: None ().",
+        "Intensity of quad raised from 0.0 mA to 45.0 mA in 45 steps by the titration plan "
+        "(0.0 to 22.0 s).",
+        "Intensity of quad lowered from 45.0 mA to 43.0 mA by the patient.",
+        "The program was completed."]

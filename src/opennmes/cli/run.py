@@ -69,7 +69,7 @@ def report_dir() -> Path:
 
 def summary_lines(result: SessionResult) -> list[str]:
     """A short text summary of a session result."""
-    from opennmes.report.session_report import unconfirmed_words
+    from opennmes.report.words import unconfirmed_words
     from opennmes.session import LoopEvent, PulsesUnconfirmed, Triggered
 
     lines = [f"session {result.session_id if result.session_id is not None else '-'}: "

@@ -68,6 +68,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """What a session was, how it ended, its dose and its events."""
+    from opennmes.report.words import dose_line, dose_rows, grouped_events
     from opennmes.store import open_store
 
     with open_store(db) as store:
@@ -96,19 +97,11 @@ def show(
     typer.echo(f"  pulses    {len(rec.pulses)} delivered; streams: "
                + (", ".join(f"{k} ({v.n_samples} samples at {v.sfreq:g} Hz)"
                             for k, v in rec.streams.items()) or "none"))
-    for ch in (rec.dose or {}).get("channels", []):
-        tol = ch.get("tolerated_level")
-        felt = "tolerated level not recorded (an older session)" if tol is None else \
-            f"tolerated {tol * 1e3:.1f} mA"
-        typer.echo(f"  dose {ch['channel']}: {ch['pulses']} pulses, {ch['contractions']} "
-                   f"contractions, {felt}, highest delivered "
-                   f"{ch['peak_amplitude'] * 1e3:.1f} mA, highest set "
-                   f"{ch['max_level'] * 1e3:.1f} mA, charge {ch['total_charge'] * 1e3:.2f} mC, "
-                   f"max rms current density {ch['max_rms_current_density'] * 0.1:.3f} mA/cm2")
+    for row in dose_rows(rec.dose):
+        typer.echo(f"  dose {dose_line(row)}")
     typer.echo("  events:")
-    for e in rec.events:
-        det = ", ".join(f"{k}={v}" for k, v in e.data.items() if v not in (None, "", []))
-        typer.echo(f"    {e.t:9.2f} s  {e.kind:14s} {det}")
+    for t, _, words in grouped_events(rec.events):
+        typer.echo(f"    {t:8.1f} s  {words}")
 
 
 @group.command("export")

@@ -11,7 +11,6 @@ import base64
 import html
 import io
 import math
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from opennmes.signals import Signals
     from opennmes.store import SessionRecord
 
-__all__ = ["write_session_report", "contraction_peaks", "session_report_html", "event_details",
-           "unconfirmed_words"]
+__all__ = ["write_session_report", "contraction_peaks", "session_report_html", "event_details"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1000px;
@@ -134,53 +132,11 @@ def _figures(record: SessionRecord) -> dict[str, str]:
     return figs
 
 
-def _ma(v: Any) -> str:
-    return "-" if not isinstance(v, int | float) else f"{v * 1e3:.1f} mA"
-
-
 def event_details(kind: str, data: dict[str, Any]) -> str:
-    """One readable line for a stored event: currents in mA, angles in degrees."""
-    d = data
-    if kind == "intensity":
-        return f"{d.get('channel')}: {_ma(d.get('old'))} -> {_ma(d.get('new'))} by {d.get('by')}"
-    if kind == "start":
-        amps = ", ".join(f"{c} up to {_ma(a)}" for c, a in zip(d.get("channels", []),
-                                                                  d.get("max_amplitude", []),
-                                                                  strict=False))
-        drives = "; ".join(f"{c} {w}" for c, w in (d.get("drives") or {}).items())
-        return f"{d.get('program')} on {d.get('device')}: {amps}" + (
-            f"; {drives}" if drives else "")
-    if kind == "trigger":
-        extra = f": {d['detail']}" if d.get("detail") else ""
-        return f"{d.get('channel')}: {d.get('result')} ({d.get('source')}){extra}"
-    if kind == "loop":
-        v = d.get("value")
-        what = d.get("what")
-        text = f"{d.get('channel')}: {d.get('detail')}"
-        if isinstance(v, int | float) and what != "saturated":  # saturation says its mA
-            if what == "learnt":
-                text += f" {_ma(v)}"
-            elif what == "repetition" and str(d.get("detail", "")).endswith("(rad)"):
-                text += f" {math.degrees(v):.2f} deg"
-            else:
-                text += f" {v:.4g}"
-        return text
-    if kind == "unconfirmed":
-        return unconfirmed_words(d)
-    return ", ".join(f"{k}={v}" for k, v in d.items() if v not in (None, "", [], {}))
+    """One readable line for a stored event (:func:`opennmes.report.words.event_words`)."""
+    from opennmes.report.words import event_words
 
-
-def unconfirmed_words(d: Mapping[str, Any]) -> str:
-    """``pulses_unconfirmed`` event data in words: how many, where, since when."""
-    counts = d.get("pulses") or {}
-    total = sum(int(n) for n in counts.values())
-    per = ", ".join(f"{n} on {c}" for c, n in counts.items())
-    after = d.get("after")
-    since = (f"after its last confirmation at {after:.2f} s" if isinstance(after, int | float)
-             else "(it never confirmed any)")
-    return (f"{total} pulse{'s' if total != 1 else ''} ({per}) sent between "
-            f"{float(d.get('start', 0.0)):.2f} s and {float(d.get('end', 0.0)):.2f} s were not "
-            f"confirmed by the device {since}; they are not counted as delivered")
+    return event_words(kind, data)
 
 
 def _functional_section(record: SessionRecord, figs: dict[str, str]) -> list[str]:
@@ -323,10 +279,11 @@ def session_report_html(record: SessionRecord) -> str:
     else:
         out.append("<p class='small'>No dose summary was recorded.</p>")
     out += _functional_section(record, figs)
-    out.append("<h2>Events</h2><table><tr><th>t (s)</th><th>event</th><th>details</th></tr>")
-    for ev in record.events:
-        out.append(f"<tr><td>{ev.t:.2f}</td><td>{e(ev.kind)}</td>"
-                   f"<td>{e(event_details(ev.kind, ev.data))}</td></tr>")
+    from opennmes.report.words import grouped_events
+
+    out.append("<h2>Events</h2><table><tr><th>time</th><th>what happened</th></tr>")
+    for t, _, words in grouped_events(record.events):
+        out.append(f"<tr><td>{t:.1f} s</td><td>{e(words)}</td></tr>")
     out.append("</table>")
     streams = ", ".join(f"{st.name} ({st.n_samples} samples at {st.sfreq:g} Hz)"
                         for st in info.streams) or "none"

@@ -117,7 +117,7 @@ class LiveRun:
     # ------------------------------------------------------------------ for the pages
     def _events(self) -> list[dict[str, Any]]:
         """The latest trigger and loop events, newest first, with their plain words."""
-        from opennmes.web._words import event_words
+        from opennmes.report.words import event_words
 
         out = []
         for data in reversed(self.session.events(kinds=SHOWN_EVENTS, last=_EVENTS)):

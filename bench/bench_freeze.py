@@ -6,6 +6,12 @@ The procedure of ``tests/devices/test_frozen_device.py`` (the emulator as its ow
 Detection latency: from SIGSTOP to the host's fault. Goal (issue "Truthful record"): within
 0.5 s, every run; the host's delivered pulses within one pulse per channel of the emulator's
 record.
+
+Late updates: the P24 test program (ramps, doublets, three channels) streamed for 6 s to the
+in-process emulator beside the CPU hogs, where the emulator thread sometimes reads an update
+after the period it was meant for (the finding of the issue). Counted: pulses the emulator
+played, pulses the host flagged unconfirmed, and pulses recorded as delivered that the
+emulator did not play at that amplitude (goal: none).
 """
 
 from __future__ import annotations
@@ -47,8 +53,34 @@ def _series(load: int) -> tuple[list[float], int, int, int]:
     return lat, worst, unconfirmed, runs
 
 
+def _late_updates() -> tuple[int, int, int]:
+    from tests.devices.conftest import P24_PROGRAM, match, stream
+
+    from opennmes.devices import open_stimulator
+    from opennmes.devices.sciencemode4 import P24Emulator
+    from opennmes.stim import load_program_text
+
+    prog = load_program_text(P24_PROGRAM.replace("duration: 1.2 s", "duration: 6 s"))
+    with P24Emulator() as emu, open_stimulator(f"p24://{emu.port}") as stim:
+        stream(stim, prog, 60)
+        stim.stop()
+        delivered, unconfirmed = stim.delivered(), stim.unconfirmed()
+        played = emu.record.schedule(delivered.channel_names, {0: 0, 1: 1, 2: 2})
+    wrong = sum(match(played, int(c), float(t), float(a)) is None for c, t, a in
+                zip(delivered.channel, delivered.t, delivered.amplitude, strict=True))
+    return len(played), len(unconfirmed), wrong
+
+
 def run() -> list[dict]:
     rows = []
+    with cpu_load(n_hogs()):
+        late = [_late_updates() for _ in range(5)]
+    played, flagged, wrong = (sum(x[i] for x in late) for i in range(3))
+    rows.append({"name": f"P24 late updates beside {n_hogs()} CPU hogs, 5 x 6 s: pulses "
+                         "recorded as delivered that the device did not play so",
+                 "value": wrong, "unit": "pulses", "goal": "0", "passed": wrong == 0,
+                 "note": f"{played} pulses played, {flagged} flagged unconfirmed "
+                         f"({100 * flagged / max(played, 1):.2f} %)"})
     for label, hogs in (("idle", 0), (f"beside {n_hogs()} CPU hogs", n_hogs())):
         if hogs:
             with cpu_load(hogs):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -132,3 +133,17 @@ def check_record(delivered: PulseSchedule, unconfirmed: PulseSchedule,
         assert match(delivered, c, t, a) is not None or \
             match(unconfirmed, c, t, a) is not None, \
             f"played, neither recorded nor flagged: {played.take([k]).to_pandas()}"
+
+
+def stream(stim: Any, prog: Program, windows: int, *, after: Any = None,
+           tail: float = 0.0) -> None:
+    """Configure, start and play ``prog`` on ``stim`` in 0.1 s windows (the last one ``tail``
+    s longer), calling ``after(i)`` after window ``i``."""
+    stim.configure(prog)
+    stim.start()
+    sched = stim.quantize(prog.expand())
+    for i in range(windows):
+        stim.deliver(sched.window(i / 10, (i + 1) / 10),
+                     until=(i + 1) / 10 + (tail if i == windows - 1 else 0.0))
+        if after is not None:
+            after(i)

@@ -17,7 +17,7 @@ from opennmes.devices.sciencemode2 import RehaStim2Emulator
 from opennmes.devices.sciencemode4 import P24Emulator
 from opennmes.stim import load_program_text
 
-from .conftest import P24_PROGRAM, RS2_PROGRAM, check_record, match
+from .conftest import P24_PROGRAM, RS2_PROGRAM, check_record, match, stream
 
 DEVICES = {"rehastim2": (RehaStim2Emulator, RS2_PROGRAM), "p24": (P24Emulator, P24_PROGRAM)}
 
@@ -26,16 +26,12 @@ def test_late_updates_are_flagged_never_recorded_wrong(kind: str) -> None:
     emu_cls, text = DEVICES[kind]
     prog = load_program_text(text)
     with emu_cls() as emu, open_stimulator(f"{kind}://{emu.port}") as stim:
-        stim.configure(prog)
-        stim.start()
-        sched = stim.quantize(prog.expand())
-        for i in range(12):
-            stim.deliver(sched.window(i / 10, (i + 1) / 10),
-                         until=(i + 1) / 10 + (i == 11) / 20)
-            if i == 0:  # after the start: from here on the device acts 20 ms late
-                emu.slow_reads(0.02, reads=10_000)
+        # after the start, the device acts on what it reads 20 ms late
+        stream(stim, prog, 12, tail=0.05,
+               after=lambda i: i == 0 and emu.slow_reads(0.02, reads=10_000))
         stim.stop()
         emu.slow_reads(0.0, reads=0)
+        sched = stim.quantize(prog.expand())
         delivered, unconfirmed = stim.delivered(), stim.unconfirmed()
         played = emu.record.schedule(delivered.channel_names, {0: 0, 1: 1, 2: 2})
     assert len(unconfirmed) > 0, "no update was late: the test did not test anything"

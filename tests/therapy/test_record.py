@@ -337,3 +337,52 @@ def test_triggered_minutes_progress_without_a_new_program(store: Store,
     new = program_from_dict(store.get_program_version(rx2.program_version_id).document)
     assert (old.duration_s, new.duration_s) == (30 * 60.0, 60 * 60.0)
     assert new.channels == old.channels
+
+
+def test_a_session_is_done_only_when_its_dose_was_given(store: Store,
+                                                          record: TherapyRecord) -> None:
+    """Two sessions stopped on purpose after 1 of 3 contractions are partial, not done (the
+    finding: they made the patient's page say "all of today's sessions"); the one that gave
+    its 3 contractions is done. The session record keeps the plan and the share delivered."""
+    from opennmes.devices import VirtualClock, open_stimulator
+    from opennmes.session import ScriptedOperator, start_session
+    from opennmes.stim import load_program_text
+
+    store.add_patient("P7")
+    rx = record.prescribe("P7", "total-knee-arthroplasty", side="right", start_date=TODAY,
+                          max_amplitude=0.080, target_amplitude=0.040)
+    prog = load_program_text("""
+name: short
+channels:
+  - name: quadriceps
+    electrode: {area: 50 cm2, site: quadriceps, side: right}
+    frequency: 40 Hz
+    pulse_width: 300 us
+    amplitude: 40 mA
+    ramp_up: 0.5 s
+    on: 1 s
+    ramp_down: 0.5 s
+    off: 2 s
+repetitions: 3
+""")
+    for stop_at in (2.5, None, 2.5):
+        with open_stimulator("sim://", clock=VirtualClock()) as stim:
+            runner = start_session(store, "P7", prog, stim, meta={"prescription_id": rx.id},
+                                   chunk=0.05)
+            runner.add_hook(ScriptedOperator.titrate(["quadriceps"], {"quadriceps": 0.04},
+                                                     0.04, 0.0, 0.05))
+            if stop_at is not None:
+                runner.add_hook(ScriptedOperator([(stop_at, "stop", ())]))
+            res = runner.run()
+        assert res.status == "finished"  # stopped on purpose or completed: both "finished"
+    sums = [s for s in record.session_summaries(rx.id)]
+    assert [s.share for s in sums] == [pytest.approx(1 / 3), 1.0, pytest.approx(1 / 3)]
+    assert [s.completed for s in sums] == [False, True, False]
+    assert [s.partial for s in sums] == [True, False, True]
+    dose = store.load_session(sums[1].session_id).dose
+    assert dose["planned"] == {"quadriceps": {"contractions": 3,
+                                              "stim_time": pytest.approx(6.0, abs=0.1)}}
+    adh = record.adherence(rx.id, as_of=TODAY)
+    assert (adh.done, adh.partial) == (1, 2)
+    # one done of the two a day: another session is allowed today
+    assert record.check_session_allowed(rx.id) == 1

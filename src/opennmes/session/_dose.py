@@ -27,7 +27,8 @@ from opennmes.safety import dose_summary, phase_charges
 from opennmes.schedule import PulseSchedule
 
 __all__ = ["ChannelRecord", "channel_trains", "session_dose", "tolerated_levels", "DOSE_FORMAT",
-           "TOLERATED_AFTER", "DISCOMFORT_SCORE", "hold_time"]
+           "TOLERATED_AFTER", "DISCOMFORT_SCORE", "hold_time", "planned_dose", "dose_share",
+           "dose_document"]
 
 DOSE_FORMAT = "opennmes.session-dose/1"
 TOLERATED_AFTER = 2.0
@@ -238,8 +239,61 @@ def session_dose(
     return out
 
 
-def dose_document(records: list[ChannelRecord], *, complete: bool) -> dict[str, object]:
-    """The plain JSON stored with the session (``complete`` False while it runs)."""
+def planned_dose(plan: PulseSchedule, periods: Mapping[str, float],
+                 contraction_time: Mapping[str, float | None]) -> dict[str, dict[str, Any]]:
+    """What the program plans per channel, counted as :func:`session_dose` counts what was
+    delivered: ``contractions`` (None for a continuous channel or one driven by a trigger or
+    a closed loop, whose bursts cannot be planned) and ``stim_time`` (s; None when driven)."""
+    out: dict[str, dict[str, Any]] = {}
+    for i, name in enumerate(plan.channel_names):
+        if name not in contraction_time:  # driven: no plan to compare with
+            out[name] = {"contractions": None, "stim_time": None}
+            continue
+        t = plan.t[plan.channel == i]
+        period = float(periods[name])
+        trains = channel_trains(t, period)
+        planned = contraction_time[name]
+        dt = np.minimum(np.diff(t, append=t[-1] + period) if t.size else np.empty(0), period)
+        out[name] = {"contractions": sum(1 for a, b in trains if b - a >= 0.5 * planned)
+                     if planned else None, "stim_time": float(dt.sum())}
+    return out
+
+
+def dose_share(dose: Mapping[str, Any] | None) -> float | None:
+    """The share of the planned dose a stored dose document delivered: per channel,
+    contractions delivered / planned (stimulation time for continuous channels), the
+    smallest over the channels with a plan; None when the document has no plan (an older
+    record, or only driven channels)."""
+    if not isinstance(dose, Mapping):
+        return None
+    plan = dose.get("planned")
+    if not isinstance(plan, Mapping):
+        return None
+    shares = []
+    for ch in dose.get("channels", []):
+        p = plan.get(ch.get("channel")) if isinstance(ch, Mapping) else None
+        if not isinstance(p, Mapping):
+            continue
+        if p.get("contractions"):
+            shares.append(float(ch.get("contractions", 0)) / float(p["contractions"]))
+        elif p.get("stim_time"):
+            shares.append(float(ch.get("stim_time", 0.0)) / float(p["stim_time"]))
+    return min(1.0, min(shares)) if shares else None
+
+
+def dose_document(records: list[ChannelRecord], *, complete: bool,
+                  planned: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, object]:
+    """The plain JSON stored with the session (``complete`` False while it runs); with
+    ``planned`` (:func:`planned_dose`), the program's plan beside what was delivered and
+    the share delivered (:func:`dose_share`)."""
+    doc = _dose_doc(records, complete)
+    if planned is not None:
+        doc["planned"] = {k: dict(v) for k, v in planned.items()}
+        doc["share"] = dose_share(doc)
+    return doc
+
+
+def _dose_doc(records: list[ChannelRecord], complete: bool) -> dict[str, object]:
     return {"format": DOSE_FORMAT, "complete": complete, "units": {
         "stim_time": "s", "time_at_intensity": "[A, s]", "total_charge": "C",
         "max_charge_per_phase": "C", "peak_amplitude": "A", "peak_current_density": "A/m^2",

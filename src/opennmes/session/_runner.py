@@ -35,7 +35,13 @@ from opennmes.errors import (
     SessionError,
 )
 from opennmes.schedule import US_PER_S, PulseSchedule, quantize_amplitude, to_us
-from opennmes.session._dose import ChannelRecord, dose_document, hold_time, session_dose
+from opennmes.session._dose import (
+    ChannelRecord,
+    dose_document,
+    hold_time,
+    planned_dose,
+    session_dose,
+)
 from opennmes.session._drives import Drive, TriggerDrive, check_drives, program_drives
 from opennmes.session._events import (
     AdverseEvent,
@@ -207,6 +213,10 @@ class SessionRunner:
         self._immediate = not stim.clock.virtual and stim.kind != "sim"
         for name in self.drives:  # a burst or a repetition is a contraction, however long
             self._contraction[name] = None
+        # the dose the program plans, to tell how much of it a session gave
+        self.planned = planned_dose(self.plan, self._periods,
+                                    {n: c for n, c in self._contraction.items()
+                                     if n not in self.drives})
         # how long a level must play without a break to count as tolerated (felt), s
         self.hold_times = {c.name: hold_time(c.on, driven=c.name in self.drives)
                            for c in program.channels}
@@ -741,7 +751,8 @@ class SessionRunner:
         status = "finished" if how in ("completed", "stopped") else "aborted"
         sid = None
         if self._recorder is not None:
-            self._recorder.put(("dose", dose_document(dose, complete=True)))
+            self._recorder.put(("dose", dose_document(dose, complete=True,
+                                                      planned=self.planned)))
             self._recorder.finish(f"{how}: {reason}", status)
             sid = self.writer.id if self.writer is not None else None
         self._state = "ended"

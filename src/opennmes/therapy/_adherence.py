@@ -1,5 +1,9 @@
 """Adherence: sessions done against prescribed, intensity reached, comfort ratings.
 
+A session is *done* when it delivered at least the prescription's ``done_share`` of the dose
+its program plans (the session record's ``share``), however it ended; one stopped after a
+contraction is *partial*, even though it was stopped on purpose.
+
 Sessions come from the store. What was delivered is read from the recorded pulses (peak
 amplitude per channel, contractions counted as pulse trains separated by more than 1 s);
 where no pulses were recorded, ``intensity`` events are used. Events this module reads
@@ -60,6 +64,12 @@ class SessionSummary:
     tolerated : dict of str to float, or None
         Highest level felt without discomfort per channel, A (the dose record's
         ``tolerated_level``); None for a record written before it was kept.
+    share : float or None
+        Share of the program's planned dose delivered (the dose record's ``share``:
+        contractions, or stimulation time for continuous channels, the smallest over the
+        channels); None for a record without a plan (older records, functional channels only).
+    done_share : float
+        The prescription's threshold: at least this share makes the session done.
     """
 
     session_id: int
@@ -74,6 +84,8 @@ class SessionSummary:
     charge: float = 0.0
     stim_time: float = 0.0
     tolerated: dict[str, float] | None = None
+    share: float | None = None
+    done_share: float = 0.8
 
     def felt(self, channel: str) -> float:
         """The level tolerated on ``channel`` (A): the felt level where the record has it,
@@ -84,8 +96,19 @@ class SessionSummary:
 
     @property
     def completed(self) -> bool:
-        """True when the session finished normally."""
-        return self.status == "finished"
+        """True when the session gave its dose: at least ``done_share`` of the planned dose
+        delivered, however it ended; where the record has no plan, when it finished
+        normally."""
+        if self.status == "running":
+            return False
+        if self.share is None:
+            return self.status == "finished"
+        return self.share >= self.done_share - 1e-9
+
+    @property
+    def partial(self) -> bool:
+        """Ended without giving its dose."""
+        return self.status != "running" and not self.completed
 
     @property
     def day(self) -> dt.date:
@@ -131,8 +154,14 @@ def _from_dose(dose: object) -> tuple[dict[str, float], int, float, float] | Non
         return None
 
 
-def summarise_session(record: object) -> SessionSummary:
-    """A :class:`SessionSummary` from a store ``SessionRecord`` (``store.load_session``).
+def _share(dose: object) -> float | None:
+    v = dose.get("share") if isinstance(dose, dict) else None
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def summarise_session(record: object, done_share: float = 0.8) -> SessionSummary:
+    """A :class:`SessionSummary` from a store ``SessionRecord`` (``store.load_session``);
+    ``done_share`` is the prescription's threshold for a session to count as done.
 
     The runner's dose record (``opennmes.session-dose/1``) is used when present (its
     contractions count only trains of at least half the planned contraction); otherwise the
@@ -176,7 +205,8 @@ def summarise_session(record: object) -> SessionSummary:
     duration = (end - info.started_at).total_seconds() if end is not None else 0.0
     return SessionSummary(info.id, info.started_at, info.status, max(0.0, duration), reached,
                           comfort, contractions, info.program_version, tuple(notes), charge,
-                          stim_time, _tolerated(getattr(record, "dose", None)))
+                          stim_time, _tolerated(getattr(record, "dose", None)),
+                          _share(getattr(record, "dose", None)), done_share)
 
 
 @dataclass(frozen=True)
@@ -199,9 +229,10 @@ class Adherence:
     expected : int
         Sessions prescribed by the end of ``as_of`` (pro rata per day).
     done : int
-        Finished sessions in the programme window up to ``as_of``.
+        Sessions that gave their dose (:attr:`SessionSummary.completed`) in the programme
+        window up to ``as_of``.
     partial : int
-        Aborted or interrupted sessions.
+        Sessions that ended without giving their dose (stopped early, aborted, interrupted).
     rate : float or None
         ``done / expected`` (None before the first session is due).
     mean_reached : float or None
@@ -253,7 +284,7 @@ def adherence(schedule: Schedule, sessions: Sequence[SessionSummary],
     inside = sorted((s for s in sessions if schedule.start_date <= s.day <= last),
                     key=lambda s: s.started_at)
     done = [s for s in inside if s.completed]
-    partial = [s for s in inside if s.status in ("aborted", "interrupted")]
+    partial = [s for s in inside if s.partial]
     expected = schedule.expected_by(as_of)
     fractions = []
     for s in done:
@@ -272,7 +303,7 @@ def adherence(schedule: Schedule, sessions: Sequence[SessionSummary],
             start - dt.timedelta(days=1))
         weeks.append(WeekAdherence(w + 1, start, prescribed,
                                    sum(s.completed for s in in_week),
-                                   sum(s.status in ("aborted", "interrupted") for s in in_week)))
+                                   sum(s.partial for s in in_week)))
     days = {s.day for s in done}
     streak, day = 0, as_of if as_of in days else as_of - dt.timedelta(days=1)
     while day in days:

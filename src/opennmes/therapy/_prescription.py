@@ -38,6 +38,10 @@ class Schedule:
     sessions_per_week: int
     weeks: int
     start_date: dt.date
+    done_share: float = 0.8
+    """A session counts as done when at least this share of its planned dose was delivered
+    (contractions, or stimulation time for continuous channels). OpenNMES default, a
+    judgement: most of the dose, allowing for a session stopped near its end."""
 
     @property
     def end_date(self) -> dt.date:
@@ -97,7 +101,8 @@ class PrescriptionPlan:
             "schedule": {"sessions_per_day": self.schedule.sessions_per_day,
                          "sessions_per_week": self.schedule.sessions_per_week,
                          "weeks": self.schedule.weeks,
-                         "start_date": self.schedule.start_date.isoformat()},
+                         "start_date": self.schedule.start_date.isoformat(),
+                         "done_share": self.schedule.done_share},
             "reference_date": self.reference_date.isoformat() if self.reference_date else None,
             "channels": [c.__dict__ for c in self.channels],
             "findings": list(self.findings),

@@ -33,10 +33,12 @@ def _home_context(request: Request, user: User) -> dict[str, Any]:
         proto = get_protocol(rx.protocol_id)
         ad = rec.adherence(rx.id)
         week = ad.weeks[-1] if ad.weeks else None
-        done_today = sum(1 for x in ad.sessions
-                         if x.completed and x.day == dt.datetime.now(dt.UTC).date())
+        day = dt.datetime.now(dt.UTC).date()
+        done_today = sum(1 for x in ad.sessions if x.completed and x.day == day)
+        partial_today = sum(1 for x in ad.sessions if x.partial and x.day == day)
         today = {"rx": rx, "protocol": proto, "diagram": DIAGRAMS.get(proto.placement.diagram, ""),
                  "adherence": ad, "week": week, "done_today": done_today,
+                 "partial_today": partial_today,
                  "needs_sensor": bool(_therapy.sensor_notes(request, [rx]))}
     progress = [h for h in rec.outcome_histories(patient.id) if h.latest is not None]
     return {"patient": patient, "today": today, "progress": progress,

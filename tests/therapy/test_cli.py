@@ -59,8 +59,20 @@ def test_prescribe_outcomes_and_report(tmp_path: Path) -> None:
     assert r.returncode == 2 and "outside the valid range 0 points .. 10 points" in r.stderr
     r = _nmes("outcomes", "add", "P1", "pain_nrs", "4", env=env)
     assert r.returncode == 0 and "improved beyond the MCID" in r.stdout
+    # the same test entered twice on one day: saved, with a warning that names the way out
+    r = _nmes("outcomes", "add", "P1", "pain_nrs", "4", env=env)
+    assert r.returncode == 0
+    assert f"warning: 1 other Pain numeric rating scale entry on {dt.datetime.now(dt.UTC).date()}" \
+           ": 4 points; 1 with the same value." in r.stdout
+    dup_id = int(r.stdout.split("(id ", 1)[1].split(")", 1)[0])
+    assert f"`nmes outcomes delete {dup_id}`" in r.stdout
+    r = _nmes("outcomes", "delete", str(dup_id), env=env)
+    assert r.returncode == 0 and f"removed measurement {dup_id}" in r.stdout
     r = _nmes("outcomes", "history", "P1", env=env)
-    assert "Pain numeric rating scale" in r.stdout and "improved" in r.stdout
+    assert "Pain numeric rating scale" in r.stdout
+    assert "improved (beyond the MCID, chronic-pain)" in r.stdout
+    assert "judged against: MCID (minimal clinically important difference) for chronic-pain" \
+        in r.stdout and f"(id {dup_id})" not in r.stdout
     html, pdf = tmp_path / "r.html", tmp_path / "r.pdf"
     r = _nmes("outcomes", "report", "P1", "--html", str(html), "--pdf", str(pdf), env=env)
     assert r.returncode == 0, r.stderr

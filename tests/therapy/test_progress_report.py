@@ -48,3 +48,40 @@ def test_report_of_a_new_patient_is_empty_but_valid(store: Store, tmp_path: Path
     assert data.prescriptions == [] and data.histories == []
     write_progress_report(store, "P8", html=tmp_path / "a.html", pdf=tmp_path / "a.pdf")
     assert "No outcome measurements yet." in (tmp_path / "a.html").read_text()
+
+
+def test_verdicts_name_their_threshold_and_fit_the_diagnosis(store: Store,
+                                                             record: TherapyRecord,
+                                                             tmp_path: Path) -> None:
+    """A primary knee replacement: Timed Up and Go is judged against the knee-OA MDC (named
+    as an MDC, with its population: the population before the operation), MVIC torque gets
+    no verdict (its only published threshold is for revision TKA), unless the population is
+    recorded with the measurement."""
+    store.add_patient("P10")
+    record.prescribe("P10", "total-knee-arthroplasty", side="right", start_date=TODAY)
+    d0 = TODAY - dt.timedelta(days=21)
+    record.record_outcome("P10", "tug", 14.0, measured_on=d0)
+    record.record_outcome("P10", "tug", 11.0, measured_on=TODAY)
+    record.record_outcome("P10", "mvic_torque", 60.0, measured_on=d0, side="right")
+    record.record_outcome("P10", "mvic_torque", 100.0, measured_on=TODAY, side="right")
+    hist = {h.instrument.key: h for h in record.outcome_histories("P10")}
+    tug, torque = hist["tug"], hist["mvic_torque"]
+    assert tug.threshold is not None and tug.threshold.population == "knee-oa"
+    assert tug.latest is not None and tug.latest.status == "improved"
+    assert torque.threshold is None and torque.latest is not None
+    assert torque.latest.status == "no-threshold"
+    assert "no verdict: no threshold published for this patient's condition (published for: " \
+           "revision-tka" in torque.latest.message
+    html = tmp_path / "r.html"
+    write_progress_report(store, "P10", html=html, as_of=TODAY)
+    text = html.read_text()
+    assert "improved (beyond the MDC, knee-oa)" in text
+    assert "no verdict: no published threshold" in text
+    assert "beyond MCID" not in text
+    assert "MDC (minimal detectable change: a real change, not necessarily an important one) " \
+           "for knee-oa" in text
+    # a population recorded with the measurement is the clinician's word: it is used
+    record.record_outcome("P10", "mvic_torque", 105.0, measured_on=TODAY, side="right",
+                          population="revision-tka")
+    again = {h.instrument.key: h for h in record.outcome_histories("P10")}["mvic_torque"]
+    assert again.threshold is not None and again.threshold.population == "revision-tka"

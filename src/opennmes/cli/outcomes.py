@@ -55,9 +55,27 @@ def add(
         m = rec.record_outcome(patient, instrument, value, measured_on=day, side=side,
                                population=population, by=by)
         h = rec.outcome_history(patient, instrument, side)
+        dup = rec.duplicate_warning(m)
     typer.echo(f"saved {instrument} = {h.instrument.fmt(m.value)} on {day} (id {m.id})")
+    if dup:
+        typer.echo(dup)
     if h.latest is not None:
         typer.echo(h.latest.message)
+
+
+@group.command()
+def delete(
+    measurement_id: Annotated[int, typer.Argument(help="Measurement id (printed by `add` and "
+                                                       "`history`).")],
+    db: DbOpt = None,
+) -> None:
+    """Remove a measurement entered by mistake (a duplicate, a wrong patient)."""
+    from opennmes.store import open_store
+    from opennmes.therapy import TherapyRecord
+
+    with open_store(db) as store:
+        TherapyRecord(store).delete_outcome(measurement_id)
+    typer.echo(f"removed measurement {measurement_id}")
 
 
 @group.command()
@@ -65,9 +83,10 @@ def history(
     patient: Annotated[str, typer.Argument(help="Patient id.")],
     db: DbOpt = None,
 ) -> None:
-    """Every instrument's measurements with the change from baseline and the MCID verdict."""
+    """Every instrument's measurements with the change from baseline and its verdict, named
+    with its threshold (MCID or MDC) and the population it was published for."""
     from opennmes.store import open_store
-    from opennmes.therapy import TherapyRecord
+    from opennmes.therapy import TherapyRecord, threshold_text, verdict_text
 
     with open_store(db) as store:
         hs = TherapyRecord(store).outcome_histories(patient)
@@ -75,9 +94,12 @@ def history(
         typer.echo("no measurements")
     for h in hs:
         typer.echo(f"{h.instrument.name}" + (f" ({h.side})" if h.side else ""))
+        typer.echo(f"  judged against: {threshold_text(h.threshold)}")
         for i, m in enumerate(h.measurements):
-            verdict = h.from_baseline[i - 1].status if i else "baseline"
-            typer.echo(f"  {m.measured_on}  {h.instrument.fmt(m.value):>14s}  {verdict}")
+            a = h.from_baseline[i - 1] if i else None
+            verdict = verdict_text(a.status, a.threshold) if a else "baseline"
+            typer.echo(f"  {m.measured_on}  {h.instrument.fmt(m.value):>14s}  {verdict}  "
+                       f"(id {m.id})")
         if h.latest is not None:
             typer.echo(f"  {h.latest.message}")
 

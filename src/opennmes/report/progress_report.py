@@ -31,12 +31,6 @@ __all__ = ["ProgressData", "RxProgress", "collect_progress", "outcome_figure",
            "adherence_figure", "progress_html", "write_progress_pdf", "write_progress_report",
            "prescription_sheet_html"]
 
-_STATUS_TEXT = {"improved": "improved (beyond MCID)", "possibly-improved": "improved (within "
-                "MCID range)", "no-meaningful-change": "no meaningful change",
-                "possibly-worsened": "worse (within MCID range)",
-                "worsened": "worse (beyond MCID)", "no-threshold": "no published MCID"}
-
-
 @dataclass(frozen=True)
 class RxProgress:
     """One prescription with its adherence and progression steps."""
@@ -81,12 +75,15 @@ def _plt() -> Any:
 
 
 def outcome_figure(history: OutcomeHistory) -> Figure:
-    """Values over time (display units) with the MCID band above and below the baseline.
+    """Values over time (display units) with the threshold's band (MCID, MDC or published
+    effect, named with its population) above and below the baseline.
 
     The darker band is the published threshold range in the direction of improvement
     (baseline + low .. baseline + high); the lighter one mirrors it for worsening; a
     cut-off is a dashed line.
     """
+    from opennmes.therapy import threshold_label
+
     plt = _plt()
     inst = history.instrument
     fig, ax = plt.subplots(figsize=(6.4, 3.2), constrained_layout=True)
@@ -101,10 +98,11 @@ def outcome_figure(history: OutcomeHistory) -> Figure:
         d = inst.direction
         span = [min(days), max(days) if len(days) > 1 else min(days) + dt.timedelta(days=1)]
         band_lo = (base + d * lo, base + d * hi)
+        name = f"{threshold_label(t)} ({t.population})"
         ax.fill_between(span, min(band_lo), max(band_lo), color="#2e7d32", alpha=0.18,
-                        label=f"{t.kind.upper()} band (improvement)")
+                        label=f"{name}: improvement")
         ax.fill_between(span, base - d * lo, base - d * hi, color="#c62828", alpha=0.10,
-                        label="MCID band (worsening)")
+                        label=f"{name}: worsening")
         ax.axhline(base, color="#777", lw=0.8, ls=":", label="baseline")
     for c in inst.thresholds:
         if c.kind == "cutoff" and c.low is not None:
@@ -113,7 +111,8 @@ def outcome_figure(history: OutcomeHistory) -> Figure:
     side = f" ({history.side})" if history.side else ""
     ax.set_title(f"{inst.name}{side}", fontsize=10)
     ax.set_ylabel(inst.unit)
-    ax.legend(fontsize=7, loc="best")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="best")
     fig.autofmt_xdate()
     return fig
 
@@ -166,6 +165,8 @@ def _png(fig: Figure) -> str:
 
 
 def _context(data: ProgressData) -> dict[str, Any]:
+    from opennmes.therapy import threshold_text, verdict_text
+
     outcomes = []
     for h in data.histories:
         inst = h.instrument
@@ -175,12 +176,12 @@ def _context(data: ProgressData) -> dict[str, Any]:
             rows.append({"date": m.measured_on.isoformat(), "value": inst.fmt(m.value),
                          "change": f"{'+' if a and a.change >= 0 else '-' if a else ''}"
                                    f"{inst.fmt(abs(a.change)) if a else ''}",
-                         "status": _STATUS_TEXT[a.status] if a else "baseline",
+                         "status": verdict_text(a.status, a.threshold) if a else "baseline",
                          "css": a.status if a else ""})
         t = h.threshold
         outcomes.append({"name": inst.name, "side": h.side, "rows": rows,
                          "latest": h.latest.message if h.latest else None,
-                         "threshold": t.source if t else "no published MCID",
+                         "threshold": threshold_text(t),
                          "png": _png(outcome_figure(h))})
     rxs = []
     for item in data.prescriptions:
@@ -222,6 +223,7 @@ def _context(data: ProgressData) -> dict[str, Any]:
 
 def progress_html(data: ProgressData) -> str:
     """The report as one self-contained HTML page."""
+
     return str(_env().get_template("progress.html").render(**_context(data)))
 
 

@@ -34,6 +34,10 @@ from opennmes.therapy._outcomes import (
     assess_change,
     choose_threshold,
     outcome_history,
+    populations_for,
+    threshold_label,
+    threshold_text,
+    verdict_text,
 )
 from opennmes.therapy._prescription import (
     ChannelPlan,
@@ -73,7 +77,8 @@ __all__ = [
     "Schedule", "ChannelPlan", "PrescriptionPlan", "plan_prescription", "build_program",
     "factors_from_record",
     # outcomes
-    "Instrument", "Threshold", "INSTRUMENTS", "get_instrument", "Measurement",
+    "Instrument", "Threshold", "INSTRUMENTS", "populations_for", "verdict_text",
+    "threshold_text", "threshold_label", "get_instrument", "Measurement",
     "ChangeAssessment", "OutcomeHistory", "assess_change", "choose_threshold",
     "outcome_history",
     # adherence and progression

@@ -27,6 +27,7 @@ from opennmes.therapy._outcomes import (
     OutcomeHistory,
     choose_threshold,
     outcome_history,
+    populations_for,
 )
 from opennmes.therapy._prescription import (
     Schedule,
@@ -251,7 +252,8 @@ class TherapyRecord:
         infos = [s for s in self.store.list_sessions(patient_id=rx.patient_id)
                  if s.program_name == rx.program_name
                  or s.meta.get("prescription_id") == rx.id]
-        out = [summarise_session(self.store.load_session(s.id)) for s in infos]
+        out = [summarise_session(self.store.load_session(s.id), rx.schedule.done_share)
+               for s in infos]
         return sorted(out, key=lambda s: s.started_at)
 
     def adherence(self, prescription_id: int, as_of: dt.date | None = None) -> Adherence:
@@ -399,6 +401,27 @@ class TherapyRecord:
         return Measurement(int(rid[0]), patient_id, instrument, v, measured_on, side,
                            population, note, by)
 
+    def same_day(self, m: Measurement) -> list[Measurement]:
+        """Other measurements of ``m``'s instrument and side on its day: a second entry of
+        the same test is usually a duplicate (say so to whoever entered it)."""
+        return [x for x in self.list_outcomes(m.patient_id, m.instrument)
+                if x.id != m.id and x.side == m.side and x.measured_on == m.measured_on]
+
+    def duplicate_warning(self, m: Measurement) -> str | None:
+        """A sentence warning of same-day entries of ``m``'s test, or None."""
+        others = self.same_day(m)
+        if not others:
+            return None
+        inst = get_instrument(m.instrument)
+        same = sum(1 for x in others if abs(x.value - m.value) < 1e-12)
+        vals = ", ".join(inst.fmt(x.value) for x in others)
+        return (f"warning: {len(others)} other {inst.name} entr"
+                f"{'y' if len(others) == 1 else 'ies'} on {m.measured_on}"
+                f"{' (' + m.side + ')' if m.side else ''}: {vals}"
+                f"{'; ' + str(same) + ' with the same value' if same else ''}. The history judges "
+                f"every entry: if this one is a duplicate, remove it (`nmes outcomes delete "
+                f"{m.id}`).")
+
     def list_outcomes(self, patient_id: str, instrument: str | None = None
                       ) -> list[Measurement]:
         """A patient's measurements (of one instrument), oldest first."""
@@ -421,15 +444,23 @@ class TherapyRecord:
 
     def outcome_history(self, patient_id: str, instrument: str, side: str | None = None,
                         population: str | None = None) -> OutcomeHistory:
-        """One instrument's history with changes judged against the published MCID."""
+        """One instrument's history with changes judged against the published threshold
+        for the patient's condition (:meth:`fitting_populations`)."""
         return outcome_history(self.list_outcomes(patient_id, instrument), instrument, side,
-                               population)
+                               population, self.fitting_populations(patient_id))
 
     def outcome_histories(self, patient_id: str) -> list[OutcomeHistory]:
         """Every (instrument, side) the patient has measurements for."""
         ms = self.list_outcomes(patient_id)
         keys = sorted({(m.instrument, m.side or "") for m in ms})
-        return [outcome_history(ms, k, s or None) for k, s in keys]
+        fits = self.fitting_populations(patient_id)
+        return [outcome_history(ms, k, s or None, fits=fits) for k, s in keys]
+
+    def fitting_populations(self, patient_id: str) -> tuple[str, ...]:
+        """The threshold populations that fit the patient: from the protocols of their
+        prescriptions (newest first), then the general ones (:func:`populations_for`)."""
+        rxs = sorted(self.list_prescriptions(patient_id), key=lambda r: r.id, reverse=True)
+        return populations_for(rx.protocol_id for rx in rxs)
 
 
 def _initial_state(program: Program, protocol: Any, targets: Mapping[str, float | None],
@@ -464,7 +495,8 @@ def _prescription(row: Any) -> Prescription:
     doc = dict(row["document"])
     sch = doc["schedule"]
     schedule = Schedule(int(sch["sessions_per_day"]), int(sch["sessions_per_week"]),
-                        int(sch["weeks"]), dt.date.fromisoformat(sch["start_date"]))
+                        int(sch["weeks"]), dt.date.fromisoformat(sch["start_date"]),
+                        float(sch.get("done_share", Schedule.done_share)))
     created = _utc(row["created_at"])
     assert created is not None
     return Prescription(row["id"], row["patient_id"], row["protocol_id"], row["program_name"],

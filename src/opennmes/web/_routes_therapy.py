@@ -199,7 +199,9 @@ def add_outcome(request: Request, patient_id: str, instrument: str = Form(""),
         patient_id=patient.id, detail={"measurement_id": m.id, "instrument": m.instrument,
                                        "value_si": m.value, "side": m.side,
                                        "measured_on": m.measured_on.isoformat()})
-    flash(request, f"Saved: {inst.name} {inst.fmt(m.value)} on {m.measured_on}.")
+    dup = rec.duplicate_warning(m)
+    flash(request, f"Saved: {inst.name} {inst.fmt(m.value)} on {m.measured_on}."
+          + (f" {dup[0].upper()}{dup[1:]}" if dup else ""))
     return RedirectResponse(f"/patients/{patient.id}/outcomes", status_code=303)
 
 

@@ -26,6 +26,15 @@ def test_demo_runs_stores_and_reports_twice(tmp_path: Path) -> None:
     assert "Dose delivered" in html and html.count("data:image/png") == 2
     db = tmp_path / "data" / "opennmes" / "demo.db"
     assert db.is_file()
+    # one reports folder per database, and the commands to look at the session again
+    assert path.parent == tmp_path / "data" / "opennmes" / "reports" / "demo"
+    again = [ln.strip() for ln in out.splitlines()[out.splitlines().index("look at it again:")
+                                                    + 1:][:3]]
+    assert again == [f"nmes sessions list --db sqlite:///{db}",
+                     f"nmes sessions show 1 --db sqlite:///{db}",
+                     f"nmes sessions report 1 --db sqlite:///{db}"]
+    listed = run_nmes(*again[0].split()[1:], env=env)
+    assert listed.returncode == 0 and "finished" in listed.stdout and "demo-post-tka" in listed.stdout
     r2 = run_nmes("demo", "--out", str(tmp_path / "reports"), env=env)
     assert r2.returncode == 0, r2.stderr
     assert "session 2: finished" in r2.stdout

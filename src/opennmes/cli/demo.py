@@ -10,6 +10,7 @@ tolerance grows, checks the skin. The session is stored and an HTML report writt
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -161,10 +162,16 @@ def demo(
         for line in summary_lines(result):
             echo(line)
         assert result.session_id is not None
-        folder = out if out is not None else report_dir()
+        folder = out if out is not None else report_dir(store.url)
         path = write_session_report(store.load_session(result.session_id),
                                     folder / f"session-{result.session_id}.html")
+        db_arg = shlex.quote(db or store.engine.url.render_as_string(hide_password=True))
     echo(f"report: {path}")
+    sid = result.session_id
+    echo("look at it again:")
+    echo(f"  nmes sessions list --db {db_arg}")
+    echo(f"  nmes sessions show {sid} --db {db_arg}")
+    echo(f"  nmes sessions report {sid} --db {db_arg}")
     echo(f"(demo took {time.monotonic() - wall0:.1f} s of wall time for "
          f"{result.duration:.0f} s of session time)")
     if result.status != "finished":

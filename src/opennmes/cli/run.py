@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from opennmes.stim import Program
     from opennmes.store import Store
 
-__all__ = ["register", "resolve_program", "report_dir", "summary_lines"]
+__all__ = ["register", "resolve_program", "report_dir", "summary_lines", "database_slug"]
 
 DbOption = Annotated[str | None, typer.Option(
     "--db", help=f"Database URL (sqlite:///file.db or postgresql://...); default ${ENV_VAR}, "
@@ -46,16 +46,33 @@ def resolve_program(arg: str, store: Store) -> Program:
     return program_from_dict(pv.document)
 
 
-def report_dir() -> Path:
-    """Where reports go by default: ``reports`` in the user data folder (a temp folder when
-    that is not writable)."""
+def database_slug(url: str) -> str:
+    """A folder name for a database URL: ``sqlite:////home/a/demo.db`` -> ``demo``,
+    ``postgresql://u:***@db.example:5432/nmes`` -> ``db.example-nmes``."""
+    import re
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme.startswith("sqlite"):
+        name = Path(parts.path).stem or "memory"
+    else:
+        name = f"{parts.hostname or 'local'}-{parts.path.strip('/') or 'db'}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "db"
+
+
+def report_dir(database: str | None = None) -> Path:
+    """Where reports go by default: ``reports/<database>`` in the user data folder (a temp
+    folder when that is not writable), one folder per database so that two databases'
+    ``session-1.html`` do not overwrite each other. ``database`` is the store's URL (its file
+    name for SQLite, host and name otherwise)."""
     import tempfile
 
     import platformdirs
 
+    sub = database_slug(database) if database else ""
     for base in (Path(platformdirs.user_data_dir("opennmes")), Path(tempfile.gettempdir())
                  / "opennmes"):
-        d = base / "reports"
+        d = base / "reports" / sub if sub else base / "reports"
         try:
             d.mkdir(parents=True, exist_ok=True)
             probe = d / ".write-test"

@@ -135,7 +135,8 @@ def report(
         output_file(out, "--out")
     with open_store(db) as store:
         rec = store.load_session(session_id)
-        path = write_session_report(rec, out or report_dir() / f"session-{session_id}.html")
+        path = write_session_report(rec, out or report_dir(store.url)
+                                    / f"session-{session_id}.html")
     typer.echo(f"report: {path}")
 
 

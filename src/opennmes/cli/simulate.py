@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from typer.core import TyperGroup
 
@@ -98,13 +100,25 @@ def _load_params(path: Path) -> dict[str, Any]:
     return data
 
 
+def write_csv(columns: Mapping[str, Any], out: Path) -> None:
+    """Numeric columns as CSV by pyarrow's vectorised writer, straight from the arrays: about
+    ten times faster than pandas (a 30-min simulation at 1 kHz is 1.8 million rows), and every
+    float in full, round-trip precision. Header names are quoted only where CSV needs it."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    plain = not any(c in name for name in columns for c in ',"\n\r')
+    pacsv.write_csv(pa.table({k: np.ascontiguousarray(v) for k, v in columns.items()}),
+                    str(out), pacsv.WriteOptions(quoting_style="needed",
+                                                 quoting_header="none" if plain else "needed"))
+
+
 def _write_table(result: Any, out: Path) -> None:
-    df = result.to_pandas()
     make_parent(out)
     if out.suffix == ".parquet":
-        df.to_parquet(out, index=False)
+        result.to_pandas().to_parquet(out, index=False)
     elif out.suffix == ".csv":
-        df.to_csv(out, index=False, float_format="%.10g")
+        write_csv({"t": result.t, **{n: result[n] for n in result.names}}, out)
     else:
         raise ModelError(f"{out}: unknown output type; use .csv or .parquet")
 

@@ -34,7 +34,8 @@ def test_demo_runs_stores_and_reports_twice(tmp_path: Path) -> None:
                      f"nmes sessions show 1 --db sqlite:///{db}",
                      f"nmes sessions report 1 --db sqlite:///{db}"]
     listed = run_nmes(*again[0].split()[1:], env=env)
-    assert listed.returncode == 0 and "finished" in listed.stdout and "demo-post-tka" in listed.stdout
+    assert listed.returncode == 0
+    assert "finished" in listed.stdout and "demo-post-tka" in listed.stdout
     r2 = run_nmes("demo", "--out", str(tmp_path / "reports"), env=env)
     assert r2.returncode == 0, r2.stderr
     assert "session 2: finished" in r2.stdout

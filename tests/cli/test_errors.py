@@ -102,7 +102,7 @@ def _blocker(tmp_path: Path) -> Path:
      "--sfreq", "100", "--out", "{x}.csv"),
     ("program", "expand", str(QUAD), "--out", "{x}.csv"),
     ("program", "show", str(QUAD), "--plot", "{x}.png"),
-    ("protocols", "new-program", "acl-reconstruction", "--output", "{x}.yaml"),
+    ("protocols", "new-program", "acl-reconstruction", "--out", "{x}.yaml"),
     ("emg", "process", str(EMG), "--channel", "EMG", "--out", "{x}"),
     ("gait", "events", str(SHANK), "--out", "{x}"),
     ("assess", str(EMG), "--channel", "EMG", "--rest", "0 s,1 s", "--out", "{x}"),

@@ -118,6 +118,16 @@ def test_expand_writes_every_pulse(tmp_path, suffix: str) -> None:
     assert back.equals(load_program(QUADS).expand(), atol_t=1e-9, atol_a=1e-12)
 
 
+def test_expand_without_out_prints_the_first_pulses_in_ma_and_us() -> None:
+    r = run_nmes("program", "expand", str(QUADS), "--rows", "3")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    n = len(load_program(QUADS).expand())
+    assert lines[0].startswith(f"{n} pulses over ") and "the first 3" in lines[0]
+    assert len(lines) == 2 + 3 and all(ln.rstrip().endswith("us") for ln in lines[2:])
+    assert all(" mA " in ln for ln in lines[2:])
+
+
 def test_expand_refuses_unsafe_and_writes_nothing(tmp_path) -> None:
     f = tmp_path / "unsafe.yaml"
     f.write_text(UNSAFE)

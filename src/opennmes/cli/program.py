@@ -138,12 +138,17 @@ def show(
 @group.command("expand")
 def expand(
     file: Annotated[Path, typer.Argument(help="Program file (.yaml or .json).")],
-    out: Annotated[Path, typer.Option("--out", help="pulses.csv or pulses.parquet")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="pulses.csv or pulses.parquet (without it: the first pulses are "
+                      "printed)")] = None,
     device: DeviceOpt = "sim",
+    rows: Annotated[int, typer.Option(help="Pulses printed without --out.")] = 10,
 ) -> None:
-    """Write every pulse of the program (one row per pulse, SI units) to CSV or Parquet.
-    The schedule is checked first; an unsafe program writes nothing."""
-    output_file(out, "--out", (".csv", ".parquet"))
+    """Write every pulse of the program (one row per pulse, SI units) to CSV or Parquet, or
+    print the first pulses in mA and us. The schedule is checked first; an unsafe program
+    writes nothing."""
+    if out is not None:
+        output_file(out, "--out", (".csv", ".parquet"))
     program = load_program(file)
     report = check_program(program, device)
     problem = _device_problem(program, device)
@@ -151,8 +156,17 @@ def expand(
         for line in report.errors() + ([problem] if problem else []):
             typer.echo(f"{file}: {line}", err=True)
         raise typer.Exit(2)
-    report.schedule.write(str(make_parent(out)))
-    typer.echo(f"wrote {len(report.schedule)} pulses to {out}")
+    sched = report.schedule
+    if out is None:
+        typer.echo(f"{len(sched)} pulses over {sched.duration:.1f} s; the first "
+                   f"{min(rows, len(sched))} (--out FILE writes them all, in SI units):")
+        typer.echo(f"{'time (s)':>10}  {'channel':<20} {'amplitude':>10}  {'width':>8}")
+        for i in range(min(rows, len(sched))):
+            typer.echo(f"{sched.t[i]:10.4f}  {sched.channel_names[sched.channel[i]]:<20} "
+                       f"{sched.amplitude[i] * 1e3:7.1f} mA  {sched.phase_width[i] * 1e6:5.0f} us")
+        return
+    sched.write(str(make_parent(out)))
+    typer.echo(f"wrote {len(sched)} pulses to {out}")
 
 
 @group.command("schema")

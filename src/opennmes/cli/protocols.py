@@ -137,7 +137,7 @@ SideOpt = Annotated[str | None, typer.Option(help="left, right or bilateral.")]
 @group.command("new-program")
 def new_program(
     protocol: Annotated[str, typer.Argument(help="Protocol id.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Program file to write "
+    output: Annotated[Path, typer.Option("-o", "--out", help="Program file to write "
                                          "(.yaml or .json).")],
     side: SideOpt = None,
     amplitude: AmpOpt = [],  # noqa: B006 - typer needs a literal default
@@ -150,7 +150,7 @@ def new_program(
     from opennmes.stim import save_program
     from opennmes.therapy import build_program, get_protocol
 
-    output_file(output, "--output", (".yaml", ".yml", ".json"))
+    output_file(output, "--out", (".yaml", ".yml", ".json"))
     program = build_program(get_protocol(protocol), side=side, electrodes=_electrodes(area),
                             max_amplitude=_amps(amplitude))
     report = check_program(program, device)

@@ -63,6 +63,28 @@ def test_median_frequency_and_fatigue() -> None:
     trend = fatigue_trend(median_frequency(tired, 1.0, 0.5))["m"]
     assert trend["slope"] < -1.0
     assert trend["change"] < -20
+    # a sustained isometric contraction of 20 s: the fall is judged as fatigue
+    judged = assess({"hold": tired}, rest=(0.0, 0.3), kind="isometric")
+    assert any(f.startswith("hold m: median frequency fell") and f.endswith(": fatigue")
+               for f in judged.findings), judged.findings
+    assert judged.fatigue[0]["judged"] is True
+
+
+@pytest.mark.parametrize(("kind", "why"), [
+    (None, "the recording's kind is not given"),
+    ("dynamic", "a dynamic movement: the median frequency changes with force"),
+    ("isometric", "5.8 s is shorter than the 20 s of sustained contraction"),
+])
+def test_a_box_lift_is_not_called_fatigue(delsys: Signals, kind: str | None, why: str) -> None:
+    """The real 5.8 s box lift (Delsys, 11 muscles): its median frequencies do fall (by 13-62
+    %), but a short dynamic recording cannot tell fatigue from force, length and electrode
+    movement; the assessment says so once and claims no fatigue."""
+    result = assess({"lift": delsys}, rest=(0.0, 0.3), kind=kind)
+    assert not any(f.endswith(": fatigue") for f in result.findings), result.findings
+    notes = [f for f in result.findings if "fatigue not judged" in f]
+    assert len(notes) == 1 and why in notes[0]
+    assert any(r["change"] < -10 for r in result.fatigue)  # the trend is still reported
+    assert all(r["judged"] is False for r in result.fatigue)
 
 
 def test_assess_finds_the_weak_side(delsys: Signals, tmp_path: Path) -> None:

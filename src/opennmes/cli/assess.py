@@ -31,6 +31,10 @@ def assess(
     channel: Annotated[list[str] | None, typer.Option(
         "--channel", "-c", help="Channels to use (repeat); default: all EMG channels.")]
     = None,
+    kind: Annotated[str | None, typer.Option(
+        help="What the recordings are: isometric (a sustained contraction) or dynamic (a "
+             "movement). Fatigue is judged only for isometric recordings of 20 s or more.")]
+    = None,
     asymmetry_limit: Annotated[float, typer.Option(
         help="Weaker-side deficit in percent above which a muscle is deficient.")] = 20.0,
     out: Annotated[Path | None, typer.Option(help="Output folder for JSON, CSV and PNG.")]
@@ -68,7 +72,7 @@ def assess(
                         sides=sides, reference=ref,
                         cocontraction=[parse_pair(c, "--cocontraction")
                                        for c in cocontraction or []],
-                        asymmetry_limit=asymmetry_limit)
+                        asymmetry_limit=asymmetry_limit, kind=kind)
     if out is not None:
         result.write(out, plots=plots)
     if as_json:

@@ -8,7 +8,11 @@
   x 100 % (Falconer & Winter 1985, Electromyogr Clin Neurophysiol 25:135).
 * Fatigue: median frequency (MDF) of the EMG power spectrum over sliding windows, its linear
   slope and relative change; a falling MDF is the classic spectral sign of fatigue (De Luca
-  1984).
+  1984) in a *sustained isometric* contraction. In a dynamic movement the spectrum also moves
+  with force, muscle length and the muscle sliding under the electrode (Farina 2006, Exerc
+  Sport Sci Rev 34:121), so :func:`assess` judges fatigue only in an isometric recording of at
+  least :data:`FATIGUE_MIN_DURATION`; otherwise it reports the trend and says why it does not
+  call it fatigue.
 
 :func:`assess` gathers these into an :class:`Assessment` that says which muscles are deficient
 and by how much, writes CSV/JSON and draws figures.
@@ -36,6 +40,7 @@ __all__ = [
     "cocontraction_index",
     "median_frequency",
     "fatigue_trend",
+    "FATIGUE_MIN_DURATION",
     "activation_timing",
     "Assessment",
     "assess",
@@ -102,6 +107,28 @@ def median_frequency(signals: Signals, window: float, step: float) -> Signals:
             out[ch, k] = np.interp(0.5 * c[ch, -1], c[ch], f) if c[ch, -1] > 0 else np.nan
     return Signals(out, 1.0 / step, signals.names, ("Hz",) * len(signals.names),
                    signals.t0 + window / 2)
+
+
+FATIGUE_MIN_DURATION = 20.0
+"""s of sustained contraction below which a median-frequency trend is not called fatigue. An
+OpenNMES judgement: fatiguing isometric protocols hold 20-60 s or more, and a trend over a few
+1 s windows is dominated by the spread of single-window estimates."""
+RECORDING_KINDS = ("isometric", "dynamic")
+
+
+def _fatigue_judged(kind: str | None, duration: float) -> str | None:
+    """Why a recording's MDF trend is not judged as fatigue (None: it is)."""
+    if kind is None:
+        return ("the recording's kind is not given: a falling median frequency shows fatigue "
+                "only in a sustained isometric contraction (say kind='isometric', or "
+                "--kind isometric, if it is one)")
+    if kind == "dynamic":
+        return ("a dynamic movement: the median frequency changes with force, muscle length "
+                "and electrode position, not only with fatigue")
+    if duration < FATIGUE_MIN_DURATION:
+        return (f"{duration:.1f} s is shorter than the {FATIGUE_MIN_DURATION:.0f} s of "
+                "sustained contraction a fatigue trend needs")
+    return None
 
 
 def fatigue_trend(mdf: Signals) -> dict[str, dict[str, float]]:
@@ -233,15 +260,17 @@ class Assessment:
             for label, env in envs.items():
                 for name in env.names:
                     ax = axes[k, 0]
-                    ax.plot(env.t, env[name] * 1e6 if env.unit(name) == "V" else env[name],
-                            lw=0.8)
-                    ax.set_ylabel(f"{label}\n{name}", fontsize=7)
+                    unit = env.unit(name)
+                    shown = {"V": "uV", "count": "ADC counts", "counts": "ADC counts"}.get(
+                        unit, unit or "no unit")
+                    ax.plot(env.t, env[name] * 1e6 if unit == "V" else env[name], lw=0.8)
+                    ax.set_ylabel(f"{label}\n{name}\n({shown})", fontsize=7)
                     for e in self._plots.get("events", {}).get(label, []):
                         if e.channel == name:
                             ax.axvline(e.t, color="g" if e.kind == "onset" else "r", lw=0.6)
                     k += 1
             axes[-1, 0].set_xlabel("time [s]")
-            fig.suptitle("EMG envelopes (uV) with onsets (green) and offsets (red)")
+            fig.suptitle("EMG envelopes with onsets (green) and offsets (red)")
             p = out / "envelopes.png"
             fig.savefig(p, dpi=100)
             plt.close(fig)
@@ -281,7 +310,7 @@ def assess(recordings: Mapping[str, Signals], *, rest: tuple[float, float],
            cocontraction: Sequence[tuple[str, str]] = (), onset_method: str = "threshold",
            asymmetry_limit: float = 20.0, timing_limit: float = 0.1,
            fatigue_limit: float = 10.0, mdf_window: float = 1.0,
-           cutoff: float = 5.0) -> Assessment:
+           cutoff: float = 5.0, kind: str | None = None) -> Assessment:
     """Assess EMG recordings: asymmetry, timing, co-contraction, fatigue, deficient muscles.
 
     Parameters
@@ -311,11 +340,18 @@ def assess(recordings: Mapping[str, Signals], *, rest: tuple[float, float],
         MDF window in seconds (hop is half of it).
     cutoff : float
         Envelope low-pass in Hz.
+    kind : {"isometric", "dynamic"}, optional
+        What the recordings are. Fatigue is judged only for ``isometric`` recordings of at
+        least :data:`FATIGUE_MIN_DURATION`; otherwise the MDF trend is reported (``judged``
+        False, with ``why``) and one finding says why fatigue was not judged.
     """
     if not recordings:
         raise SignalError("assess needs at least one recording")
+    if kind is not None and kind not in RECORDING_KINDS:
+        raise SignalError(f"recording kind {kind!r}; one of {RECORDING_KINDS}")
     muscles, asym, timing, cci_rows, fat = [], [], [], [], []
     findings: list[str] = []
+    notes: list[str] = []  # what was not judged, and why
     deficient: dict[str, float] = {}
     envs: dict[str, Signals] = {}
     evs: dict[str, list[OnsetEvent]] = {}
@@ -347,11 +383,15 @@ def assess(recordings: Mapping[str, Signals], *, rest: tuple[float, float],
         if sig.duration >= 3 * mdf_window:
             mdf = median_frequency(sig, mdf_window, mdf_window / 2)
             mdfs[label] = mdf
+            why = _fatigue_judged(kind, sig.duration)
             for name, tr in fatigue_trend(mdf).items():
-                fat.append({"recording": label, "muscle": name, **tr})
-                if tr["change"] < -fatigue_limit:
+                fat.append({"recording": label, "muscle": name, **tr, "judged": why is None,
+                            "why": why or ""})
+                if why is None and tr["change"] < -fatigue_limit:
                     findings.append(f"{label} {name}: median frequency fell {-tr['change']:.0f} %"
                                     f" ({tr['slope']:.2f} Hz/s): fatigue")
+            if why is not None:
+                notes.append(f"{label}: fatigue not judged: {why}")
     compare: list[tuple[str, str, str, str, str]] = []
     for left, right in pairs:
         for label, sig in recordings.items():
@@ -391,6 +431,7 @@ def assess(recordings: Mapping[str, Signals], *, rest: tuple[float, float],
                 findings.append(f"{row['recording']} {row['muscle']}: no {key} found")
     if not findings:
         findings.append("no deficiency found with the given limits")
+    findings += notes
     result = Assessment(muscles, asym, timing, cci_rows, fat, findings, deficient)
     result._plots = {"envelopes": envs, "events": evs, "mdf": mdfs}
     return result

@@ -86,9 +86,14 @@ def test_clinician_journey(live_server, browser_page, store: Store) -> None:  # 
             break
         assert time.monotonic() < deadline, "no force in the live feed"
         time.sleep(0.2)
-    assert feed["force_label"] == "quadriceps.force (N)"
+    assert feed["force_label"] == "quadriceps force (N)"
     page.wait_for_function("() => document.querySelectorAll('#chart-force .scatterlayer .trace')"
                            ".length === 1")
+    # every chart says what its axes are, in units people read
+    assert page.text_content("#chart-amplitude .g-xtitle") == "time (s)"
+    assert page.text_content("#chart-amplitude .g-ytitle") == "mA"
+    assert page.text_content("#chart-force .g-ytitle") == "quadriceps force (N)"
+    assert page.text_content("#chart-emg .g-ytitle") == "mV (rms)"
     time.sleep(0.8)  # let the charts fill
     shot(page, "clinician-06-live")
     [info] = store.list_sessions(patient_id="TKA-014")
@@ -148,6 +153,10 @@ def test_patient_journey(live_server, browser_page, store: Store) -> None:  # ty
     page.click("#start-today")
     page.wait_for_url(re.compile(r".*/live/[\w-]+$"))
     page.wait_for_selector("#chart-amplitude .main-svg")
+    # the patient reads the program's name, not the record's ids or the device's address
+    title = page.inner_text("h1")
+    assert title.startswith("Quadriceps") or "quadriceps" in title.lower(), title
+    assert "rx-" not in title and "TKA-001" not in title and "sim://" not in page.inner_text("main")
     for _ in range(3):
         page.click("button[aria-label='intensity up quadriceps']")
     wait_level(page, 3.0)

@@ -102,7 +102,7 @@ def _figures(record: SessionRecord) -> dict[str, str]:
     if f:
         t, force, name = f
         axes[1, 0].plot(t, force, lw=0.8, color="C3")
-        axes[1, 0].set_ylabel(f"{name} (N)")
+        axes[1, 0].set_ylabel(f"{name.replace('.', ' ')} (N)")
     axes[-1, 0].set_xlabel("session time (s)")
     figs["amplitude"] = _png(fig)
     peaks = contraction_peaks(record)

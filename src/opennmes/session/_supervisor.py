@@ -399,9 +399,13 @@ class _Watcher:
         i = _first_row(names, "force", "torque", "angle") if i is None else i
         j = _first_row(names, "emg") if j is None else j
         if i is not None:
-            self.force = float(sig.data[i, -1])
             unit = sig.units[i] if sig.units else ""
-            self.force_label = f"{names[i]} ({unit})" if unit else names[i]
+            value = float(sig.data[i, -1])
+            what = names[i].replace(".", " ").replace("_", " ")
+            if unit == "rad":  # people read angles in degrees
+                value, unit = math.degrees(value), "degrees"
+            self.force = value
+            self.force_label = f"{what} ({unit})" if unit else what
         if j is not None:
             x = np.asarray(sig.data[j], dtype=float)
             self.emg_rms = float(np.sqrt(np.mean(x * x)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import secrets
 import shlex
 import threading
@@ -59,6 +60,13 @@ class LiveRun:
     started_by: str
     session: SupervisedSession
     started_at: float = field(default_factory=time.time)
+
+    @property
+    def title(self) -> str:
+        """The program's name as a patient reads it: without the record's patient id, side
+        and prescription token (``Quadriceps ... [TKA-001, right] rx-1a2b3c4d``)."""
+        return re.sub(r"\s*\[[^\]]*\]\s*rx-[0-9a-f]+$", "", self.program_name) or \
+            self.program_name
 
     # ------------------------------------------------------------------ the session's facts
     @property
@@ -157,7 +165,8 @@ class LiveRun:
             "triggerable": self.triggerable, "drives": self.drives, "events": events,
             "samples": [{"seq": r["seq"], "t": r["t"],
                          "amplitude_mA": [round(a * 1e3, 3) for a in r["amplitude"]],
-                         "force": r["force"], "emg": r["emg"]} for r in rows],
+                         "force": r["force"],
+                         "emg": None if r["emg"] is None else r["emg"] * 1e3} for r in rows],
         }
 
 

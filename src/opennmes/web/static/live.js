@@ -21,7 +21,8 @@
     if (typeof Plotly === "undefined") { return; }
     var layout = function (title, unit) {
       return { title: { text: title, font: { size: 14 } }, margin: { l: 50, r: 10, t: 30, b: 30 },
-               xaxis: { title: "time (s)" }, yaxis: { title: unit }, showlegend: true,
+               xaxis: { title: { text: "time (s)" } }, yaxis: { title: { text: unit } },
+               showlegend: true,
                legend: { orientation: "h" } };
     };
     var cfg = { displayModeBar: false, responsive: true, staticPlot: false };
@@ -29,9 +30,9 @@
       return { x: [], y: [], mode: "lines", name: c, line: { shape: "hv" } };
     }), layout("Delivered amplitude", "mA"), cfg);
     Plotly.newPlot(charts.force, [{ x: [], y: [], mode: "lines", name: snap.force_label }],
-                   layout("Response: " + snap.force_label, ""), cfg);
-    Plotly.newPlot(charts.emg, [{ x: [], y: [], mode: "lines", name: "EMG rms" }],
-                   layout("EMG (rms per window)", ""), cfg);
+                   layout("How the muscle responds", snap.force_label), cfg);
+    Plotly.newPlot(charts.emg, [{ x: [], y: [], mode: "lines", name: "muscle activity" }],
+                   layout("Muscle activity (EMG)", "mV (rms)"), cfg);
     traces = snap.channels.length;
   }
 

@@ -343,7 +343,8 @@ def test_a_session_is_done_only_when_its_dose_was_given(store: Store,
                                                           record: TherapyRecord) -> None:
     """Two sessions stopped on purpose after 1 of 3 contractions are partial, not done (the
     finding: they made the patient's page say "all of today's sessions"); the one that gave
-    its 3 contractions is done. The session record keeps the plan and the share delivered."""
+    its 3 contractions is done; the therapist's test run is recorded but does not count. The
+    session record keeps the plan and the share delivered."""
     from opennmes.devices import VirtualClock, open_stimulator
     from opennmes.session import ScriptedOperator, start_session
     from opennmes.stim import load_program_text
@@ -365,10 +366,10 @@ channels:
     off: 2 s
 repetitions: 3
 """)
-    for stop_at in (2.5, None, 2.5):
+    for stop_at, test in ((2.5, False), (None, False), (2.5, False), (None, True)):
+        meta = {"prescription_id": rx.id} | ({"test_run": True} if test else {})
         with open_stimulator("sim://", clock=VirtualClock()) as stim:
-            runner = start_session(store, "P7", prog, stim, meta={"prescription_id": rx.id},
-                                   chunk=0.05)
+            runner = start_session(store, "P7", prog, stim, meta=meta, chunk=0.05)
             runner.add_hook(ScriptedOperator.titrate(["quadriceps"], {"quadriceps": 0.04},
                                                      0.04, 0.0, 0.05))
             if stop_at is not None:
@@ -383,6 +384,7 @@ repetitions: 3
     assert dose["planned"] == {"quadriceps": {"contractions": 3,
                                               "stim_time": pytest.approx(6.0, abs=0.1)}}
     adh = record.adherence(rx.id, as_of=TODAY)
-    assert (adh.done, adh.partial) == (1, 2)
+    assert (adh.done, adh.partial) == (1, 2)  # the therapist's test run is kept apart
+    assert len(store.list_sessions(patient_id="P7")) == 4
     # one done of the two a day: another session is allowed today
     assert record.check_session_allowed(rx.id) == 1

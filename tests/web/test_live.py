@@ -86,3 +86,23 @@ def test_session_stops_when_the_web_server_goes_away(app, store: Store) -> None:
     info = store.get_session(run.session_id)
     assert info.status == "finished"
     assert "the web server went away" in (info.end_reason or "")
+
+
+def test_a_therapist_test_run_is_recorded_but_not_counted(app, store: Store) -> None:  # type: ignore[no-untyped-def]
+    """Started with "Test run" ticked: the session is recorded (and says so in the list), and
+    the patient's adherence does not count it."""
+    rec = TherapyRecord(store)
+    rx = rec.prescribe("TKA-001", "total-knee-arthroplasty", side="right",
+                       start_date=dt.date.today())
+    c = make_client(app, "clin")
+    assert "Test run (not counted as the patient's session)" in c.page("/patients/TKA-001")
+    r = c.submit("/patients/TKA-001/sessions", {"prescription_id": str(rx.id),
+                                                "device_url": "sim://", "test_run": "1"})
+    assert r.status_code == 303 and r.headers["location"].startswith("/live/")
+    run = app.state.live.active("TKA-001")
+    assert run is not None
+    app.state.live.stop(run, None, "test over")
+    _wait(lambda: run.ended)
+    [info] = store.list_sessions(patient_id="TKA-001")
+    assert info.meta["prescription_id"] == rx.id and info.meta["test_run"] is True
+    assert rec.session_summaries(rx.id) == [] and rec.adherence(rx.id).partial == 0

@@ -152,6 +152,9 @@ def run(
                                "the last window the loop sent (real clock).")] = 60.0,
     plain: Annotated[bool, typer.Option("--plain", help="Plain progress lines, no live "
                                                         "view.")] = False,
+    test_run: Annotated[bool, typer.Option(
+        "--test-run", help="A therapist trying the program: recorded, but not counted as the "
+                           "patient's session (adherence).")] = False,
     report: Annotated[Path | None, typer.Option(
         "--report", help="Write the HTML session report here.")] = None,
     sensor: Annotated[list[str] | None, typer.Option(
@@ -197,7 +200,8 @@ def run(
             runner = start_session(store, patient, prog, stim,
                                    screening_acknowledged=acks, chunk=chunk, step=step * 1e-3,
                                    stall_margin=stall_margin * 1e-3, sensors=sensors,
-                                   meta={"command": "nmes run"})
+                                   meta={"command": "nmes run"}
+                                   | ({"test_run": True} if test_run else {}))
             if titrate_to is not None:
                 target = {c: min(titrate_to * 1e-3, runner.max_amplitude[c])
                           for c in runner.channels}

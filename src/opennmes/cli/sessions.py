@@ -58,7 +58,8 @@ def list_cmd(
     for s in rows:
         typer.echo(f"{s.id:5d}  {s.started_at:%Y-%m-%d %H:%M}  {s.patient_id:16s} "
                    f"{s.program_name} v{s.program_version}  {s.status:11s} "
-                   f"{_duration(s):>7s}  {s.end_reason or ''}")
+                   f"{_duration(s):>7s}  {s.end_reason or ''}"
+                   + ("  (test run: not counted)" if s.meta.get("test_run") else ""))
 
 
 @group.command()

@@ -247,11 +247,13 @@ class TherapyRecord:
     # ------------------------------------------------------------------ sessions
     def session_summaries(self, prescription_id: int) -> list[SessionSummary]:
         """The prescription's sessions, oldest first: those that played any version of its
-        program, or whose session ``meta`` names it (``{"prescription_id": id}``)."""
+        program, or whose session ``meta`` names it (``{"prescription_id": id}``); test runs
+        (``meta`` ``{"test_run": true}``: the therapist trying the program) are kept apart."""
         rx = self.get_prescription(prescription_id)
         infos = [s for s in self.store.list_sessions(patient_id=rx.patient_id)
-                 if s.program_name == rx.program_name
-                 or s.meta.get("prescription_id") == rx.id]
+                 if (s.program_name == rx.program_name
+                     or s.meta.get("prescription_id") == rx.id)
+                 and not s.meta.get("test_run")]
         out = [summarise_session(self.store.load_session(s.id), rx.schedule.done_share)
                for s in infos]
         return sorted(out, key=lambda s: s.started_at)

@@ -125,15 +125,18 @@ async def check_protocol_file(request: Request, patient_id: str,
 
 @router.post("/patients/{patient_id}/sessions")
 def start_session(request: Request, patient_id: str, prescription_id: str = Form(""),
-                  device_url: str = Form(""),
+                  device_url: str = Form(""), test_run: str = Form(""),
                   user: User = Depends(require(*STAFF))) -> Response:
-    """Start the prescription's program on the chosen device; open the live view."""
+    """Start the prescription's program on the chosen device; open the live view. A test run
+    (the therapist trying the program) is recorded but kept apart from adherence."""
     patient = load_patient(request, patient_id, user)
     try:
         rx = _prescription_of(request, patient, prescription_id)
         program = _therapy.record(request).program(rx.id)
-        run = request.app.state.live.start(user, patient.id, program, device_url,
-                                           meta={"prescription_id": rx.id})
+        meta: dict[str, object] = {"prescription_id": rx.id}
+        if test_run:
+            meta["test_run"] = True
+        run = request.app.state.live.start(user, patient.id, program, device_url, meta=meta)
     except (FormError, NmesError) as exc:
         flash(request, f"The session did not start: {exc}", "error")
         return RedirectResponse(f"/patients/{patient.id}", status_code=303)

@@ -334,7 +334,9 @@ def test_closed_loop_session_on_sim_learns_and_is_recorded(store: Store) -> None
     for r in rmse:
         assert f"<td>{r:.2f} deg</td>" in html
     assert "alt='closed-loop tracking, quadriceps'" in html
-    assert "quadriceps: 0.0 mA -&gt; 2.0 mA by script" in html
+    # the titration's 45 steps of 2 mA are one line, in mA
+    assert "Intensity of quadriceps raised from 0.0 mA to 90.0 mA in 45 steps by the script " \
+           "(0.0 to 0.9 s)." in html
     # the stored trace reproduces the first repetition's RMSE
     tgt, meas = ctl["quadriceps.target"], ctl["quadriceps.measured"]
     first = np.flatnonzero(np.isfinite(tgt))[: target.size]

@@ -24,7 +24,8 @@ _IGNORED = {
 _WHO = {"operator": "the operator", "clinician": "the physiotherapist",
         "therapist": "the physiotherapist", "patient": "the patient",
         "titration": "the titration plan", "runner": "the software", "keyboard": "a key press",
-        "test": "a test", "watchdog": "the watchdog", "web": "the web page"}
+        "test": "a test", "watchdog": "the watchdog", "web": "the web page",
+        "script": "the script"}
 _STOPS = {"completed": "The program was completed", "stopped": "Stopped",
           "emergency": "Emergency stop", "watchdog": "Stopped by the watchdog",
           "device_error": "Stopped by a device fault", "safety": "Stopped by the safety guard",

@@ -70,10 +70,10 @@ def _emulate(kind: str, duration: float | None, record: str | None) -> None:
             if t_end is not None and time.monotonic() >= t_end:
                 break
     finally:
+        emu.close()  # the device thread is stopped first: nothing contends for its lock
         pulses = len(emu.record)
         singles = len(emu.single_record)
         zero = emu.output_is_zero
-        emu.close()
         if record:
             emu.record.schedule().write(str(make_parent(Path(record))))
     typer.echo(f"stopped: {pulses} pulses recorded in the last run, {singles} single pulses, "

@@ -286,6 +286,9 @@ class PtyEmulator:
             try:
                 data = os.read(fd, 4096)
             except OSError:
+                # no host on the other side (EIO): wait a little instead of spinning, so that
+                # other threads (close(), output_is_zero) get the lock
+                time.sleep(0.005)
                 continue
             with self._lock:
                 hold = self._slow_read if self._slow_reads > 0 else 0.0

@@ -118,6 +118,7 @@ class HasomedStimulator(Stimulator):
         self._trust = True
         self.polls_sent = 0
         self.polls_answered = 0
+        self._status_ack = self._status_query()[1]
 
     # ------------------------------------------------------------------ codec hooks
     def _new_decoder(self) -> Any:
@@ -179,7 +180,7 @@ class HasomedStimulator(Stimulator):
             return
         key = self._ack_key(msg, frame)
         if key is not None:
-            if key[0] == self._status_query()[1] and key[1] in self._polls:
+            if key[0] == self._status_ack and key[1] in self._polls:
                 self.polls_answered += 1
                 self._on_poll_answer(msg, self._polls.pop(key[1]), t)
                 return
@@ -240,8 +241,13 @@ class HasomedStimulator(Stimulator):
         stale = [pn for pn, t in self._polls.items() if now - t > 4 * self.answer_deadline]
         for pn in stale:
             self._polls.pop(pn, None)
-        if now - self._last_poll >= self._poll_every and self._req_lock.acquire(blocking=False):
-            try:  # skipped while a request waits for its answer: that request is the question
+        self._try_poll(now, self._poll_every)
+
+    def _try_poll(self, now: float, every: float) -> None:
+        """Send a status query if ``every`` s have passed since the last one; skipped while a
+        request waits for its answer (that request is the question)."""
+        if now - self._last_poll >= every and self._req_lock.acquire(blocking=False):
+            try:
                 if self._link is not None and self._link.alive:
                     self._send_poll()
             finally:

@@ -107,6 +107,18 @@ def channel_trains(t: np.ndarray, period: float) -> list[tuple[float, float]]:
     return [(float(t[a]), float(t[b]) + period) for a, b in zip(starts, ends, strict=True)]
 
 
+def _train_counts(t: np.ndarray, period: float, planned: float | None
+                  ) -> tuple[list[tuple[float, float]], int, np.ndarray]:
+    """(trains, contractions, time each pulse stands for) of one channel's onsets ``t``: a
+    contraction is a train of at least half the ``planned`` one (every train when None), a
+    pulse stands for the interval to the next one, at most a period."""
+    trains = channel_trains(t, period)
+    contractions = sum(1 for a, b in trains if b - a >= 0.5 * planned) if planned \
+        else len(trains)
+    dt = np.minimum(np.diff(t, append=t[-1] + period) if t.size else np.empty(0), period)
+    return trains, contractions, dt
+
+
 def hold_time(on: float | None, *, driven: bool = False) -> float | None:
     """How long a level must play without a break to count as felt, s:
     :data:`TOLERATED_AFTER`, or the whole plateau of a channel whose ``on`` time is shorter;
@@ -209,13 +221,7 @@ def session_dose(
         t = delivered.t[m]
         amp = delivered.amplitude[m]
         period = float(periods[name])
-        trains = channel_trains(t, period)
-        planned = contraction_time.get(name)
-        if planned:
-            contractions = sum(1 for a, b in trains if b - a >= 0.5 * planned)
-        else:
-            contractions = len(trains)
-        dt = np.minimum(np.diff(t, append=t[-1] + period) if t.size else np.empty(0), period)
+        trains, contractions, dt = _train_counts(t, period, contraction_time.get(name))
         stim_time = float(dt.sum())
         tai: list[list[float]] = []
         if t.size:
@@ -249,13 +255,11 @@ def planned_dose(plan: PulseSchedule, periods: Mapping[str, float],
         if name not in contraction_time:  # driven: no plan to compare with
             out[name] = {"contractions": None, "stim_time": None}
             continue
-        t = plan.t[plan.channel == i]
-        period = float(periods[name])
-        trains = channel_trains(t, period)
         planned = contraction_time[name]
-        dt = np.minimum(np.diff(t, append=t[-1] + period) if t.size else np.empty(0), period)
-        out[name] = {"contractions": sum(1 for a, b in trains if b - a >= 0.5 * planned)
-                     if planned else None, "stim_time": float(dt.sum())}
+        _, contractions, dt = _train_counts(plan.t[plan.channel == i], float(periods[name]),
+                                            planned)
+        out[name] = {"contractions": contractions if planned else None,
+                     "stim_time": float(dt.sum())}
     return out
 
 

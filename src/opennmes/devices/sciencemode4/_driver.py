@@ -92,13 +92,8 @@ class P24(HasomedStimulator):
     def _keepalive(self) -> None:
         # the mid level needs MlGetCurrentData at least every 1.5 s, also before the first
         # update and after a fault; while streaming the base queries much more often
-        if self._ml and not self._streaming() and \
-                time.monotonic() - self._last_poll >= self.keepalive_interval and \
-                self._req_lock.acquire(blocking=False):
-            try:
-                self._send_poll()
-            finally:
-                self._req_lock.release()
+        if self._ml and not self._streaming():
+            self._try_poll(time.monotonic(), self.keepalive_interval)
 
     def _status_query(self) -> tuple[Any, int]:
         return p.MlGetCurrentData(4), int(p.Command.ML_GET_CURRENT_DATA_ACK)

@@ -12,7 +12,7 @@ STAMP := $(VENV)/.opennmes-installed
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -c constraints.txt pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,web,postgres]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,web,postgres,research]'
 	@touch $(STAMP)
 
 install: $(STAMP)

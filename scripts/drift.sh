@@ -14,7 +14,7 @@ OUT=bench/DRIFT.md
 rm -rf "$VENV"
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e '.[dev,web,postgres]' || exit 1
+"$VENV/bin/python" -m pip install --quiet -e '.[dev,web,postgres,research]' || exit 1
 NEWEST="$(mktemp)"; trap 'rm -f "$NEWEST"' EXIT
 { "$VENV/bin/python" -m pip --version | awk '{print "pip==" $2}'
   "$VENV/bin/python" -m pip freeze --exclude-editable; } | sort -f > "$NEWEST"

@@ -13,7 +13,7 @@ TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 "$PYTHON" -m venv "$TMP/venv"
 "$TMP/venv/bin/python" -m pip install --quiet --upgrade pip
-"$TMP/venv/bin/python" -m pip install --quiet '.[dev,web,postgres]'
+"$TMP/venv/bin/python" -m pip install --quiet '.[dev,web,postgres,research]'
 {
     echo "# The exact versions that \`make demo\` and \`make test\` install (pip -c constraints.txt)."
     echo "# Written by scripts/lock.sh (\`make lock\`) with $("$TMP/venv/bin/python" --version)"

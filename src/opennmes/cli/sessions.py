@@ -107,17 +107,57 @@ def show(
 
 @group.command("export")
 def export_cmd(
-    session_id: Annotated[int, typer.Argument(help="Session id.")],
-    folder: Annotated[Path, typer.Argument(help="New folder for the Parquet and JSON files.")],
+    session_id: Annotated[int | None, typer.Argument(
+        help="Session id (or --patient for all of a patient's sessions, with --format bids).",
+        show_default=False)] = None,
+    folder: Annotated[Path | None, typer.Argument(
+        help="New folder (or --out).", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="New (or empty) folder to write.", show_default=False)] = None,
+    fmt: Annotated[str, typer.Option(
+        "--format", help="opennmes: Parquet and JSON that `nmes db import` reads back "
+        "(docs/store.md); bids: a BIDS dataset (EMG, events, pulse table; docs/sessions.md).")]
+    = "opennmes",
+    patient: Annotated[str | None, typer.Option(
+        help="With --format bids: every session of this patient (not running).")] = None,
     db: DbOption = None,
 ) -> None:
-    """Export a session (pulses, streams, events, dose) to a folder (format: docs/store.md)."""
+    """Export a session (pulses, streams, events, dose) to a folder, or as a BIDS dataset."""
+    from opennmes.cli._paths import InputError
     from opennmes.store import export_session, open_store
 
+    if fmt not in ("opennmes", "bids"):
+        raise InputError(f"--format {fmt!r} is not known; use opennmes or bids")
+    if folder is not None and out is not None:
+        raise InputError(f"give the folder once: {folder} or --out {out}")
+    target = folder if folder is not None else out
+    if target is None:
+        raise InputError("give the folder to write: --out DIR")
+    if (session_id is None) == (patient is None):
+        raise InputError("give a session id or --patient" + (
+            ", not both" if patient is not None else ""))
+    if patient is not None and fmt != "bids":
+        raise InputError("--patient exports with --format bids only")
     with open_store(db) as store:
-        store.get_session(session_id)  # an unknown id makes no folder
-        out = export_session(store, session_id, output_folder(folder, "FOLDER"))
-    typer.echo(f"exported session {session_id} to {out}")
+        if patient is not None:
+            ids = sorted(s.id for s in store.list_sessions(patient_id=patient)
+                         if s.status != "running")
+            if not ids:
+                raise InputError(f"patient {patient!r} has no sessions to export; see "
+                                 "`nmes sessions list --patient`")
+        else:
+            assert session_id is not None
+            store.get_session(session_id)  # an unknown id makes no folder
+            ids = [session_id]
+        if fmt == "bids":
+            from opennmes.report.bids import write_bids
+
+            path = write_bids(store, ids, output_folder(target, "--out"))
+            typer.echo(f"wrote BIDS dataset of session{'s' if len(ids) > 1 else ''} "
+                       f"{', '.join(map(str, ids))} to {path}")
+            return
+        path = export_session(store, ids[0], output_folder(target, "FOLDER"))
+    typer.echo(f"exported session {ids[0]} to {path}")
 
 
 @group.command()

@@ -37,6 +37,7 @@ from opennmes.sensing._gait import (
     detect_gait_events,
     swing_windows,
 )
+from opennmes.sensing._mne import MNE_DESCRIPTION_KEY, raw_to_signals, signals_to_raw
 from opennmes.sensing._onset import (
     ONSET_METHODS,
     OnsetDetector,
@@ -115,4 +116,7 @@ __all__ = [
     "read_joint_angles",
     "read_text",
     "to_si",
+    "signals_to_raw",
+    "raw_to_signals",
+    "MNE_DESCRIPTION_KEY",
 ]

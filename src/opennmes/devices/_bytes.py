@@ -39,8 +39,10 @@ def stuff(data: bytes) -> bytes:
     return bytes(out)
 
 
-def unstuff(data: bytes) -> bytes:
-    """Inverse of :func:`stuff`; raises :class:`ProtocolError` on a dangling or bad escape."""
+def unstuff(data: bytes, *, strict: bool = True) -> bytes:
+    """Inverse of :func:`stuff`; raises :class:`ProtocolError` on a dangling escape, and when
+    ``strict`` on an escape of a byte that never needs one (``strict=False``: the byte after
+    0x81 is XOR-ed with 0x55 whatever it is)."""
     if STUFF not in data:
         if START in data or STOP in data:
             raise RemoteProtocolError("unescaped 0xF0 or 0x0F inside a frame")
@@ -54,7 +56,7 @@ def unstuff(data: bytes) -> bytes:
                 raise RemoteProtocolError(
                     "frame ends inside an escape sequence (0x81 without a byte)")
             v = nxt ^ STUFF_KEY
-            if v not in _SPECIAL:
+            if strict and v not in _SPECIAL:
                 raise RemoteProtocolError(
                     f"escape 0x81 0x{nxt:02X} decodes to 0x{v:02X}, which never needs escaping"
                 )

@@ -15,7 +15,7 @@ import threading
 import time
 import tty
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -139,7 +139,7 @@ class PtyEmulator:
                     pass
         self._master = self._slave = -1
 
-    def __enter__(self) -> PtyEmulator:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

@@ -6,12 +6,20 @@ point pattern (amplitude, widths, gap, doublets, onset inside the period) and ke
 because the period is unchanged. A keep-alive thread sends MlGetCurrentData every 0.25 s (the
 device stops after 1.5 s without it) and turns channel errors into events. Stop: MlStop.
 Single pulses use the low level (LlInit, LlChannelConfig) while no schedule runs.
+
+Opening runs the start-up of the published clients (science_mode_4 ``DeviceP24.initialize``):
+GetStimStatus, a stop of whatever level is still active, GetDeviceId and GetExtendedVersion
+(see :attr:`P24.identity`). Every acknowledgement's first byte is its result (Smpt_Result,
+``smpt_extract_ack`` of the C library): a non-zero result fails the request with a DeviceError
+that names the command and the result; an UnknownCommand or GeneralError that echoes a
+request's packet number ends that request at once instead of after its timeout.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from opennmes.capabilities import DEVICE_CAPABILITIES, DeviceCapabilities
@@ -23,14 +31,30 @@ from opennmes.devices.sciencemode4._shapes import pattern_to_points
 from opennmes.errors import DeviceError, ProgramError, ProtocolError
 from opennmes.schedule import Waveform
 
-__all__ = ["P24"]
+__all__ = ["P24", "P24Identity"]
 
 log = logging.getLogger(__name__)
 
-_ACKS = {int(c) for c in (p.Command.ML_INIT_ACK, p.Command.ML_UPDATE_ACK, p.Command.ML_STOP_ACK,
-                          p.Command.ML_GET_CURRENT_DATA_ACK, p.Command.LL_INIT_ACK,
-                          p.Command.LL_CHANNEL_CONFIG_ACK, p.Command.LL_STOP_ACK)}
+_ACKS = {int(cls.COMMAND) for cls in p.REQUEST_ACK.values()}
+_REJECTS = (int(p.Command.UNKNOWN_CMD), int(p.Command.GENERAL_ERROR))
 _STATE_KIND = {1: "electrode", 2: "timeout", 3: "other"}
+_RESULT_KIND = {1: "transfer", 2: "parameter", 7: "wrong_mode", 10: "electrode", 21: "busy",
+                11: "protocol"}
+
+
+@dataclass(frozen=True)
+class P24Identity:
+    """What a P24 says about itself at start-up (general layer)."""
+
+    device_id: str
+    firmware: str
+    """Firmware version ``major.minor.revision``."""
+    sciencemode: str
+    """ScienceMode protocol version ``major.minor.revision``."""
+
+
+def _version(v: tuple[int, int, int]) -> str:
+    return ".".join(str(x) for x in v)
 
 
 class P24(HasomedStimulator):
@@ -55,6 +79,8 @@ class P24(HasomedStimulator):
         self._ll = False
         self._reported: set[tuple[int, int]] = set()
         self.last_status: p.MlGetCurrentDataAck | None = None
+        self.identity: P24Identity | None = None
+        """Device id and versions, read when the port opens."""
 
     # ------------------------------------------------------------------ codec
     def _new_decoder(self) -> Any:
@@ -67,27 +93,84 @@ class P24(HasomedStimulator):
         return p.decode(frame)
 
     def _ack_key(self, message: Any, frame: Any) -> tuple[int, int] | None:
+        if frame.command in _REJECTS:
+            # the device could not process the request with this packet number: end its wait
+            return next((k for k in list(self._waiters) if k[1] == frame.packet_number), None)
         if frame.command in _ACKS:
             return frame.command, frame.packet_number
         return None
 
     def _result_of(self, ack: Any) -> tuple[bool, bool, str]:
         r = int(ack.result)
-        return r == 0, r == int(p.Result.TRANSFER_ERROR), \
-            f"{r} ({p.RESULT_TEXT.get(r, 'unknown')})"
+        text = f"result {r} ({p.RESULT_TEXT.get(r, 'unknown result code')})"
+        if isinstance(ack, p.UnknownCommand):
+            return False, False, f"UnknownCommand, the device cannot process it: {text}"
+        if isinstance(ack, p.GeneralError):
+            return False, r == int(p.Result.TRANSFER_ERROR), f"GeneralError: {text}"
+        return r == 0, r == int(p.Result.TRANSFER_ERROR), text
 
     def _unsolicited(self, message: Any, frame: Any, t: float) -> None:
-        if isinstance(message, p.UnknownCommand):
-            self._post(DeviceFault(self.clock.now(), self.kind, self._rel(), kind="protocol",
-                                   fatal=False, message="the device did not know a command"))
+        if isinstance(message, p.UnknownCommand | p.GeneralError):
+            r = int(message.result)
+            what = "did not know a command" if isinstance(message, p.UnknownCommand) else \
+                "reported a general error"
+            self._post(DeviceFault(self.clock.now(), self.kind, self._rel(),
+                                   kind=_RESULT_KIND.get(r, "protocol"), code=r, fatal=False,
+                                   message=f"the device {what} (packet {frame.packet_number}): "
+                                           f"result {r} ({p.RESULT_TEXT.get(r, 'unknown')})"))
+
+    def _on_poll_answer(self, msg: Any, sent: float, t: float) -> None:
+        r = int(msg.result)
+        if r == int(p.Result.TRANSFER_ERROR):
+            # the query arrived damaged: no status was had (a lost query, asked again at the
+            # next poll), not an answer
+            self.polls_answered -= 1
+        elif r and self._streaming():
+            # any other refusal: the device is not stimulating as the host believes
+            self._post(DeviceFault(self.clock.now(), self.kind, self._rel(),
+                                   kind=_RESULT_KIND.get(r, "other"), code=r,
+                                   message=f"the P24 refused the status query: result {r} "
+                                           f"({p.RESULT_TEXT.get(r, 'unknown')}); output "
+                                           "stopped"))
+        super()._on_poll_answer(msg, sent, t)
 
     def _handshake(self) -> None:
-        # no greeting on ScienceMode4: a harmless LlStop proves the device answers
+        # no greeting on ScienceMode4; the published clients' start-up: the stimulation status
+        # (proves the device answers), stop a level left active, then device id and versions
         try:
-            self.request(p.LlStop(), int(p.Command.LL_STOP_ACK), "LlStop (probe)")
+            st = self.request(p.GetStimStatus(), int(p.Command.GET_STIM_STATUS_ACK),
+                              "GetStimStatus")
         except DeviceError as exc:
             raise DeviceError(f"{self.url}: no answer from a ScienceMode4 device ({exc}); is it "
                               "a P24, switched on and not held by another program?") from exc
+        if st.stim_status == p.StimStatus.LL_INITIALIZED:
+            self.request(p.LlStop(), int(p.Command.LL_STOP_ACK), "LlStop (left active)")
+        elif st.stim_status in (p.StimStatus.ML_INITIALIZED, p.StimStatus.ML_RUNNING):
+            self.request(p.MlStop(), int(p.Command.ML_STOP_ACK), "MlStop (left active)")
+        ident = self.request(p.GetDeviceId(), int(p.Command.GET_DEVICE_ID_ACK), "GetDeviceId")
+        ver = self.request(p.GetExtendedVersion(), int(p.Command.GET_EXTENDED_VERSION_ACK),
+                           "GetExtendedVersion")
+        self.identity = P24Identity(ident.device_id, _version(ver.firmware),
+                                    _version(ver.sciencemode))
+        log.info("%s: P24 %s, firmware %s, ScienceMode %s", self.port, ident.device_id,
+                 self.identity.firmware, self.identity.sciencemode)
+
+    def battery(self) -> tuple[int, float]:
+        """Battery level [%] and voltage [V] (GetBatteryStatus)."""
+        ack = self.request(p.GetBatteryStatus(), int(p.Command.GET_BATTERY_STATUS_ACK),
+                           "GetBatteryStatus")
+        return int(ack.level_percent), ack.voltage_mv / 1000.0
+
+    def stim_status(self) -> tuple[str, int]:
+        """Stimulation status (``uninitialized``, ``ll_initialized``, ``ml_initialized``,
+        ``ml_running``) and the high-voltage level code (GetStimStatus)."""
+        ack = self.request(p.GetStimStatus(), int(p.Command.GET_STIM_STATUS_ACK),
+                           "GetStimStatus")
+        try:
+            name = p.StimStatus(ack.stim_status).name.lower()
+        except ValueError:
+            name = f"unknown ({ack.stim_status})"
+        return name, int(ack.high_voltage)
 
     def _keepalive(self) -> None:
         # the mid level needs MlGetCurrentData at least every 1.5 s, also before the first

@@ -6,8 +6,11 @@ period is unchanged keeps its phase, a new or changed one starts when the update
 host must send MlGetCurrentData at least every 1.5 s or stimulation stops. Electrode errors stop
 all channels when the level was initialised with ``stop_all_on_error`` (else only that channel)
 and show in the channel states of MlGetCurrentDataAck. LlInit/LlChannelConfig give single
-pulses when the mid level is not active. Assumptions where the sources are silent are listed in
-docs/devices/p24.md.
+pulses when the mid level is not active. The general layer (commands 50-69) answers device id,
+versions, battery, stimulation and main status and reset. Every frame that arrives intact gets
+an answer with a result byte: the request's acknowledgement (result 2, parameter error, when its
+data do not decode), else UnknownCommand with result 11 (invalid command) and the request's
+packet number. Assumptions where the sources are silent are listed in docs/devices/p24.md.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from opennmes.devices._bytes import STUFF, STUFF_KEY
+from opennmes.devices._bytes import unstuff
 from opennmes.devices._emulator import PtyEmulator
 from opennmes.devices.sciencemode4 import _protocol as p
 from opennmes.devices.sciencemode4._shapes import points_to_pulses
@@ -42,9 +45,21 @@ class P24Emulator(PtyEmulator):
 
     name = "p24"
 
-    def __init__(self, *, keepalive_timeout: float = KEEPALIVE_TIMEOUT) -> None:
+    def __init__(self, *, keepalive_timeout: float = KEEPALIVE_TIMEOUT,
+                 device_id: str = "EMU-P24-01", firmware: tuple[int, int, int] = (1, 0, 0),
+                 sciencemode: tuple[int, int, int] = (4, 0, 0), battery_percent: int = 100,
+                 battery_mv: int = 4100) -> None:
         super().__init__()
         self.keepalive_timeout = keepalive_timeout
+        self.device_id = device_id
+        """GetDeviceIdAck: up to 10 characters."""
+        self.firmware = firmware
+        self.sciencemode = sciencemode
+        """ScienceMode version reported (the C library's Smpt_Library_Version is 4.0.0)."""
+        self.battery_percent = battery_percent
+        self.battery_mv = battery_mv
+        self.high_voltage = int(p.HighVoltage.OFF)
+        self.resets = 0
         self.level = "none"
         self.stop_all_on_error = True
         self._chans: dict[int, _Chan] = {}
@@ -131,6 +146,15 @@ class P24Emulator(PtyEmulator):
             else:
                 self._chans.pop(channel, None)
 
+    def reset(self, t: float | None = None) -> None:
+        """The device resets (a Reset command, or a power glitch when called by a test): output
+        stops, no level is initialised, channel errors are cleared."""
+        with self._lock:
+            self._emit_until(time.monotonic() if t is None else t)
+            self._stop_output("reset")
+            self.level, self.states, self.resets = "none", [0] * 8, self.resets + 1
+            self.high_voltage = int(p.HighVoltage.OFF)
+
     def emergency_switch(self) -> None:
         """Emergency stop: every channel stops; the host sees it in MlGetCurrentDataAck."""
         with self._lock:
@@ -143,19 +167,15 @@ class P24Emulator(PtyEmulator):
         raw = getattr(decoder, "last_bad", b"")
         if len(raw) < 12:
             return
-        body = bytearray()
-        it = iter(raw[9:-1])
-        for b in it:
-            if b == STUFF:
-                b = next(it, 0) ^ STUFF_KEY
-            body.append(b)
+        try:
+            body = unstuff(raw[9:-1], strict=False)
+        except ProtocolError:
+            return
         if len(body) >= 2:
             word = (body[0] << 8) | body[1]
-            cmd, pn = word & 0x3FF, word >> 10
-            acks = {30: p.MlInitAck, 32: p.MlUpdateAck, 34: p.MlStopAck, 0: p.LlInitAck,
-                    4: p.LlStopAck}
-            if cmd in acks:
-                self._reply(acks[cmd](int(p.Result.TRANSFER_ERROR)), pn)
+            ack = p.ack_for(word & 0x3FF, int(p.Result.TRANSFER_ERROR))
+            if ack is not None:
+                self._reply(ack, word >> 10)
 
     def _on_frame(self, frame: p.Frame, t: float) -> None:
         pn = frame.packet_number
@@ -163,10 +183,11 @@ class P24Emulator(PtyEmulator):
             msg = p.decode(frame)
         except ProtocolError as exc:
             self._note(f"undecodable command {frame.command}: {exc}")
-            if frame.command == p.Command.ML_UPDATE:
-                self._reply(p.MlUpdateAck(int(p.Result.PARAMETER_ERROR)), pn)
-            else:
-                self._reply(p.UnknownCommand(), pn)
+            known = frame.command != p.Command.SET_POWER  # an I24 command: unknown here
+            self._reply((p.ack_for(frame.command, int(p.Result.PARAMETER_ERROR)) if known
+                         else None) or p.UnknownCommand(), pn)
+            return
+        if self._general(msg, pn, t):
             return
         if isinstance(msg, p.MlInit):
             if self.level == "ll":
@@ -196,6 +217,7 @@ class P24Emulator(PtyEmulator):
             ok = self.level != "ml"
             if ok:
                 self.level = "ll"
+                self.high_voltage = msg.high_voltage or int(p.HighVoltage.V150)
             self._reply(p.LlInitAck(0 if ok else int(p.Result.NOT_INITIALIZED)), pn)
         elif isinstance(msg, p.LlChannelConfig):
             r = 0 if self.level == "ll" else int(p.Result.NOT_INITIALIZED)
@@ -212,6 +234,41 @@ class P24Emulator(PtyEmulator):
             self._reply(p.LlStopAck(0), pn)
         else:
             self._reply(p.UnknownCommand(), pn)
+
+    def stim_status(self) -> tuple[int, int]:
+        """(Smpt_Stim_Status, Smpt_High_Voltage) as GetStimStatusAck reports them."""
+        if self.level == "ll":
+            return int(p.StimStatus.LL_INITIALIZED), self.high_voltage
+        if self.level == "ml":
+            running = bool(self._chans)
+            return (int(p.StimStatus.ML_RUNNING if running else p.StimStatus.ML_INITIALIZED),
+                    int(p.HighVoltage.V150))
+        return int(p.StimStatus.UNINITIALIZED), int(p.HighVoltage.OFF)
+
+    def _general(self, msg: p.Message, pn: int, t: float) -> bool:
+        """Answer a general-layer request (commands 50-69); False if ``msg`` is not one."""
+        reply: p.Message
+        if isinstance(msg, p.GetDeviceId):
+            reply = p.GetDeviceIdAck(0, self.device_id)
+        elif isinstance(msg, p.GetVersionMain | p.GetVersionStim):
+            cls = p.GetVersionMainAck if isinstance(msg, p.GetVersionMain) else \
+                p.GetVersionStimAck
+            reply = cls(0, self.firmware, self.sciencemode)
+        elif isinstance(msg, p.GetExtendedVersion):
+            reply = p.GetExtendedVersionAck(0, self.firmware, self.sciencemode)
+        elif isinstance(msg, p.GetBatteryStatus):
+            reply = p.GetBatteryStatusAck(0, self.battery_percent, self.battery_mv)
+        elif isinstance(msg, p.GetStimStatus):
+            reply = p.GetStimStatusAck(0, *self.stim_status())
+        elif isinstance(msg, p.GetMainStatus):
+            reply = p.GetMainStatusAck(0, 0)  # no measurement part on a P24
+        elif isinstance(msg, p.Reset):
+            reply = p.ResetAck(0)  # acknowledged, then every level ends and the output stops
+            self.reset(t)
+        else:
+            return False
+        self._reply(reply, pn)
+        return True
 
     def _update(self, m: p.MlUpdate, t: float) -> int:
         if self.level != "ml":

@@ -1,9 +1,12 @@
-"""ScienceMode4 (P24) wire protocol, sans I/O: frames, mid- and low-level messages, decoder.
+"""ScienceMode4 (P24) wire protocol, sans I/O: frames, general, mid- and low-level messages.
 
 Sources: Hasomed ScienceMode4 C library (``ScienceMode/ScienceMode4_c_library``, MPL-2.0/LGPL:
 ``smpt_definitions_data_types.h`` command and result numbers, ``smpt_ml_packet_utils.c`` mid-level
-update layout, ``smpt_ll_packet_client.c`` point and low-level layouts) and the worked frames of
-``science_mode_4`` 0.0.23 quoted in ../shared/reference/stimulator-protocols.md §3.
+update layout, ``smpt_ll_packet_client.c`` point and low-level layouts, ``smpt_packet_server.c``
+and ``smpt_packet_client.c`` the general-layer acknowledgements, ``smpt_definitions.h`` their
+fields, ``smpt_packet_general.c`` ``smpt_extract_ack``: every acknowledgement starts with the
+result byte) and the worked frames of ``science_mode_4`` 0.0.23 quoted in
+../shared/reference/stimulator-protocols.md §3 (its ``general/`` package reads the same layouts).
 
 Frame: ``F0 | 81 LENhi^55 81 LENlo^55 | 81 CRChi^55 81 CRClo^55 | stuffed payload | 0F`` with
 LEN = stuffed payload length + 10 (= the whole frame) and CRC = CRC-16/XMODEM of the stuffed
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 from opennmes.devices._bytes import (
     START,
@@ -33,6 +37,11 @@ __all__ = [
     "LlStopAck", "MlInit", "MlInitAck", "MlChannelConfig", "MlUpdate", "MlUpdateAck", "MlStop",
     "MlStopAck", "MlGetCurrentData", "MlGetCurrentDataAck", "UnknownCommand", "encode",
     "decode", "period_code", "RESULT_TEXT", "MAX_POINTS", "CHANNEL_STATE_TEXT",
+    "GetVersionMain", "GetVersionMainAck", "GetDeviceId", "GetDeviceIdAck", "GetBatteryStatus",
+    "GetBatteryStatusAck", "SetPower", "SetPowerAck", "Reset", "ResetAck", "GetVersionStim",
+    "GetVersionStimAck", "GetStimStatus", "GetStimStatusAck", "GetMainStatus",
+    "GetMainStatusAck", "GeneralError", "GetExtendedVersion", "GetExtendedVersionAck",
+    "StimStatus", "HighVoltage", "REQUEST_ACK", "ack_for", "DEVICE_ID_LENGTH",
 ]
 
 MAX_POINTS = 16
@@ -56,7 +65,26 @@ class Command(IntEnum):
     ML_STOP_ACK = 35
     ML_GET_CURRENT_DATA = 36
     ML_GET_CURRENT_DATA_ACK = 37
+    GET_VERSION_MAIN = 50
+    GET_VERSION_MAIN_ACK = 51
+    GET_DEVICE_ID = 52
+    GET_DEVICE_ID_ACK = 53
+    GET_BATTERY_STATUS = 54
+    GET_BATTERY_STATUS_ACK = 55
+    SET_POWER = 56
+    SET_POWER_ACK = 57
+    RESET = 58
+    RESET_ACK = 59
+    GET_VERSION_STIM = 60
+    GET_VERSION_STIM_ACK = 61
+    GET_STIM_STATUS = 62
+    GET_STIM_STATUS_ACK = 63
+    GET_MAIN_STATUS = 64
+    GET_MAIN_STATUS_ACK = 65
+    GENERAL_ERROR = 66
     UNKNOWN_CMD = 67
+    GET_EXTENDED_VERSION = 68
+    GET_EXTENDED_VERSION_ACK = 69
 
 
 class Result(IntEnum):
@@ -69,12 +97,44 @@ class Result(IntEnum):
     NOT_INITIALIZED = 7
     ELECTRODE_ERROR = 10
     INVALID_CMD = 11
+    BUSY = 21
 
+
+class StimStatus(IntEnum):
+    """Stimulation status of GetStimStatusAck (enum Smpt_Stim_Status)."""
+
+    UNINITIALIZED = 0
+    LL_INITIALIZED = 1
+    ML_INITIALIZED = 2
+    ML_RUNNING = 3
+
+
+class HighVoltage(IntEnum):
+    """High-voltage level of LlInit and GetStimStatusAck (enum Smpt_High_Voltage)."""
+
+    DEFAULT = 0
+    OFF = 1
+    V30 = 2
+    V60 = 3
+    V90 = 4
+    V120 = 5
+    V150 = 6
+
+
+DEVICE_ID_LENGTH = 10  # Smpt_Length_Device_Id
 
 RESULT_TEXT = {0: "successful", 1: "transfer error", 2: "parameter error", 3: "protocol error",
-               4: "internal timeout", 7: "level not initialised", 8: "high-voltage error",
-               10: "electrode error", 11: "invalid command", 16: "pulse timeout",
-               28: "pulse low-current error"}
+               4: "internal timeout", 5: "EMG timeout", 6: "EMG register error",
+               7: "level not initialised", 8: "high-voltage error", 9: "demux timeout",
+               10: "electrode error", 11: "invalid command", 12: "demux parameter error",
+               13: "demux not initialised", 14: "demux transfer error",
+               15: "demux unknown acknowledgement", 16: "pulse timeout",
+               17: "fuel gauge error", 18: "live signal error",
+               19: "file transmission timeout", 20: "file not found", 21: "busy",
+               22: "file error", 23: "flash erase error", 24: "flash write error",
+               25: "unknown controller error", 26: "firmware too large",
+               27: "fuel gauge not programmed", 28: "pulse low-current error"}
+"""Smpt_Result (``smpt_definitions_data_types.h``) in words."""
 CHANNEL_STATE_TEXT = {0: "ok", 1: "electrode error", 2: "timeout (period not achievable)",
                       3: "low current"}
 
@@ -381,16 +441,269 @@ class MlGetCurrentDataAck(Message):
             (s[i] & 0x0F) | ((s[i + 1] & 0x0F) << 4) for i in range(0, 8, 2))
 
 
+# --------------------------------------------------------------------------------- general layer
+# Requests carry no data (SetPower: 8 bytes); every acknowledgement starts with the result byte
+# (``smpt_packet_server.c`` insert_*_ack, ``smpt_packet_client.c`` extract_*_ack).
 @dataclass(frozen=True)
-class UnknownCommand(Message):
+class GetVersionMain(Message):
+    COMMAND = Command.GET_VERSION_MAIN
+
+
+@dataclass(frozen=True)
+class _VersionAck(Message):
+    """result, firmware major.minor.revision, ScienceMode major.minor.revision (7 bytes,
+    ``insert_get_version_ack``)."""
+
+    result: int = 0
+    firmware: tuple[int, int, int] = (0, 0, 0)
+    sciencemode: tuple[int, int, int] = (0, 0, 0)
+
+    def payload(self) -> bytes:
+        return bytes((_u8(self.result), *self.firmware, *self.sciencemode))
+
+    @classmethod
+    def _from(cls, d: bytes) -> _VersionAck:
+        _need(d, 7, cls.__name__)
+        return cls(d[0], (d[1], d[2], d[3]), (d[4], d[5], d[6]))
+
+
+@dataclass(frozen=True)
+class GetVersionMainAck(_VersionAck):
+    COMMAND = Command.GET_VERSION_MAIN_ACK
+
+
+@dataclass(frozen=True)
+class GetDeviceId(Message):
+    COMMAND = Command.GET_DEVICE_ID
+
+
+@dataclass(frozen=True)
+class GetDeviceIdAck(Message):
+    """result and the device id: 10 characters, NUL-padded (``insert_get_device_id_ack``,
+    Smpt_Length_Device_Id)."""
+
+    COMMAND = Command.GET_DEVICE_ID_ACK
+    result: int = 0
+    device_id: str = ""
+
+    def payload(self) -> bytes:
+        raw = self.device_id.encode("ascii")
+        if len(raw) > DEVICE_ID_LENGTH:
+            raise LocalProtocolError(f"device id {self.device_id!r} is longer than "
+                                     f"{DEVICE_ID_LENGTH} characters")
+        return bytes((_u8(self.result),)) + raw.ljust(DEVICE_ID_LENGTH, b"\0")
+
+    @classmethod
+    def _from(cls, d: bytes) -> GetDeviceIdAck:
+        _need(d, 1 + DEVICE_ID_LENGTH, cls.__name__)
+        return cls(d[0], d[1:].split(b"\0", 1)[0].decode("ascii", "replace"))
+
+
+@dataclass(frozen=True)
+class GetBatteryStatus(Message):
+    COMMAND = Command.GET_BATTERY_STATUS
+
+
+@dataclass(frozen=True)
+class GetBatteryStatusAck(Message):
+    """result, battery level [%] 0-100, battery voltage [mV] big-endian 16 bits
+    (``insert_get_battery_status_ack``; units from Smpt_get_battery_status_ack)."""
+
+    COMMAND = Command.GET_BATTERY_STATUS_ACK
+    result: int = 0
+    level_percent: int = 0
+    voltage_mv: int = 0
+
+    def payload(self) -> bytes:
+        v = self.voltage_mv & 0xFFFF
+        return bytes((_u8(self.result), _u8(self.level_percent), v >> 8, v & 0xFF))
+
+    @classmethod
+    def _from(cls, d: bytes) -> GetBatteryStatusAck:
+        _need(d, 4, cls.__name__)
+        return cls(d[0], d[1], (d[2] << 8) | d[3])
+
+
+@dataclass(frozen=True)
+class SetPower(Message):
+    """Switch the 64 power modules (an I24 command): one bit per module, 8 bytes, module
+    ``8 b + i`` in bit ``i`` of byte ``b`` (``insert_set_power``)."""
+
+    COMMAND = Command.SET_POWER
+    modules: tuple[bool, ...] = (False,) * 64
+
+    def payload(self) -> bytes:
+        m = tuple(self.modules) + (False,) * (64 - len(self.modules))
+        return bytes(sum(int(m[8 * b + i]) << i for i in range(8)) for b in range(8))
+
+    @classmethod
+    def _from(cls, d: bytes) -> SetPower:
+        _need(d, 8, cls.__name__)
+        return cls(tuple(bool(d[b] >> i & 1) for b in range(8) for i in range(8)))
+
+
+@dataclass(frozen=True)
+class SetPowerAck(_Ack):
+    COMMAND = Command.SET_POWER_ACK
+
+
+@dataclass(frozen=True)
+class Reset(Message):
+    COMMAND = Command.RESET
+
+
+@dataclass(frozen=True)
+class ResetAck(_Ack):
+    COMMAND = Command.RESET_ACK
+
+
+@dataclass(frozen=True)
+class GetVersionStim(Message):
+    COMMAND = Command.GET_VERSION_STIM
+
+
+@dataclass(frozen=True)
+class GetVersionStimAck(_VersionAck):
+    COMMAND = Command.GET_VERSION_STIM_ACK
+
+
+@dataclass(frozen=True)
+class GetStimStatus(Message):
+    COMMAND = Command.GET_STIM_STATUS
+
+
+@dataclass(frozen=True)
+class GetStimStatusAck(Message):
+    """result, :class:`StimStatus`, :class:`HighVoltage` (``insert_get_stim_status_ack``)."""
+
+    COMMAND = Command.GET_STIM_STATUS_ACK
+    result: int = 0
+    stim_status: int = 0
+    high_voltage: int = 0
+
+    def payload(self) -> bytes:
+        return bytes((_u8(self.result), _u8(self.stim_status), _u8(self.high_voltage)))
+
+    @classmethod
+    def _from(cls, d: bytes) -> GetStimStatusAck:
+        _need(d, 3, cls.__name__)
+        return cls(d[0], d[1], d[2])
+
+
+@dataclass(frozen=True)
+class GetMainStatus(Message):
+    COMMAND = Command.GET_MAIN_STATUS
+
+
+@dataclass(frozen=True)
+class GetMainStatusAck(Message):
+    """result and Smpt_Main_Status (0 uninitialised, 1 measurement initialised, 2 running)."""
+
+    COMMAND = Command.GET_MAIN_STATUS_ACK
+    result: int = 0
+    main_status: int = 0
+
+    def payload(self) -> bytes:
+        return bytes((_u8(self.result), _u8(self.main_status)))
+
+    @classmethod
+    def _from(cls, d: bytes) -> GetMainStatusAck:
+        _need(d, 2, cls.__name__)
+        return cls(d[0], d[1])
+
+
+@dataclass(frozen=True)
+class GeneralError(_Ack):
+    """The device could not process a frame; carries a result code."""
+
+    COMMAND = Command.GENERAL_ERROR
+
+
+@dataclass(frozen=True)
+class UnknownCommand(_Ack):
+    """"The stimulator sends this cmd if the received cmd can not be processed, because the
+    command number is invalid" (Smpt_Cmd_Unknown_Cmd); like every acknowledgement it carries
+    the result byte (``smpt_extract_ack``; science_mode_4 ``PacketGeneralUnknownCommand``). The
+    packet number echoes the request's."""
+
     COMMAND = Command.UNKNOWN_CMD
+    result: int = int(Result.INVALID_CMD)
+
+
+@dataclass(frozen=True)
+class GetExtendedVersion(Message):
+    COMMAND = Command.GET_EXTENDED_VERSION
+
+
+@dataclass(frozen=True)
+class GetExtendedVersionAck(Message):
+    """result, firmware and ScienceMode versions (3 + 3 bytes), the firmware hash (32 bits,
+    big-endian), hash type (0 none, 1 git, 2 ELF MD5, 3 ELF SHA-256) and hash state (1 valid):
+    13 bytes (``insert_get_extended_version_ack``)."""
+
+    COMMAND = Command.GET_EXTENDED_VERSION_ACK
+    result: int = 0
+    firmware: tuple[int, int, int] = (0, 0, 0)
+    sciencemode: tuple[int, int, int] = (0, 0, 0)
+    fw_hash: int = 0
+    hash_type: int = 0
+    hash_valid: bool = False
+
+    def payload(self) -> bytes:
+        return (bytes((_u8(self.result), *self.firmware, *self.sciencemode))
+                + (self.fw_hash & 0xFFFFFFFF).to_bytes(4, "big")
+                + bytes((_u8(self.hash_type), int(self.hash_valid))))
+
+    @classmethod
+    def _from(cls, d: bytes) -> GetExtendedVersionAck:
+        _need(d, 13, cls.__name__)
+        return cls(d[0], (d[1], d[2], d[3]), (d[4], d[5], d[6]),
+                   int.from_bytes(d[7:11], "big"), d[11], bool(d[12]))
 
 
 _ACKS: dict[int, type[_Ack]] = {
     Command.LL_INIT_ACK: LlInitAck, Command.LL_STOP_ACK: LlStopAck,
     Command.ML_INIT_ACK: MlInitAck, Command.ML_UPDATE_ACK: MlUpdateAck,
-    Command.ML_STOP_ACK: MlStopAck,
+    Command.ML_STOP_ACK: MlStopAck, Command.SET_POWER_ACK: SetPowerAck,
+    Command.RESET_ACK: ResetAck, Command.GENERAL_ERROR: GeneralError,
+    Command.UNKNOWN_CMD: UnknownCommand,
 }
+_EMPTY: dict[int, type[Message]] = {
+    Command.LL_STOP: LlStop, Command.ML_STOP: MlStop,
+    Command.GET_VERSION_MAIN: GetVersionMain, Command.GET_DEVICE_ID: GetDeviceId,
+    Command.GET_BATTERY_STATUS: GetBatteryStatus, Command.RESET: Reset,
+    Command.GET_VERSION_STIM: GetVersionStim, Command.GET_STIM_STATUS: GetStimStatus,
+    Command.GET_MAIN_STATUS: GetMainStatus, Command.GET_EXTENDED_VERSION: GetExtendedVersion,
+}
+_GENERAL: dict[int, Any] = {
+    Command.GET_VERSION_MAIN_ACK: GetVersionMainAck._from,
+    Command.GET_VERSION_STIM_ACK: GetVersionStimAck._from,
+    Command.GET_DEVICE_ID_ACK: GetDeviceIdAck._from,
+    Command.GET_BATTERY_STATUS_ACK: GetBatteryStatusAck._from,
+    Command.SET_POWER: SetPower._from,
+    Command.GET_STIM_STATUS_ACK: GetStimStatusAck._from,
+    Command.GET_MAIN_STATUS_ACK: GetMainStatusAck._from,
+    Command.GET_EXTENDED_VERSION_ACK: GetExtendedVersionAck._from,
+}
+
+REQUEST_ACK: dict[int, type[Message]] = {
+    Command.LL_INIT: LlInitAck, Command.LL_CHANNEL_CONFIG: LlChannelConfigAck,
+    Command.LL_STOP: LlStopAck, Command.ML_INIT: MlInitAck, Command.ML_UPDATE: MlUpdateAck,
+    Command.ML_STOP: MlStopAck, Command.ML_GET_CURRENT_DATA: MlGetCurrentDataAck,
+    Command.GET_VERSION_MAIN: GetVersionMainAck, Command.GET_DEVICE_ID: GetDeviceIdAck,
+    Command.GET_BATTERY_STATUS: GetBatteryStatusAck, Command.SET_POWER: SetPowerAck,
+    Command.RESET: ResetAck, Command.GET_VERSION_STIM: GetVersionStimAck,
+    Command.GET_STIM_STATUS: GetStimStatusAck, Command.GET_MAIN_STATUS: GetMainStatusAck,
+    Command.GET_EXTENDED_VERSION: GetExtendedVersionAck,
+}
+"""Request command -> the acknowledgement class that answers it (command + 1)."""
+
+
+def ack_for(command: int, result: int) -> Message | None:
+    """The full-length acknowledgement of request ``command`` carrying ``result`` (its other
+    fields zero), ``None`` if ``command`` is not a request this protocol knows."""
+    cls = REQUEST_ACK.get(command)
+    return None if cls is None else cls(result=result)  # type: ignore[call-arg]
 
 
 def encode(message: Message, packet_number: int) -> bytes:
@@ -415,10 +728,11 @@ def decode(frame: Frame) -> Message:
     if c in _ACKS:
         _need(d, 1, _ACKS[c].__name__)
         return _ACKS[c](result=d[0])
-    if c in (Command.LL_STOP, Command.ML_STOP, Command.UNKNOWN_CMD):
-        _need(d, 0, Command(c).name)
-        return {Command.LL_STOP: LlStop, Command.ML_STOP: MlStop,
-                Command.UNKNOWN_CMD: UnknownCommand}[Command(c)]()
+    if c in _EMPTY:
+        _need(d, 0, _EMPTY[c].__name__)
+        return _EMPTY[c]()
+    if c in _GENERAL:
+        return _GENERAL[c](d)
     if c == Command.LL_INIT:
         _need(d, 1, "LlInit")
         return LlInit(high_voltage=(d[0] >> 1) & 7, measurement=(d[0] >> 4) & 7)

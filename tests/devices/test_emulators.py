@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -32,9 +33,10 @@ def _reply(ser: serial.Serial, dec: Any, proto: Any, timeout: float = 1.0) -> An
     raise AssertionError("no reply")
 
 
-@pytest.fixture
-def rs2() -> Iterator[tuple[RehaStim2Emulator, serial.Serial, p2.FrameDecoder]]:
-    with RehaStim2Emulator() as emu, serial.Serial(emu.port, 460800, timeout=0.02) as ser:
+@contextmanager
+def connected_rs2(emu: RehaStim2Emulator) -> Iterator[tuple[serial.Serial, p2.FrameDecoder]]:
+    """A serial port on ``emu`` after the Init/InitAck handshake."""
+    with serial.Serial(emu.port, 460800, timeout=0.02) as ser:
         dec = p2.FrameDecoder()
         init = None
         t_end = time.monotonic() + 2.0
@@ -43,6 +45,12 @@ def rs2() -> Iterator[tuple[RehaStim2Emulator, serial.Serial, p2.FrameDecoder]]:
             init = dec.next_frame()
         assert init is not None and p2.decode(init) == p2.Init(1)
         ser.write(p2.encode(p2.InitAck(0), init.packet_number))
+        yield ser, dec
+
+
+@pytest.fixture
+def rs2() -> Iterator[tuple[RehaStim2Emulator, serial.Serial, p2.FrameDecoder]]:
+    with RehaStim2Emulator() as emu, connected_rs2(emu) as (ser, dec):
         yield emu, ser, dec
 
 

@@ -6,6 +6,11 @@ packet; channel-list mode with 1.5 ms channel slots, doublets/triplets repeated 
 low-frequency channels skipping periods; error replies (-1 transfer, -2 parameter, -3 wrong
 mode); StimulationError on electrode error (-2) or emergency switch (-1), after which the device
 is back in start mode. Every pulse it would have delivered is recorded.
+
+Escapes (``escapes``): the PDF names the bytes a sender must escape (0xF0, 0x0F, 0x81) and how an
+escape reads; whether the device also accepts escapes of other bytes (pyScienceMode escapes 0x55
+and 0x0A) is not known. ``"tolerant"`` (the default) reads any escape by the rule, ``"strict"``
+answers such a frame like a damaged one (transfer error, -1). See docs/devices/rehastim2.md.
 """
 
 from __future__ import annotations
@@ -15,13 +20,13 @@ import time
 from typing import Any
 
 from opennmes.capabilities import DEVICE_CAPABILITIES
-from opennmes.devices._bytes import STUFF, STUFF_KEY
+from opennmes.devices._bytes import unstuff
 from opennmes.devices._emulator import PtyEmulator
 from opennmes.devices.sciencemode2 import _protocol as p
-from opennmes.errors import ProtocolError
+from opennmes.errors import DeviceError, ProtocolError
 from opennmes.schedule import Waveform, to_us
 
-__all__ = ["RehaStim2Emulator", "INIT_REPETITION", "WATCHDOG_TIMEOUT", "SLOT", "GAP"]
+__all__ = ["RehaStim2Emulator", "INIT_REPETITION", "WATCHDOG_TIMEOUT", "SLOT", "GAP", "ESCAPES"]
 
 INIT_REPETITION = 0.5   # s, PDF Table 7
 WATCHDOG_TIMEOUT = 1.2  # s, PDF Table 7
@@ -35,6 +40,8 @@ _PW_MIN, _PW_MAX = (int(to_us(x)) for x in _CAPS.phase_width_range)  # us; below
 _MA_MAX = round(_CAPS.amplitude_range[1] * 1e3)  # whole mA
 
 MODE_START, MODE_INITIALISED, MODE_RUNNING = 0, 1, 2
+ESCAPES = ("tolerant", "strict")
+"""How the emulator reads an escape of a byte that needs none (module docstring)."""
 
 
 class RehaStim2Emulator(PtyEmulator):
@@ -43,8 +50,13 @@ class RehaStim2Emulator(PtyEmulator):
     name = "rehastim2"
 
     def __init__(self, *, init_repetition: float = INIT_REPETITION,
-                 watchdog_timeout: float = WATCHDOG_TIMEOUT) -> None:
+                 watchdog_timeout: float = WATCHDOG_TIMEOUT,
+                 escapes: str = "tolerant") -> None:
+        if escapes not in ESCAPES:
+            raise DeviceError(f"RehaStim 2 emulator: escapes={escapes!r} is not an option; "
+                              f"use one of {', '.join(ESCAPES)}")
         super().__init__()
+        self.escapes = escapes
         self.init_repetition = init_repetition
         self.watchdog_timeout = watchdog_timeout
         self.connected = False
@@ -68,7 +80,7 @@ class RehaStim2Emulator(PtyEmulator):
         self.starts = 0
 
     def _new_decoder(self) -> Any:
-        return p.FrameDecoder()
+        return p.FrameDecoder(strict_escapes=self.escapes == "strict")
 
     def _send(self, msg: p.Message, pn: int | None = None) -> None:
         if pn is None:
@@ -192,12 +204,10 @@ class RehaStim2Emulator(PtyEmulator):
         # a frame whose checksum or length fails: answer -1 on its acknowledgement (PDF §5.1)
         if not self.connected or len(raw) < 8:
             return
-        body = bytearray()
-        it = iter(raw[5:-1])
-        for b in it:
-            if b == STUFF:
-                b = next(it, 0) ^ STUFF_KEY
-            body.append(b)
+        try:
+            body = unstuff(raw[5:-1], strict=False)
+        except ProtocolError:
+            return
         if len(body) >= 2 and body[1] in (30, 32, 34, 36):
             ack = {30: p.InitChannelListModeAck, 32: p.StartChannelListModeAck,
                    34: p.StopChannelListModeAck, 36: p.SinglePulseAck}[body[1]]

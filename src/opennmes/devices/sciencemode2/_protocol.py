@@ -106,8 +106,15 @@ def encode_frame(packet_number: int, command: int, data: bytes = b"") -> bytes:
         + bytes((STOP,))
 
 
-def decode_frame(raw: bytes) -> Frame:
-    """Decode one complete frame (from 0xF0 to 0x0F inclusive)."""
+def decode_frame(raw: bytes, *, strict_escapes: bool = True) -> Frame:
+    """Decode one complete frame (from 0xF0 to 0x0F inclusive).
+
+    The PDF (§2.2) says which bytes a sender must escape (0xF0, 0x0F, 0x81) and how an escape
+    reads (0x81, then the byte XOR 0x55); it does not forbid escaping others. With
+    ``strict_escapes`` an escape of any other byte (0x0A, 0x55, as pyScienceMode sends them) is
+    a protocol error; without it the escaped byte is read as the rule says (the tolerant
+    reading; see docs/devices/rehastim2.md).
+    """
     if len(raw) < 8 or raw[0] != START or raw[-1] != STOP:
         raise RemoteProtocolError(f"not a ScienceMode2 frame: {raw[:16].hex(' ')}")
     if raw[1] != STUFF or raw[3] != STUFF:
@@ -120,7 +127,7 @@ def decode_frame(raw: bytes) -> Frame:
     if crc8(body) != crc:
         raise RemoteProtocolError(f"CRC-8 mismatch: frame says 0x{crc:02X}, "
                                   f"body gives 0x{crc8(body):02X}")
-    payload = unstuff(body)
+    payload = unstuff(body, strict=strict_escapes)
     if len(payload) < 2:
         raise RemoteProtocolError("frame body lacks packet number and command")
     return Frame(payload[0], payload[1], payload[2:])
@@ -133,9 +140,11 @@ class FrameDecoder:
     :meth:`next_frame` again continues with the rest of the stream.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, strict_escapes: bool = True) -> None:
         self._split = FrameSplitter(_MAX_FRAME)
         self.last_bad = b""
+        self.strict_escapes = strict_escapes
+        """Refuse escapes of bytes that need none (see :func:`decode_frame`)."""
 
     def feed(self, data: bytes) -> None:
         """Append received bytes."""
@@ -152,7 +161,7 @@ class FrameDecoder:
         if raw is None:
             return None
         self.last_bad = raw
-        frame = decode_frame(raw)
+        frame = decode_frame(raw, strict_escapes=self.strict_escapes)
         self.last_bad = b""
         return frame
 

@@ -147,7 +147,12 @@ def test_functional_emg_session_is_valid_bids(emg_db: str, tmp_path: Path) -> No
     cols = json.loads(physio.with_name(physio.name.replace(".tsv.gz", ".json")).read_text())
     with gzip.open(physio, "rt") as f:
         first = f.readline().split("\t")
-    assert len(first) == len(cols["Columns"]) == len(patient.names) - len(emg_names)
+    motion = read_tsv(out / "sub-P01" / "ses-1" / "motion"
+                      / "sub-P01_ses-1_task-nmes_tracksys-patient_channels.tsv")
+    angles = [n for n, u in zip(patient.names, patient.units, strict=True)
+              if u in ("rad", "rad/s")]
+    assert [c["name"] for c in motion] == angles and len(angles) == 6  # knee, ankle, wrist
+    assert len(first) == len(cols["Columns"]) == len(patient.names) - len(emg_names) - 6
 
 
 def test_demo_session_is_valid_bids(tmp_path: Path) -> None:
@@ -171,7 +176,15 @@ def test_demo_session_is_valid_bids(tmp_path: Path) -> None:
     assert len(stim) == 15  # the protocol's 15 contractions
     assert {r["frequency"] for r in stim} == {"50.0"}
     assert all(float(r["duration"]) >= 12.0 for r in stim)
-    assert not list(out.rglob("*.edf"))  # no EMG recorded: physio only
+    assert not list(out.rglob("*.edf"))  # no EMG recorded: motion and physio
+    motion = out / "sub-demoposttka" / "ses-1" / "motion"
+    chans = read_tsv(motion / "sub-demoposttka_ses-1_task-nmes_tracksys-patient_channels.tsv")
+    knee = next(c for c in chans if c["name"] == "knee.angle")
+    assert (knee["type"], knee["units"], knee["tracked_point"]) == ("JNTANG", "rad", "knee")
+    data = np.loadtxt(motion / "sub-demoposttka_ses-1_task-nmes_tracksys-patient_motion.tsv")
+    assert data.shape == (94500, len(chans))  # 945 s at 100 Hz
+    assert (motion / "sub-demoposttka_ses-1_task-nmes_events.tsv").is_file()
+    assert "EVENTS_TSV_MISSING" not in left
     # again with --patient, into a folder that exists: refused, one line, exit 2
     r = run_nmes("sessions", "export", "--patient", "demo-post-tka", "--format", "bids",
                  "--out", str(out), env=env)

@@ -8,10 +8,12 @@
         sub-<P>_ses-<N>_task-nmes[_recording-<R>]_emg.edf/.json, _channels.tsv
             the EMG channels of each recorded stream (EDF+, 16 bit, in uV)
         sub-<P>_ses-<N>_task-nmes_recording-<R>_physio.tsv.gz/.json
-            every other recorded channel (force, joint angle, ...), SI units
+            every other recorded channel (force, torque, model states), SI units
         sub-<P>_ses-<N>_task-nmes_events.tsv/.json
             one row per stimulation burst or contraction of each channel (onset, duration,
             channel, amplitude, width, frequency, pulses) and one per session event
+    sub-<P>/ses-<N>/motion/   (where a stream has joint angles, angular velocities, ...)
+        sub-<P>_ses-<N>_task-nmes_tracksys-<R>_motion.tsv/.json, _channels.tsv, _events.tsv
     stimuli/sub-<P>_ses-<N>_pulses.tsv/.json
             every delivered pulse, linked from the events (``stim_file``, ``burst``)
 
@@ -63,6 +65,12 @@ BURST_COLUMNS = ("onset", "duration", "channel", "amplitude", "width", "frequenc
 """Columns of :func:`stimulation_bursts` (s, s, name, A, s, Hz, count)."""
 
 _WAVEFORM_BY_ID = {int(v): k for k, v in WAVEFORM_NAMES.items()}
+_MOTION_TYPES = {"rad": "JNTANG", "rad/s": "GYRO", "m/s^2": "ACCEL", "m/s2": "ACCEL",
+                 "m": "POS", "m/s": "VEL"}
+"""BIDS motion channel type by SI unit: joint angle, angular velocity (GYRO for a sensor axis;
+MISC for a joint's velocity), acceleration, position, velocity."""
+_MOTION_COUNTS = ("ACCEL", "ANGACCEL", "GYRO", "JNTANG", "LATENCY", "MAGN", "MISC", "ORNT",
+                  "POS", "VEL")
 _EDF_RECORDS = (1.0, 0.5, 0.25, 0.2, 0.1, 0.05, 0.02, 0.01, 2.0, 5.0, 10.0)
 
 
@@ -365,7 +373,12 @@ def _write_session(out: Path, rec: SessionRecord, subject: str) -> None:
         if emg:
             edf_stem = stem + (rec_part if len(emg_streams) > 1 else "")
             _write_emg(folder, edf_stem, rec, name, sig.pick(emg))
-        rest = [n for n in sig.names if n not in emg]
+        motion = [n for n, u in zip(sig.names, sig.units, strict=True)
+                  if n not in emg and u in _MOTION_TYPES]
+        if motion:
+            _write_motion(out / f"sub-{subject}" / ses / "motion",
+                          f"{stem}_tracksys-{labels[name]}", rec, name, sig.pick(motion))
+        rest = [n for n in sig.names if n not in emg and n not in motion]
         if rest:
             _write_physio(folder, stem + rec_part, rec, name, sig.pick(rest))
     stimuli = out / "stimuli"
@@ -374,6 +387,9 @@ def _write_session(out: Path, rec: SessionRecord, subject: str) -> None:
     bursts = stimulation_bursts(rec)
     _write_pulses(stimuli / pulse_file, rec, bursts)
     _write_events(folder / f"{stem}_events", rec, bursts, pulse_file)
+    motion_dir = out / f"sub-{subject}" / ses / "motion"
+    if motion_dir.is_dir():  # the same events beside the motion recordings
+        _write_events(motion_dir / f"{stem}_events", rec, bursts, pulse_file)
 
 
 def _edf_record(sfreq: float) -> float:
@@ -481,6 +497,33 @@ def _write_physio(folder: Path, stem: str, rec: SessionRecord, stream: str, sig:
     for n, u in zip(sig.names, sig.units, strict=True):
         doc[n] = {"Description": f"{n} of the recorded stream {stream!r}", "Units": u}
     _json(folder / f"{stem}_physio.json", doc)
+
+
+def _write_motion(folder: Path, stem: str, rec: SessionRecord, stream: str, sig: Signals
+                  ) -> None:
+    """Joint angles and velocities, accelerations, positions: the BIDS motion datatype (one
+    tracking system per recorded stream; the tracked point is the name before the last dot,
+    the component the trailing x, y or z of the name, else n/a)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / f"{stem}_motion.tsv").open("w", encoding="utf-8", newline="\n") as f:
+        np.savetxt(f, sig.data.T, delimiter="\t", fmt="%.9g")
+    rows = []
+    for n, u in zip(sig.names, sig.units, strict=True):
+        m = re.search(r"[._ -]([xyzXYZ])$", n)
+        point = n.rsplit(".", 1)[0] if "." in n else stream
+        kind = _MOTION_TYPES[u] if m or u != "rad/s" else "MISC"
+        rows.append([n, m.group(1).lower() if m else None, kind, point, u,
+                     f"{n} of the recorded stream {stream!r}"])
+    _tsv(folder / f"{stem}_channels.tsv",
+         ["name", "component", "type", "tracked_point", "units", "description"], rows)
+    counts = {f"{k}ChannelCount": sum(r[2] == k for r in rows) for k in _MOTION_COUNTS}
+    _json(folder / f"{stem}_motion.json", {
+        "TaskName": rec.program.name, "TaskDescription": _task_description(rec),
+        "SamplingFrequency": sig.sfreq, "RecordingDuration": sig.duration,
+        "TrackingSystemName": stream, "Manufacturer": "n/a",
+        "SoftwareVersions": f"OpenNMES {rec.info.software_version}",
+        "MotionChannelCount": len(rows), "TrackedPointsCount": len({r[3] for r in rows}),
+        "MissingValues": "n/a", **counts})
 
 
 def _write_pulses(path: Path, rec: SessionRecord, bursts: pd.DataFrame) -> None:

@@ -117,7 +117,10 @@ def test_functional_emg_session_is_valid_bids(emg_db: str, tmp_path: Path) -> No
     raw = mne.io.read_raw_edf(edfs[1], preload=True, verbose="error")
     patient = rec.streams["patient"]
     emg_names = [n for n in patient.names if "emg" in n.lower()]
-    assert raw.ch_names == [n[:16] for n in emg_names]
+    chans = read_tsv(emg_dir / "sub-P01_ses-1_task-nmes_recording-patient_channels.tsv")
+    assert raw.ch_names == [c["name"] for c in chans] == [n[:16] for n in emg_names]
+    assert chans[1]["description"] == ("EMG channel 'tibialis_anterior.emg' of the recorded "
+                                       "stream 'patient'")
     assert raw.info["sfreq"] == patient.sfreq == 1000.0
     x = patient.pick(emg_names).data
     got = raw.get_data()[:, :patient.n_samples]  # MNE reads uV as V: SI again
@@ -125,7 +128,6 @@ def test_functional_emg_session_is_valid_bids(emg_db: str, tmp_path: Path) -> No
     assert np.all(np.abs(got - x) <= step + 1e-12)
     side = json.loads((edfs[1].with_name(edfs[1].name.replace(".edf", ".json"))).read_text())
     assert side["SamplingFrequency"] == 1000.0 and side["EMGPlacementScheme"] == "Other"
-    chans = read_tsv(emg_dir / "sub-P01_ses-1_task-nmes_recording-patient_channels.tsv")
     assert {c["units"] for c in chans} == {"uV"} and {c["type"] for c in chans} == {"EMG"}
     # events: one stimulation row per burst, linked to the pulse table
     ev = read_tsv(emg_dir / "sub-P01_ses-1_task-nmes_events.tsv")

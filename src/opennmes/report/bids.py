@@ -392,6 +392,19 @@ def _write_session(out: Path, rec: SessionRecord, subject: str) -> None:
         _write_events(motion_dir / f"{stem}_events", rec, bursts, pulse_file)
 
 
+def _edf_labels(names: Sequence[str]) -> list[str]:
+    """EDF labels (16 characters at most, distinct) for channel names; ``channels.tsv`` uses
+    the same, the full name is in its description."""
+    out: list[str] = []
+    for n in names:
+        label, k = n[:16], 1
+        while label in out:
+            k += 1
+            label = f"{n[:16 - len(str(k)) - 1]}~{k}"
+        out.append(label)
+    return out
+
+
 def _edf_record(sfreq: float) -> float:
     for d in _EDF_RECORDS:
         if abs(sfreq * d - round(sfreq * d)) < 1e-6 and round(sfreq * d) >= 1:
@@ -409,7 +422,8 @@ def _write_emg(folder: Path, stem: str, rec: SessionRecord, stream: str, sig: Si
     pad = (-sig.n_samples) % n_rec
     headers: list[dict[str, Any]] = []
     data, units = [], []
-    for i, (name, unit) in enumerate(zip(sig.names, sig.units, strict=True)):
+    labels = _edf_labels(sig.names)
+    for i, unit in enumerate(sig.units):
         x = sig.data[i]
         if unit == "V":
             x, dim, bids_unit = x * 1e6, "uV", "uV"
@@ -417,7 +431,7 @@ def _write_emg(folder: Path, stem: str, rec: SessionRecord, stream: str, sig: Si
             dim, bids_unit = unit[:8], unit
         peak = float(np.max(np.abs(x))) if x.size else 0.0
         top = _edf_limit(peak)
-        headers.append({"label": name[:16], "dimension": dim, "sample_frequency": sig.sfreq,
+        headers.append({"label": labels[i], "dimension": dim, "sample_frequency": sig.sfreq,
                         "physical_max": top, "physical_min": -top, "digital_max": 32767,
                         "digital_min": -32768, "transducer": "", "prefilter": ""})
         data.append(np.concatenate([x, np.zeros(pad)]))
@@ -437,9 +451,9 @@ def _write_emg(folder: Path, stem: str, rec: SessionRecord, stream: str, sig: Si
     _tsv(folder / f"{stem}_channels.tsv",
          ["name", "type", "units", "description", "sampling_frequency", "placement_description",
           "status"],
-         [[n, "EMG", u, f"EMG of the recorded stream {stream!r}", sig.sfreq,
+         [[lab, "EMG", u, f"EMG channel {n!r} of the recorded stream {stream!r}", sig.sfreq,
            f"sensor named {stream!r} at recording; placement not recorded", "good"]
-          for n, u in zip(sig.names, units, strict=True)])
+          for lab, n, u in zip(labels, sig.names, units, strict=True)])
     device = rec.device_info.get("kind") if isinstance(rec.device_info, dict) else None
     _json(folder / f"{stem}_emg.json", {
         "TaskName": rec.program.name, "SamplingFrequency": sig.sfreq,

@@ -28,6 +28,7 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	@scripts/ensure-chromium.sh   # Debian's chromium for the browser tests (idempotent)
+	@scripts/ensure-test-js.sh    # axe-core and PDF.js from npm for them (pinned, idempotent)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test: lint typecheck pytest

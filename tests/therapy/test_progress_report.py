@@ -37,9 +37,9 @@ def test_report_html_and_pdf(store: Store, record: TherapyRecord, tmp_path: Path
     assert "stopped early</th><td>1" in text
     assert text.count("data:image/png;base64,") == 3
     assert "<script" not in text
-    raw = pdf.read_bytes()
+    raw = pdf.read_bytes()  # laid out by Chromium (pages checked in test_progress_pdf.py)
     assert raw.startswith(b"%PDF")
-    assert len(re.findall(rb"/Type /Page\b", raw)) == 1 + 2 + 1
+    assert len(re.findall(rb"/Type\s*/Page\b", raw)) >= 2  # outcomes, then dose, on new pages
 
 
 def test_report_of_a_new_patient_is_empty_but_valid(store: Store, tmp_path: Path) -> None:

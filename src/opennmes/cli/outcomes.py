@@ -108,7 +108,8 @@ def history(
 def report(
     patient: Annotated[str, typer.Argument(help="Patient id.")],
     html: Annotated[Path | None, typer.Option(help="HTML file to write.")] = None,
-    pdf: Annotated[Path | None, typer.Option(help="PDF file to write.")] = None,
+    pdf: Annotated[Path | None, typer.Option(
+        help="PDF file to write (A4, laid out by Chromium, which must be installed).")] = None,
     db: DbOpt = None,
 ) -> None:
     """Write the patient's progress report (outcomes with MCID bands, adherence, sessions)."""

@@ -3,7 +3,8 @@ progression steps and sessions, as one self-contained HTML page and as a PDF; an
 printable prescription sheet with the electrode placement picture.
 
 HTML is rendered with Jinja2 (``report/templates/progress.html``) with the figures embedded
-as base64 PNGs; the PDF is written with Matplotlib's ``PdfPages`` (no external programs).
+as base64 PNGs; the PDF is the same page laid out on A4 by headless Chromium
+(:func:`opennmes.report.pdf.html_to_pdf`) with the page's print CSS.
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def outcome_figure(history: OutcomeHistory) -> Figure:
     days = [m.measured_on for m in ms]
     vals = [m.value * inst.scale for m in ms]
     ax.plot(days, vals, "o-", color="#1f4e79", zorder=3)
+    if days:
+        _date_axis(ax, min(days), max(days))
     t = history.threshold
     if ms and t is not None and t.low is not None and t.high is not None:
         base = ms[0].value * inst.scale
@@ -113,8 +116,29 @@ def outcome_figure(history: OutcomeHistory) -> Figure:
     ax.set_ylabel(inst.unit)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="best")
-    fig.autofmt_xdate()
     return fig
+
+
+def _date_axis(ax: Any, first: dt.date, last: dt.date) -> None:
+    """Ticks on whole days (never hours), at most about seven, labelled as dates; the axis
+    spans at least a week so one measurement sits in the middle of a readable range."""
+    import matplotlib.dates as mdates
+    from matplotlib.ticker import FixedLocator
+
+    span = (last - first).days
+    pad = dt.timedelta(days=max(1, span // 20))
+    if span < 7:
+        lo = first - dt.timedelta(days=(7 - span) // 2 + 1)
+        hi = lo + dt.timedelta(days=8)
+    else:
+        lo, hi = first - pad, last + pad
+    ax.set_xlim(mdates.date2num(lo), mdates.date2num(hi))
+    step = max(1, -(-(hi - lo).days // 7))  # whole days between ticks, at most ~7 ticks
+    ticks = [lo + dt.timedelta(days=d) for d in range(0, (hi - lo).days + 1, step)]
+    ax.xaxis.set_major_locator(FixedLocator([mdates.date2num(d) for d in ticks]))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b\n%Y"))
+    ax.xaxis.set_minor_locator(FixedLocator([]))
+    ax.set_xlabel("date")
 
 
 def adherence_figure(item: RxProgress) -> Figure:
@@ -128,6 +152,11 @@ def adherence_figure(item: RxProgress) -> Figure:
     a1.bar(weeks, [w.done for w in adh.weeks], width=0.5, color="#2e7d32", label="done")
     a1.bar(weeks, [w.partial for w in adh.weeks], width=0.5,
            bottom=[w.done for w in adh.weeks], color="#e0a100", label="stopped early")
+    from matplotlib.ticker import FixedLocator
+
+    a1.xaxis.set_major_locator(FixedLocator(weeks or [1]))  # whole weeks only
+    if weeks:
+        a1.set_xlim(min(weeks) - 0.6, max(weeks) + 0.6)
     a1.set_xlabel("programme week")
     a1.set_ylabel("sessions")
     a1.legend(fontsize=7)
@@ -159,7 +188,7 @@ def adherence_figure(item: RxProgress) -> Figure:
 
 def _png(fig: Figure) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
+    fig.savefig(buf, format="png", dpi=150)
     _plt().close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
@@ -228,46 +257,16 @@ def progress_html(data: ProgressData) -> str:
 
 
 def write_progress_pdf(data: ProgressData, path: str | Path) -> None:
-    """The report as a PDF: a summary page, one page per outcome and per prescription."""
-    from matplotlib.backends.backend_pdf import PdfPages
+    """The report as an A4 PDF: the HTML page laid out by headless Chromium.
 
-    plt = _plt()
-    with PdfPages(Path(path)) as pdf:
-        fig = plt.figure(figsize=(8.27, 11.69))
-        lines = [f"Progress report: patient {data.patient.id}",
-                 f"as of {data.as_of.isoformat()} (generated "
-                 f"{data.generated_at.strftime('%Y-%m-%d %H:%M UTC')})", ""]
-        for item in data.prescriptions:
-            rx, adh = item.prescription, item.adherence
-            rate = "-" if adh.rate is None else f"{adh.rate:.0%}"
-            lines += [f"Prescription {rx.id}: {rx.document.get('protocol_title')} "
-                      f"({rx.status})",
-                      f"  sessions done {adh.done} of {adh.expected} due ({rate}), "
-                      f"{adh.partial} stopped early",
-                      "  mean intensity reached: " + ("-" if adh.mean_reached is None
-                                                       else f"{adh.mean_reached:.0%}")
-                      + ", mean comfort: " + ("-" if adh.mean_comfort is None
-                                              else f"{adh.mean_comfort:.1f}/10"),
-                      f"  progression steps: {len(item.adjustments)}", ""]
-        lines.append("Outcomes (latest against baseline):")
-        for h in data.histories:
-            lines.append("  " + (h.latest.message if h.latest else
-                                 f"{h.instrument.name}: baseline only")[:110])
-        fig.text(0.06, 0.96, "\n".join(lines), va="top", ha="left", family="monospace",
-                 fontsize=8)
-        pdf.savefig(fig)
-        plt.close(fig)
-        for h in data.histories:
-            f = outcome_figure(h)
-            pdf.savefig(f)
-            plt.close(f)
-        for item in data.prescriptions:
-            f = adherence_figure(item)
-            pdf.savefig(f)
-            plt.close(f)
-        info = pdf.infodict()
-        info["Title"] = f"OpenNMES progress report {data.patient.id}"
-        info["Creator"] = "OpenNMES"
+    Raises
+    ------
+    NmesError
+        When Chromium is not installed (the message says how to install it).
+    """
+    from opennmes.report.pdf import html_to_pdf
+
+    html_to_pdf(progress_html(data), path)
 
 
 def write_progress_report(store: Store, patient_id: str, *, html: str | Path | None = None,

@@ -161,9 +161,21 @@ def run(
         "--sensor", help="[NAME=]FILE: replay a recording (C3D, EDF/BDF, CSV, text) as a live "
                          "sensor from the session start, e.g. the EMG or shank gyroscope a "
                          "triggered channel listens to (repeatable; NAME defaults to the file "
-                         "name without its extension).")] = None,
+                         "name without its extension). [NAME=]lsl:type=EMG (or name=, "
+                         "source_id=, timeout= s): a live LSL stream as the sensor, found "
+                         "before any current flows.")] = None,
     sensor_loop: Annotated[bool, typer.Option(
         "--sensor-loop", help="Replay each --sensor recording again when it ends.")] = False,
+    lsl: Annotated[bool, typer.Option(
+        "--lsl", help="Publish the session on LSL: every delivered pulse and every event as "
+                      "markers (stream NAME-markers), each sensor's samples (NAME-SENSOR).")]
+    = False,
+    lsl_name: Annotated[str, typer.Option(
+        "--lsl-name", help="Prefix of the LSL stream names (--lsl).")] = "OpenNMES",
+    lsl_trigger: Annotated[list[str] | None, typer.Option(
+        "--lsl-trigger", help="CHANNEL=lsl:type=Markers[,marker=go]: markers of an LSL "
+                              "stream (task software) start bursts on a triggered channel "
+                              "(repeatable).")] = None,
 ) -> None:
     """Run a therapy session live: start at zero, raise the intensity with the keys, and
     record everything (events, delivered pulses, dose, signals)."""
@@ -171,7 +183,7 @@ def run(
 
     from opennmes.cli._paths import output_file
     from opennmes.devices import VirtualClock, open_stimulator
-    from opennmes.session import Titration, play, start_session
+    from opennmes.session import Titration, start_session
     from opennmes.store import open_store
 
     acks = _parse_ack(acknowledge or [])
@@ -190,10 +202,15 @@ def run(
     is_sim = parts.scheme.lower() == "sim"
     if virtual and not is_sim:
         raise ProgramError("--virtual runs only on sim://; a real device runs in real time")
-    sensors = [_replay(spec, sensor_loop) for spec in sensor or []]
+    if lsl and not lsl_name.strip():
+        raise ProgramError("--lsl-name must not be empty")
+    # LSL streams are found (or refused) here, before the store or the device opens
+    sensors = [_sensor(spec, sensor_loop) for spec in sensor or []]
+    triggers = [_lsl_trigger(spec) for spec in lsl_trigger or []]
     with open_store(db) as store:
         prog = resolve_program(program, store)
         store.get_patient(patient)  # unknown patient: clear error before any device opens
+        _check_triggers(triggers, prog)
         clock: Any = VirtualClock() if virtual else None
         stim = open_stimulator(device, clock=clock)
         with stim:
@@ -201,7 +218,10 @@ def run(
                                    screening_acknowledged=acks, chunk=chunk, step=step * 1e-3,
                                    stall_margin=stall_margin * 1e-3, sensors=sensors,
                                    meta={"command": "nmes run"}
-                                   | ({"test_run": True} if test_run else {}))
+                                   | ({"test_run": True} if test_run else {})
+                                   | ({"lsl": f"{lsl_name}-markers"} if lsl else {}))
+            for trig in triggers:
+                runner.add_hook(trig)
             if titrate_to is not None:
                 target = {c: min(titrate_to * 1e-3, runner.max_amplitude[c])
                           for c in runner.channels}
@@ -212,7 +232,7 @@ def run(
                 typer.echo(f"session {runner.writer.id if runner.writer else '-'} started: "
                            f"{prog.name} on {device} for patient {patient}; every channel "
                            "starts at 0 mA", err=True)
-                result = play(runner, live=False if plain else None, every=10.0)
+                result = _play(runner, plain, lsl_name if lsl else None)
             finally:
                 signal.signal(signal.SIGTERM, old)
         for line in summary_lines(result):
@@ -225,6 +245,55 @@ def run(
     if result.status != "finished":
         typer.echo(f"error: session aborted: {result.how}: {result.reason}", err=True)
         sys.exit(1)
+
+
+def _play(runner: Any, plain: bool, lsl_name: str | None) -> SessionResult:
+    """Play the session, published on LSL under ``lsl_name`` when given."""
+    from opennmes.session import LslPublisher, play
+
+    if lsl_name is None:
+        return play(runner, live=False if plain else None, every=10.0)
+    with LslPublisher(runner, name=lsl_name) as out:
+        typer.echo(f"LSL: markers on {lsl_name}-markers (source_id {out.source_id}), "
+                   f"signals on {lsl_name}-<sensor>", err=True)
+        return play(runner, live=False if plain else None, every=10.0)
+
+
+def _sensor(spec: str, loop: bool) -> Any:
+    """``[NAME=]lsl:...`` -> an LslSensor; ``[NAME=]FILE`` -> a ReplaySensor."""
+    from opennmes.session import LslSensor, lsl_spec
+
+    name, sep, rest = spec.partition("=")
+    if spec.lower().startswith("lsl:"):
+        name, rest = "", spec
+    if rest.lower().startswith("lsl:"):
+        kw = lsl_spec(rest)
+        if "marker" in kw:
+            raise ProgramError(f"--sensor {spec!r}: marker= is for --lsl-trigger")
+        return LslSensor(name.strip() or None, **kw)
+    return _replay(spec, loop)
+
+
+def _check_triggers(triggers: list[Any], prog: Program) -> None:
+    """Each --lsl-trigger names a channel whose program declares a trigger."""
+    from opennmes.session import TriggerDrive, program_drives
+
+    ok = [d.channel for d in program_drives(prog) if isinstance(d, TriggerDrive)]
+    for trig in triggers:
+        if trig.channel not in ok:
+            raise ProgramError(f"--lsl-trigger: channel {trig.channel!r} is not triggered in "
+                               f"program {prog.name!r}; triggered channels: {ok}")
+
+
+def _lsl_trigger(spec: str) -> Any:
+    """``CHANNEL=lsl:...`` -> an LslTrigger."""
+    from opennmes.session import LslTrigger, lsl_spec
+
+    channel, sep, rest = spec.partition("=")
+    if not sep or not channel.strip() or not rest.lower().startswith("lsl:"):
+        raise ProgramError(f"--lsl-trigger {spec!r}: use CHANNEL=lsl:type=Markers"
+                           "[,marker=go]")
+    return LslTrigger(channel.strip(), **lsl_spec(rest))
 
 
 def _replay(spec: str, loop: bool) -> Any:

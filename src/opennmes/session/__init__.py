@@ -53,6 +53,14 @@ from opennmes.session._events import (
     Triggered,
     WatchdogFired,
 )
+from opennmes.session._lsl import (
+    LSL_TIMEOUT,
+    LslPublisher,
+    LslSensor,
+    LslTrigger,
+    lsl_clock_offset,
+    lsl_spec,
+)
 from opennmes.session._runner import MAX_STEP, SessionResult, SessionRunner, Status
 from opennmes.session._sensors import (
     DeviceSignals,
@@ -103,6 +111,7 @@ __all__ = [
     "apply_command",
     "supervise", "SupervisedSession", "SessionRefused", "warm_up_supervisor", "KILL_AFTER",
     "Sensor", "PatientSensor", "DeviceSignals", "ReplaySensor", "SourceSensor",
+    "LslPublisher", "LslSensor", "LslTrigger", "lsl_spec", "lsl_clock_offset", "LSL_TIMEOUT",
     "Drive", "TriggerDrive", "ClosedLoopDrive", "program_drives", "TRIGGER_SOURCES",
     "Timeline", "Position",
     "track", "track_repetitions", "tracking_verdict", "TrackingVerdict", "closed_loop_program",

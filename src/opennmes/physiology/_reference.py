@@ -58,6 +58,10 @@ def reference_solution(
     out = np.empty((5, te.size))
     y = np.array([0.0, 0.0, params.a_rest, params.km_rest, params.tau1_rest])
     bounds = np.concatenate([[0.0], tp[tp > 0], [max(te[-1], tp[-1] if tp.size else 0.0)]])
+    # output samples of each interval [t0, t1) (the last one closed) by bisection, not by
+    # scanning the whole output per pulse interval
+    first = np.searchsorted(te, bounds, side="left")
+    first[-1] = te.size
     pulse_sum = 0.0
     t_last = 0.0
     g_now = 1.0
@@ -92,17 +96,16 @@ def reference_solution(
             g_now = gg[ip]
             n_seen += 1
             ip += 1
-        mask = (te >= t0) & ((te < t1) | (k == bounds.size - 2))
+        i0, i1 = first[k], first[k + 1]
         if t1 <= t0:
-            if mask.any():
-                out[:, mask] = y[:, None]
+            out[:, i0:i1] = y[:, None]
             continue
         sol = solve_ivp(rhs, (t0, t1), y, method=method, rtol=rtol, atol=atol,
-                        dense_output=bool(mask.any()), args=(pulse_sum, t_last, g_now))
+                        dense_output=bool(i1 > i0), args=(pulse_sum, t_last, g_now))
         if not sol.success:
             raise RuntimeError(f"solve_ivp failed on [{t0}, {t1}] s: {sol.message}")
-        if mask.any():
-            out[:, mask] = sol.sol(te[mask])
+        if i1 > i0:
+            out[:, i0:i1] = sol.sol(te[i0:i1])
         y = sol.y[:, -1]
     return out
 

@@ -22,6 +22,8 @@ FORBIDDEN: dict[str, set[str]] = {
     "session": {"web", "cli"},
     "therapy": {"web", "cli", "session"},
     "report": {"web", "cli"},
+    # cohorts compose programs, protocols and the virtual patient; no device, session or store
+    "cohort": {"session", "store", "web", "cli", "devices"},
     # the base modules import nothing of the packages above them
     "schedule": {"stim", "devices", "safety", "session", "store", "web", "cli"},
     "signals": {"stim", "devices", "safety", "session", "store", "web", "cli"},

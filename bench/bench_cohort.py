@@ -1,0 +1,74 @@
+"""Cohort benchmark: 10,000 virtual patients x 60 s through Dask, on 1 and on 2 workers.
+
+The quadriceps example program (35 Hz, 2 s ramp, 10 s on / 30 s off) on post-surgery patients
+with spreads of strength (20 %), fatigability (30 %) and rheobase (15 %), isometric, metrics at
+100 Hz, 250 patients per task (40 tasks). Each run includes starting the local cluster (worker
+processes importing the package and loading the compiled kernels); a one-patient sweep gives
+that fixed cost. The two tables must be identical.
+
+Run with ``.venv/bin/python bench/run.py cohort``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from opennmes.cohort import parse_spec, run_cohort
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _load import loadavg  # noqa: E402
+
+PROGRAM = HERE.parent / "examples" / "programs" / "quadriceps.yaml"
+N_PATIENTS = 10_000
+
+
+def _spec(n: int) -> object:
+    return parse_spec({
+        "name": "bench", "seed": 1, "duration": "60 s", "sfreq": "100 Hz", "batch": 250,
+        "programs": [str(PROGRAM)],
+        "patients": [{"preset": "post-surgery", "n": n,
+                      "spread": {"strength": "20 %", "fatigability": "30 %",
+                                 "rheobase": "15 %"}}],
+        "metrics": ["peak_force", "force_time_integral", "fatigue_index", "a_end_ratio"],
+    })
+
+
+def run() -> list[dict]:
+    rows: list[dict] = []
+    tables: dict[int, pd.DataFrame] = {}
+    times: dict[int, float] = {}
+    for workers in (1, 2):
+        t0 = time.perf_counter()
+        run_cohort(_spec(1), workers=workers)  # type: ignore[arg-type]
+        fixed = time.perf_counter() - t0
+        before = loadavg()
+        t0 = time.perf_counter()
+        tables[workers] = run_cohort(_spec(N_PATIENTS), workers=workers)  # type: ignore[arg-type]
+        times[workers] = time.perf_counter() - t0
+        rows.append(dict(
+            name=f"10,000 patients x 60 s simulated through Dask, local cluster of {workers} "
+                 "worker(s)", value=times[workers], unit="s", goal="(reference)", passed=None,
+            note=f"{N_PATIENTS / times[workers]:.0f} patients/s; cluster start + a one-patient "
+                 f"sweep alone {fixed:.1f} s; load average {before:.1f} before, {loadavg():.1f} "
+                 "after, "
+                 f"on {os.cpu_count()} cores shared with other jobs"))
+    same = tables[1].equals(tables[2])
+    rows.append(dict(name="same table from 1 and 2 workers (10,000 rows, every value equal)",
+                     value=str(same), unit="", goal="True", passed=same))
+    speedup = times[1] / times[2]
+    rows.append(dict(name="scaling from 1 to 2 workers (time on 1 / time on 2)",
+                     value=speedup, unit="x", goal=">= 1.6x on 2 idle cores",
+                     passed=speedup >= 1.6))
+    return rows
+
+
+if __name__ == "__main__":  # pragma: no cover
+    for r in run():
+        print(r)

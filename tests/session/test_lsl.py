@@ -371,28 +371,51 @@ def test_nmes_run_with_an_lsl_sensor_and_lsl_markers(tmp_path: Path) -> None:
     assert f"error: no LSL stream with type='{missing}' found within 0.3 s" in r.stderr
     with open_store(db) as s:
         assert s.info()["sessions"] == 0
-    # a live run: the EMG's strong burst comes about 3 s after the pusher starts
-    emg = read_text(EMG).crop(12.0, 18.5)
-    pusher = Pusher(emg, "EMG", loop=True)
+    # a live run: rest EMG until the session has started (its start marker arrived), then,
+    # after the detector's second of rest, one strong burst
+    sid = f"test-{uuid.uuid4().hex[:10]}"
+    info = pylsl.StreamInfo("test-emg", "EMG", 1, 1000.0, pylsl.cf_float32, sid)
+    info.set_channel_labels(["EMG"])
+    outlet = pylsl.StreamOutlet(info)
     prefix = f"test-{uuid.uuid4().hex[:6]}"
     got: list[tuple[float, dict[str, Any]]] = []
+    started = threading.Event()
+    done = threading.Event()
 
     def listen() -> None:
         infos = pylsl.resolve_byprop("name", f"{prefix}-markers", 1, 60.0)
         inlet = pylsl.StreamInlet(infos[0])
+        x, ts = inlet.pull_sample(timeout=60.0)
+        got.append((ts, json.loads(x[0])))
+        started.set()
         got.extend(_pull_markers(inlet))
+
+    def push() -> None:
+        rng = np.random.default_rng(1)
+        t_go: float | None = None
+        nxt = time.monotonic()
+        while not done.is_set():
+            nxt += 0.01
+            time.sleep(max(0.0, nxt - time.monotonic()))
+            x = rng.normal(0.0, 1.0, 10)
+            if started.is_set() and t_go is None:
+                t_go = time.monotonic() + 1.5
+            if t_go is not None and t_go <= time.monotonic() < t_go + 0.3:
+                x += 100.0 * np.sin(np.linspace(0, 2 * np.pi, 10, endpoint=False))
+            outlet.push_chunk(x.astype(np.float32).reshape(-1, 1))
 
     listener = threading.Thread(target=listen, daemon=True)
     listener.start()
-    pusher(None, 0.0)  # streaming from now: the session drops what came before its start
+    pusher = threading.Thread(target=push, daemon=True)
+    pusher.start()
     try:
         r = run_nmes("run", str(prog), "--device", "sim://healthy-adult?sfreq=100&emg=0",
                      "--patient", "P1", "--db", db, "--plain", "--titrate-to", "20",
-                     "--titrate-interval", "0.02",
-                     "--sensor", f"forearm=lsl:source_id={pusher.source_id}",
+                     "--titrate-interval", "0.02", "--sensor", f"forearm=lsl:source_id={sid}",
                      "--lsl", "--lsl-name", prefix, "--stall-margin", "1000")
     finally:
-        pusher.close()
+        done.set()
+        pusher.join(5.0)
     listener.join(60.0)
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"LSL: markers on {prefix}-markers" in r.stderr

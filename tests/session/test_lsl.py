@@ -177,6 +177,20 @@ def test_text_markers_are_not_a_sensor() -> None:
     del outlet
 
 
+def test_an_lsl_sensor_needs_the_real_clock() -> None:
+    sid = f"test-{uuid.uuid4().hex[:10]}"
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo("amp", "EMG", 1, 500.0, pylsl.cf_float32,
+                                                 sid))
+    sensor = LslSensor("forearm", source_id=sid, timeout=5.0)
+    assert sensor.names == ("forearm",) and sensor.units == ("",) and sensor.sfreq == 500.0
+    program = Program(name="virtual", channels=[_wrist()], duration=1.0)
+    with backend("sim") as (stim, _):
+        with pytest.raises(SessionError, match="'forearm'.*virtual clock"):
+            SessionRunner(program, stim, sensors=[sensor])
+    sensor.close()
+    del outlet
+
+
 def test_emg_over_lsl_triggers_the_rehastim2_and_every_pulse_is_a_marker(
         store: Store) -> None:
     """Real BITalino EMG (rest, then the strong burst near 15-17 s) pushed on a pylsl outlet

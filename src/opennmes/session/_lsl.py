@@ -204,7 +204,11 @@ class LslSensor:
         """Largest distance seen between a chunk's LSL stamp and its place by count, s."""
 
     def attach(self, stim: Any) -> None:
-        """Follow ``stim``'s session clock (the runner calls this)."""
+        """Follow ``stim``'s session clock (the runner calls this); a virtual clock is
+        refused (an LSL stream runs in real time)."""
+        if stim.clock.virtual:
+            raise SessionError(f"LSL sensor {self.name!r} ({self.stream}) runs in real time; "
+                               "a session on a virtual clock cannot follow it (drop --virtual)")
         self._stim = stim
 
     def _pull(self) -> tuple[np.ndarray, np.ndarray]:

@@ -446,3 +446,30 @@ def test_nmes_run_with_an_lsl_sensor_and_lsl_markers(tmp_path: Path) -> None:
     np.testing.assert_allclose([p["t"] for p in pulses], rec.pulses.t[-n:], atol=1e-6)
     np.testing.assert_allclose([p["amplitude"] for p in pulses], rec.pulses.amplitude[-n:],
                                atol=1e-9)
+
+
+def test_nmes_run_refuses_a_bad_lsl_trigger(tmp_path: Path) -> None:
+    """--lsl-trigger names a triggered channel of the program, as CHANNEL=lsl:...; anything
+    else is one error line before a session is written."""
+    from ..conftest import run_nmes
+
+    prog = tmp_path / "emg.yaml"
+    prog.write_text(EMG_PROGRAM)
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    with open_store(db) as s:
+        s.add_patient("P1")
+    sid = f"test-{uuid.uuid4().hex[:10]}"
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo("task", "Markers", 1, pylsl.IRREGULAR_RATE,
+                                                 pylsl.cf_string, sid))
+    base = ["run", str(prog), "--device", "sim://", "--patient", "P1", "--db", db, "--plain"]
+    r = run_nmes(*base, "--lsl-trigger", "wrist extensors")
+    assert r.returncode == 2 and "use CHANNEL=lsl:type=Markers" in r.stderr
+    r = run_nmes(*base, "--lsl-trigger", f"biceps=lsl:source_id={sid}")
+    assert r.returncode == 2
+    assert "channel 'biceps' is not triggered in program 'EMG-triggered wrist, LSL'; " \
+           "triggered channels: ['wrist extensors']" in r.stderr
+    r = run_nmes(*base, "--sensor", f"task=lsl:source_id={sid},marker=go")
+    assert r.returncode == 2 and "marker= is for --lsl-trigger" in r.stderr
+    with open_store(db) as s:
+        assert s.info()["sessions"] == 0
+    del outlet

@@ -44,13 +44,14 @@ def test_recovers_known_parameters_from_noisy_trace() -> None:
 
 
 def test_force_model_only() -> None:
-    """Without fatigue only the four force parameters are fitted (one fresh train)."""
+    """Without fatigue only the four force parameters are fitted (one fresh train). The fit
+    integrates with steps up to 4 ms (FIT_HMAX), the truth with 1 ms: agreement to 1e-3."""
     p = default_parameters("ding2003").replace(a_rest=3500.0, km_rest=0.09)
     pt = np.round(np.arange(0, 1, 1 / 40), 6)
     res0 = simulate_train(p, pt, t_end=1.5, sfreq=1000.0)
     fit = identify(res0.t, res0["force"], pt, model="ding2003")
     assert set(fit.estimates) == {"a_rest", "tau1_rest", "tau2", "km_rest"}
-    assert fit.estimates["a_rest"][0] == pytest.approx(3500.0, rel=1e-4)
+    assert fit.estimates["a_rest"][0] == pytest.approx(3500.0, rel=1e-3)
     assert fit.estimates["km_rest"][0] == pytest.approx(0.09, rel=1e-3)
 
 
@@ -72,10 +73,12 @@ def test_fits_real_shaped_trace() -> None:
 
 
 def test_unfittable_trace_gives_clear_error() -> None:
-    """Pulses that do not belong to the trace (force only where no pulse was) cannot be fit."""
+    """Pulses that do not belong to the trace (force only where no pulse was) cannot be fit:
+    either the fit is refused for its R^2 or the trace determines no parameter."""
     t = np.arange(0, 20, 0.01)
     f = np.where((t > 10) & (t < 14), 150.0, 0.0)
-    with pytest.raises(ModelError, match=r"could not fit ding2003-fatigue to the trace: R\^2"):
+    with pytest.raises(ModelError, match=r"could not fit ding2003-fatigue to the trace: R\^2|"
+                       r"the trace determines none of the parameters of ding2003-fatigue"):
         identify(t, f, np.arange(0, 3, 1 / 30), model="ding2003-fatigue")
 
 

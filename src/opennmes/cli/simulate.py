@@ -244,7 +244,9 @@ def identify(
     out: Annotated[Path | None, typer.Option(help="Write the fit as JSON.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write measured vs fitted (PNG).")] = None,
 ) -> None:
-    """Fit a force(-fatigue) model to a recorded trace; parameters with 95 % intervals."""
+    """Fit a force(-fatigue) model to a recorded trace: the parameters the trace determines
+    with 95 % profile-likelihood intervals, the rest fixed at published values (and said so),
+    and warnings from the residuals."""
     import numpy as np
     import pandas as pd
 
@@ -275,13 +277,25 @@ def identify(
         amp = df["amplitude"].to_numpy(np.float64) if "amplitude" in df.columns else None
     else:
         pt = np.asarray(_values(str(pulses), "--pulses", 1.0, times=True))
-    res = run_identify(t, f, pt, model=model, pulse_widths=pw, amplitudes=amp,
-                       fresh_window=fresh_window)
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TimeElapsedColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        job = bar.add_task("identify", total=None)
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar.update(job, description=stage, completed=done, total=total)
+
+        res = run_identify(t, f, pt, model=model, pulse_widths=pw, amplitudes=amp,
+                           fresh_window=fresh_window, progress=progress)
     typer.echo(res.summary())
     if out is not None:
         doc = {"model": res.params.name, "params": res.params.to_dict(),
                "estimates": {k: {"value": v[0], "ci_low": v[1], "ci_high": v[2]}
                              for k, v in res.estimates.items()},
+               "fixed": {k: {"value": v, "reason": why} for k, (v, why) in res.fixed.items()},
+               "warnings": list(res.warnings),
                "confidence": res.confidence, "rmse": res.rmse, "r2": res.r2,
                "n_samples": res.n_samples}
         make_parent(out).write_text(json.dumps(doc, indent=2))

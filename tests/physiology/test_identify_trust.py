@@ -135,3 +135,21 @@ def test_cli_three_pulse_noisy_trace(tmp_path: Path) -> None:
         assert "tau_fat" in out.read_text()
     else:
         assert r.returncode == 2 and r.stderr.startswith("error:")
+
+
+def test_recovery_study_rows() -> None:
+    """One synthetic participant: one row per Ding fatigue-model parameter; a reported
+    parameter has its value inside its interval and within 10 % of the truth; coverage is
+    the mean of `covered` over the reported rows."""
+    from opennmes.physiology import recovery_study
+
+    df = recovery_study(1, seed=3)
+    assert list(df["parameter"]) == ["a_rest", "tau1_rest", "tau2", "km_rest", "alpha_a",
+                                     "alpha_km", "alpha_tau1", "tau_fat"]
+    det = df[df["determined"]]
+    assert len(det) >= 4
+    assert ((det["ci_low"] <= det["value"]) & (det["value"] <= det["ci_high"])).all()
+    assert (abs(det["value"] / det["truth"] - 1) < 0.1).all()
+    assert set(det["covered"].unique()) <= {0.0, 1.0}
+    with pytest.raises(ModelError, match="at least 1"):
+        recovery_study(0, seed=3)

@@ -43,6 +43,12 @@ from opennmes.physiology._nerve import (
 )
 from opennmes.physiology._patient import Muscle, VirtualPatient
 from opennmes.physiology._presets import PRESETS, get_preset
+from opennmes.physiology._recovery import (
+    recovery_participant,
+    recovery_protocol,
+    recovery_study,
+    synthetic_participant,
+)
 from opennmes.physiology._reference import cocofest_rk4, reference_solution
 from opennmes.physiology._simulate import (
     SimulationResult,
@@ -55,6 +61,10 @@ from opennmes.physiology._stream import PatientStream
 __all__ = [
     "read_trace",
     "read_values",
+    "recovery_participant",
+    "recovery_protocol",
+    "recovery_study",
+    "synthetic_participant",
     "DING2003_TAU2",
     "DING_STATES",
     "FATIGUE_PARAMETERS",

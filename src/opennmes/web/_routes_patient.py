@@ -21,7 +21,9 @@ router = APIRouter()
 
 
 def _home_context(request: Request, user: User) -> dict[str, Any]:
-    from opennmes.therapy import DIAGRAMS, get_protocol
+    from markupsafe import Markup
+
+    from opennmes.therapy import DIAGRAMS, diagram_svg, get_protocol
 
     assert user.patient_id is not None
     patient = load_patient(request, user.patient_id, user)
@@ -37,6 +39,7 @@ def _home_context(request: Request, user: User) -> dict[str, Any]:
         done_today = sum(1 for x in ad.sessions if x.completed and x.day == day)
         partial_today = sum(1 for x in ad.sessions if x.partial and x.day == day)
         today = {"rx": rx, "protocol": proto, "diagram": DIAGRAMS.get(proto.placement.diagram, ""),
+                 "picture": Markup(diagram_svg(proto.placement.diagram)),  # our own SVG
                  "adherence": ad, "week": week, "done_today": done_today,
                  "partial_today": partial_today,
                  "needs_sensor": bool(_therapy.sensor_notes(request, [rx]))}

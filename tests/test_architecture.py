@@ -22,6 +22,9 @@ FORBIDDEN: dict[str, set[str]] = {
     "session": {"web", "cli"},
     "therapy": {"web", "cli", "session"},
     "report": {"web", "cli"},
+    # design builds trains from models, the device's capabilities and its safety guard
+    "design": {"devices", "session", "store", "web", "cli", "therapy", "report", "control",
+               "sensing"},
     # cohorts compose programs, protocols and the virtual patient; no device, session or store
     "cohort": {"session", "store", "web", "cli", "devices"},
     # the base modules import nothing of the packages above them

@@ -66,8 +66,10 @@ class LeastSquares:
             r = fcn(params)
             return dict(fixed), float(r @ r)
         mini = lmfit.Minimizer(fcn, params, nan_policy="raise")
-        res = mini.minimize(method="least_squares", max_nfev=max_nfev or 30 * (len(free) + 1),
-                            diff_step=1e-6, ftol=1e-10, xtol=1e-10, gtol=1e-10)
+        # MINPACK's Levenberg-Marquardt (lmfit maps the bounds): a QR of the tall Jacobian per
+        # step, several times cheaper here than the trust-region solver's SVDs
+        res = mini.minimize(method="leastsq", max_nfev=max_nfev or 30 * (len(free) + 1),
+                            epsfcn=1e-12, ftol=1e-10, xtol=1e-10)
         out = {**fixed, **{k: float(res.params[k].value) for k in free}}
         r = self.residual(out)
         return out, float(r @ r)
@@ -92,9 +94,11 @@ def fisher_se(jac: np.ndarray, s2: float) -> np.ndarray:
         return np.zeros(0)
     norms = np.linalg.norm(jac, axis=0)
     norms = np.where(norms > 0, norms, 1e-300)
-    _, sv, vt = np.linalg.svd(jac / norms, full_matrices=False)
-    sv = np.maximum(sv, max(float(sv[0]), 1e-300) * 1e-9)
-    var = (vt.T**2 / sv**2).sum(axis=1) / norms**2
+    jn = jac / norms
+    # eigen-decomposition of the small normalised Gram matrix (not an SVD of the tall J)
+    ev, vecs = np.linalg.eigh(jn.T @ jn)
+    ev = np.maximum(ev, max(float(ev.max()), 1e-300) * 1e-18)
+    var = (vecs**2 / ev).sum(axis=1) / norms**2
     return np.asarray(np.sqrt(var * s2))
 
 

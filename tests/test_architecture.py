@@ -32,6 +32,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "signals": {"stim", "devices", "safety", "session", "store", "web", "cli"},
     "units": {"stim", "devices", "safety", "session", "store", "web", "cli"},
     "errors": {"stim", "devices", "safety", "session", "store", "web", "cli"},
+    "i18n": {"stim", "devices", "safety", "session", "store", "web", "cli", "therapy", "report"},
 }
 
 

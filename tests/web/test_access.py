@@ -23,6 +23,7 @@ PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout")}
 RULES: dict[tuple[str, str], set[str]] = {
     ("GET", "/"): EVERYONE,
     ("GET", "/vendor/plotly.min.js"): {"public"},
+    ("POST", "/language"): {"public"},  # the language switch (a cookie, nothing else)
     ("GET", "/admin/users"): {"admin"},
     ("POST", "/admin/users"): {"admin"},
     ("GET", "/audit"): {"admin"},

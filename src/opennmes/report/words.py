@@ -5,6 +5,12 @@ One sentence per stored event, in the units people use (mA, s, degrees) and thei
 fields. The CLI (``nmes sessions show``, ``nmes run``), the HTML session report and the web
 pages all read events through this module, so they say the same thing. A titration's run of
 single steps is one line (:func:`grouped_events`).
+
+Languages: :func:`event_words`, :func:`grouped_events`, :func:`session_words`, :func:`who`,
+:func:`ma` and :func:`dose_head` take ``lang`` (``"en"``, ``"de"``, ``"es"``; English by
+default, see :mod:`opennmes.i18n`). Translated so far: the start, intensity changes and their
+grouped runs, pauses, resumes, stops, comfort ratings and the dose table's heads; the other
+events are English in every language.
 """
 
 from __future__ import annotations
@@ -13,42 +19,46 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from opennmes.i18n import N_, format_number, format_quantity, gettext
+
 __all__ = ["event_words", "source_words", "session_words", "count_words", "who",
-           "grouped_events", "unconfirmed_words", "ma", "dose_rows", "dose_line", "DOSE_HEAD"]
+           "grouped_events", "unconfirmed_words", "ma", "dose_rows", "dose_line", "DOSE_HEAD",
+           "dose_head"]
 
 _IGNORED = {
     "burst running": "a burst is already running",
     "refractory": "it came during the rest time after the last burst",
     "sensor silent": "the sensor is sending no data",
 }
-_WHO = {"operator": "the operator", "clinician": "the physiotherapist",
-        "therapist": "the physiotherapist", "patient": "the patient",
-        "titration": "the titration plan", "runner": "the software", "keyboard": "a key press",
-        "test": "a test", "watchdog": "the watchdog", "web": "the web page",
-        "script": "the script"}
-_STOPS = {"completed": "The program was completed", "stopped": "Stopped",
-          "emergency": "Emergency stop", "watchdog": "Stopped by the watchdog",
-          "device_error": "Stopped by a device fault", "safety": "Stopped by the safety guard",
-          "record_error": "Stopped: the record could not be written"}
+_WHO = {"operator": N_("the operator"), "clinician": N_("the physiotherapist"),
+        "therapist": N_("the physiotherapist"), "patient": N_("the patient"),
+        "titration": N_("the titration plan"), "runner": N_("the software"),
+        "keyboard": N_("a key press"), "test": N_("a test"), "watchdog": N_("the watchdog"),
+        "web": N_("the web page"), "script": N_("the script")}
+_STOPS = {"completed": N_("The program was completed"), "stopped": N_("Stopped"),
+          "emergency": N_("Emergency stop"), "watchdog": N_("Stopped by the watchdog"),
+          "device_error": N_("Stopped by a device fault"),
+          "safety": N_("Stopped by the safety guard"),
+          "record_error": N_("Stopped: the record could not be written")}
 
 
-def ma(value: Any) -> str:
+def ma(value: Any, lang: str | None = None) -> str:
     """A current in A as people read it, to 0.1 mA (finer than any device's step):
-    ``0.0125`` -> ``12.5 mA`` (``-`` if not a number)."""
+    ``0.0125`` -> ``12.5 mA`` (``12,5 mA`` in German; ``-`` if not a number)."""
     if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
         return "-"
-    return f"{value * 1e3:.1f} mA"
+    return format_quantity(value * 1e3, "mA", lang, 1)
 
 
-def who(by: Any) -> str:
+def who(by: Any, lang: str | None = None) -> str:
     """Who did it: ``clinician`` -> ``the physiotherapist``; ``button:anna`` -> ``anna``."""
     text = str(by or "").strip()
     if not text:
-        return "someone"
+        return gettext(lang, "someone")
     kind, _, name = text.partition(":")
     if name:
         return name
-    return _WHO.get(kind, text)
+    return gettext(lang, _WHO[kind]) if kind in _WHO else text
 
 
 def source_words(source: str) -> str:
@@ -78,8 +88,9 @@ def _number(value: Any) -> str | None:
     return None
 
 
-def _seconds(value: Any) -> str:
-    return f"{float(value):.1f} s" if isinstance(value, int | float) else "-"
+def _seconds(value: Any, lang: str | None = None) -> str:
+    return format_quantity(float(value), "s", lang, 1) if isinstance(value, int | float) \
+        else "-"
 
 
 def unconfirmed_words(d: Mapping[str, Any]) -> str:
@@ -135,36 +146,45 @@ def _loop(data: Mapping[str, Any]) -> str:
     return text + (f" {value}." if value else ".")
 
 
-def event_words(kind: str, data: Mapping[str, Any]) -> str:
-    """One sentence for a stored session event (its ``kind`` and stored fields)."""
+def _changed(lang: str | None, channel: Any, up: bool, old: Any, new: Any) -> str:
+    text = (gettext(lang, "Intensity of {channel} raised from {old} to {new}") if up
+            else gettext(lang, "Intensity of {channel} lowered from {old} to {new}"))
+    return text.format(channel=channel, old=ma(old, lang), new=ma(new, lang))
+
+
+def event_words(kind: str, data: Mapping[str, Any], lang: str | None = None) -> str:
+    """One sentence for a stored session event (its ``kind`` and stored fields), in
+    ``lang`` (see the module's note on languages)."""
     d = data
     if kind == "start":
-        amps = ", ".join(f"{c} up to {ma(a)}" for c, a in zip(d.get("channels", []),
-                                                                 d.get("max_amplitude", []),
-                                                                 strict=False))
+        amps = ", ".join(gettext(lang, "{channel} up to {current}").format(
+            channel=c, current=ma(a, lang)) for c, a in zip(
+                d.get("channels", []), d.get("max_amplitude", []), strict=False))
         drives = "; ".join(f"{c}: {w}" for c, w in (d.get("drives") or {}).items())
-        return (f"Session started: {d.get('program')} ({amps})"
-                + (f"; {drives}" if drives else "") + ".")
+        return (gettext(lang, "Session started: {program} ({currents})").format(
+            program=d.get("program"), currents=amps) + (f"; {drives}" if drives else "") + ".")
     if kind == "intensity":
         old, new = d.get("old"), d.get("new")
-        verb = "raised" if isinstance(old, int | float) and isinstance(new, int | float) \
-            and new > old else "lowered"
-        return (f"Intensity of {d.get('channel')} {verb} from {ma(old)} to {ma(new)} by "
-                f"{who(d.get('by'))}.")
+        up = isinstance(old, int | float) and isinstance(new, int | float) and new > old
+        return gettext(lang, "{change} by {who}.").format(
+            change=_changed(lang, d.get("channel"), up, old, new),
+            who=who(d.get("by"), lang))
     if kind == "pause":
-        return f"Paused by {who(d.get('by'))}; output at zero."
+        return gettext(lang, "Paused by {who}; output at zero.").format(
+            who=who(d.get("by"), lang))
     if kind == "resume":
         ramp = d.get("ramp")
-        back = f", ramping back over {_seconds(ramp)}" if isinstance(ramp, int | float) \
-            and ramp > 0 else ""
-        return (f"Resumed by {who(d.get('by'))} after a pause of "
-                f"{_seconds(d.get('paused_for'))}{back}.")
+        back = gettext(lang, ", ramping back over {time}").format(time=_seconds(ramp, lang)) \
+            if isinstance(ramp, int | float) and ramp > 0 else ""
+        return gettext(lang, "Resumed by {who} after a pause of {time}{ramp}.").format(
+            who=who(d.get("by"), lang), time=_seconds(d.get("paused_for"), lang), ramp=back)
     if kind == "stop":
         how = str(d.get("how", ""))
-        head = _STOPS.get(how, f"Stopped ({how})")
+        head = gettext(lang, _STOPS[how]) if how in _STOPS else \
+            gettext(lang, "Stopped ({how})").format(how=how)
         by = d.get("by")
         if how in ("stopped", "emergency") and by not in (None, "", "runner"):
-            head += f" by {who(by)}"
+            head = gettext(lang, "{what} by {who}").format(what=head, who=who(by, lang))
         reason = str(d.get("reason") or "")
         return head + (f": {reason}" if reason and how != "completed" else "") + "."
     if kind == "device_error":
@@ -176,7 +196,8 @@ def event_words(kind: str, data: Mapping[str, Any]) -> str:
         detail = str(d.get("detail") or "")
         return f"The watchdog set the output to zero ({cause}{': ' + detail if detail else ''})."
     if kind == "comfort":
-        return f"Comfort rated {d.get('score')} of 10 by {who(d.get('by', 'patient'))}."
+        return gettext(lang, "Comfort rated {score} of 10 by {who}.").format(
+            score=d.get("score"), who=who(d.get("by", "patient"), lang))
     if kind == "skin_check":
         where = f" under {d['channel']}" if d.get("channel") else ""
         state = "looks fine" if d.get("ok", True) else "shows a problem"
@@ -195,7 +216,7 @@ def event_words(kind: str, data: Mapping[str, Any]) -> str:
     return f"{kind.replace('_', ' ')}{': ' + rest if rest else ''}."
 
 
-def grouped_events(events: Sequence[Any], *, step_gap: float = 10.0
+def grouped_events(events: Sequence[Any], *, step_gap: float = 10.0, lang: str | None = None
                    ) -> list[tuple[float, str, str]]:
     """``(t, kind, words)`` rows for a record's events (each with ``t``, ``kind``, ``data``),
     a run of intensity steps on one channel by one person (each within ``step_gap`` s of the
@@ -207,15 +228,16 @@ def grouped_events(events: Sequence[Any], *, step_gap: float = 10.0
     def flush() -> None:
         if len(run) == 1:
             e = run[0]
-            rows.append((e.t, e.kind, event_words(e.kind, e.data)))
+            rows.append((e.t, e.kind, event_words(e.kind, e.data, lang)))
         elif run:
             a, b = run[0], run[-1]
             up = b.data.get("new", 0) > a.data.get("old", 0)
-            rows.append((a.t, "intensity",
-                         f"Intensity of {a.data.get('channel')} {'raised' if up else 'lowered'}"
-                         f" from {ma(a.data.get('old'))} to {ma(b.data.get('new'))} in "
-                         f"{len(run)} steps by {who(a.data.get('by'))} ({a.t:.1f} to "
-                         f"{b.t:.1f} s)."))
+            change = _changed(lang, a.data.get("channel"), up, a.data.get("old"),
+                              b.data.get("new"))
+            rows.append((a.t, "intensity", gettext(
+                lang, "{change} in {n} steps by {who} ({start} to {end}).").format(
+                    change=change, n=len(run), who=who(a.data.get("by"), lang),
+                    start=format_number(a.t, lang, 1), end=_seconds(b.t, lang))))
         run.clear()
 
     for e in events:
@@ -230,14 +252,22 @@ def grouped_events(events: Sequence[Any], *, step_gap: float = 10.0
         if e.kind == "intensity":
             run.append(e)
         else:
-            rows.append((e.t, e.kind, event_words(e.kind, e.data)))
+            rows.append((e.t, e.kind, event_words(e.kind, e.data, lang)))
     flush()
     return rows
 
 
 DOSE_HEAD = ("Channel", "Pulses", "Contractions", "Stimulation time", "Tolerated",
              "Highest delivered", "Highest set", "Charge", "Highest current density (rms)")
-"""Column heads of :func:`dose_rows`."""
+"""Column heads of :func:`dose_rows` (English; :func:`dose_head` gives them in a language)."""
+_DOSE_HEAD = (N_("Channel"), N_("Pulses"), N_("Contractions"), N_("Stimulation time"),
+              N_("Tolerated"), N_("Highest delivered"), N_("Highest set"), N_("Charge"),
+              N_("Highest current density (rms)"))
+
+
+def dose_head(lang: str | None = None) -> tuple[str, ...]:
+    """:data:`DOSE_HEAD` in ``lang``."""
+    return tuple(gettext(lang, h) for h in _DOSE_HEAD)
 
 
 def _minutes(s: Any) -> str:
@@ -246,15 +276,17 @@ def _minutes(s: Any) -> str:
     return f"{s / 60:.1f} min" if s >= 60 else f"{s:.0f} s"
 
 
-def dose_rows(dose: Mapping[str, Any] | None) -> list[tuple[str, ...]]:
-    """A stored dose document as table rows in people's units (see :data:`DOSE_HEAD`)."""
+def dose_rows(dose: Mapping[str, Any] | None, lang: str | None = None
+              ) -> list[tuple[str, ...]]:
+    """A stored dose document as table rows in people's units (see :data:`DOSE_HEAD`); the
+    currents in ``lang``'s number format."""
     rows: list[tuple[str, ...]] = []
     for ch in (dose or {}).get("channels", []):
         tol = ch.get("tolerated_level")
         rows.append((str(ch.get("channel")), str(ch.get("pulses")), str(ch.get("contractions")),
                      _minutes(ch.get("stim_time")),
-                     "not recorded (an older session)" if tol is None else ma(tol),
-                     ma(ch.get("peak_amplitude")), ma(ch.get("max_level")),
+                     "not recorded (an older session)" if tol is None else ma(tol, lang),
+                     ma(ch.get("peak_amplitude"), lang), ma(ch.get("max_level"), lang),
                      f"{ch.get('total_charge', 0.0) * 1e3:.2f} mC",
                      f"{ch.get('max_rms_current_density', 0.0) * 0.1:.3f} mA/cm²"))
     return rows
@@ -285,7 +317,7 @@ def count_words(counts: Mapping[str, int]) -> str:
     return ", ".join(parts) if parts else "no triggers"
 
 
-def session_words(events: Sequence[Any]) -> dict[str, Any]:
+def session_words(events: Sequence[Any], lang: str | None = None) -> dict[str, Any]:
     """What the session page shows of a record's events (each with ``kind``, ``t``, ``data``).
 
     Returns
@@ -305,5 +337,5 @@ def session_words(events: Sequence[Any]) -> dict[str, Any]:
             counts = bursts.setdefault(str(e.data.get("channel", "")), {})
             result = str(e.data.get("result", ""))
             counts[result] = counts.get(result, 0) + 1
-    return {"events": grouped_events(events), "drives": drives,
+    return {"events": grouped_events(events, lang=lang), "drives": drives,
             "bursts": {ch: count_words(bursts.get(ch, {})) for ch in drives}}

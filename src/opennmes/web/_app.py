@@ -16,15 +16,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+from opennmes.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, N_, gettext, install_jinja
 from opennmes.store import Store, open_store
 from opennmes.web._accounts import Accounts, User
 from opennmes.web._limits import AccountLockout, LoginLimiter
-from opennmes.web._middleware import BodyLimit, ClientAddress, TrustedProxies
+from opennmes.web._middleware import BodyLimit, ClientAddress, Language, TrustedProxies
 from opennmes.web._security import LoginRequired, check_csrf, csrf_token, optional_user
 from opennmes.web._sessions import WebSessions
 from opennmes.web._settings import Settings
 
-__all__ = ["create_app", "render", "flash", "COOKIE_NAME"]
+__all__ = ["create_app", "render", "flash", "language", "translate", "COOKIE_NAME"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,16 @@ def flash(request: Request, message: str, kind: str = "info") -> None:
     request.session["flash"] = messages[-5:]
 
 
+def language(request: Request) -> str:
+    """The reader's language (set by the :class:`Language` middleware)."""
+    return getattr(request.state, "lang", DEFAULT_LANGUAGE)
+
+
+def translate(request: Request, message: str) -> str:
+    """``message`` in the reader's language (for flash messages and errors)."""
+    return gettext(language(request), message)
+
+
 def render(request: Request, template: str, user: User | None, status_code: int = 200,
            **context: Any) -> HTMLResponse:
     """Render a page with the user, the CSRF token and pending messages."""
@@ -46,7 +57,8 @@ def render(request: Request, template: str, user: User | None, status_code: int 
     messages = request.session.pop("flash", [])
     return templates.TemplateResponse(
         request, template,
-        {"user": user, "csrf_token": csrf_token(request), "messages": messages, **context},
+        {"user": user, "csrf_token": csrf_token(request), "messages": messages,
+         "lang": language(request), **context},
         status_code=status_code,
     )
 
@@ -109,9 +121,12 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.add_middleware(SessionMiddleware, secret_key=settings.secret_key,
                        session_cookie=COOKIE_NAME, max_age=int(settings.session_max_age),
                        same_site="strict", https_only=settings.cookie_secure)
+    app.add_middleware(Language)
     app.add_middleware(ClientAddress, trusted=TrustedProxies(settings.trusted_proxies))
     templates = Jinja2Templates(directory=str(_HERE / "templates"))
+    install_jinja(templates.env)
     templates.env.globals["app_name"] = "OpenNMES"
+    templates.env.globals["language_names"] = LANGUAGE_NAMES
     templates.env.auto_reload = False  # templates ship with the package
     app.state.templates = templates
 
@@ -143,8 +158,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         if _wants_json(request) and exc.status_code != 413:
             return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code,
                                 headers=getattr(exc, "headers", None))
-        titles = {403: "Not allowed", 404: "Not found", 405: "Not allowed here",
-                  413: "Too large", 429: "Too many attempts"}
+        titles = {403: N_("Not allowed"), 404: N_("Not found"), 405: N_("Not allowed here"),
+                  413: N_("Too large"), 429: N_("Too many attempts")}
         reason = str(exc.detail)
         if exc.status_code == 413:
             reason = _too_large(request)
@@ -152,7 +167,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                 return JSONResponse({"error": reason}, status_code=413)
         user = await run_in_threadpool(optional_user, request)
         return render(request, "error.html", user, status_code=exc.status_code,
-                      title=titles.get(exc.status_code, "Error"), reason=reason)
+                      title=translate(request, titles.get(exc.status_code, N_("Error"))),
+                      reason=reason)
 
     from opennmes.web import (
         _routes_account,
@@ -211,8 +227,8 @@ def _refuse_too_large(request: Request) -> Response:
     reason = _too_large(request)
     if _wants_json(request):
         return JSONResponse({"error": reason}, status_code=413)
-    return render(request, "error.html", None, status_code=413, title="Too large",
-                  reason=reason)
+    return render(request, "error.html", None, status_code=413,
+                  title=translate(request, "Too large"), reason=reason)
 
 
 def _too_large(request: Request) -> str:

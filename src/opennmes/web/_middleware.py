@@ -11,6 +11,10 @@
   before the app is called, or, for a chunked body, by Starlette's
   ``RequestBodyLimitMiddleware`` as soon as it passes the limit, before any form is
   parsed.
+- :class:`Language` puts the reader's language in ``request.state.lang``: the one chosen with
+  the language switch (the ``nmes_lang`` cookie) or else the best match of the browser's
+  ``Accept-Language`` (:func:`opennmes.i18n.negotiate`); responses say it in
+  ``Content-Language``.
 """
 
 from __future__ import annotations
@@ -24,11 +28,14 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from opennmes.i18n import negotiate
 from opennmes.web._sessions import WebSessions
 
-__all__ = ["TrustedProxies", "ClientAddress", "BodyLimit", "SESSION_KEY"]
+__all__ = ["TrustedProxies", "ClientAddress", "BodyLimit", "Language", "SESSION_KEY",
+           "LANG_COOKIE"]
 
 SESSION_KEY = "sid"  # the login session's token in the signed cookie
+LANG_COOKIE = "nmes_lang"  # the language chosen with the switch (one of i18n.LANGUAGES)
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -158,4 +165,47 @@ def _content_length(scope: Any) -> int | None:
                 return int(value)
             except ValueError:
                 return None  # the server refuses a malformed length itself
+    return None
+
+
+class Language:
+    """Pure ASGI middleware: ``scope["state"]["lang"]`` is the language of the reader (the
+    ``nmes_lang`` cookie when it names one of the app's languages, else the browser's
+    ``Accept-Language``), and HTTP responses carry it as ``Content-Language``."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        accept, chosen = None, None
+        for key, value in scope.get("headers", ()):
+            if key == b"accept-language":
+                accept = value.decode("latin-1")
+            elif key == b"cookie":
+                chosen = _cookie(value.decode("latin-1"), LANG_COOKIE) or chosen
+        lang = negotiate(accept, chosen)
+        scope.setdefault("state", {})["lang"] = lang
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_language(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"content-language", lang.encode("ascii")))
+                headers.append((b"vary", b"Accept-Language, Cookie"))
+                message = dict(message, headers=headers)
+            await send(message)
+
+        await self.app(scope, receive, send_with_language)
+
+
+def _cookie(header: str, name: str) -> str | None:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value.strip().strip('"')
     return None

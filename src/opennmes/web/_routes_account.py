@@ -1,4 +1,5 @@
-"""The user's own account: change the password, see where one is logged in."""
+"""The user's own account: change the password, see where one is logged in; the language
+switch (for everyone, logged in or not)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from opennmes.i18n import LANGUAGES
 from opennmes.web._accounts import AccountError, Accounts, User
 from opennmes.web._app import flash, render
 from opennmes.web._limits import AccountLockout, wait_words
-from opennmes.web._routes_auth import start_login
+from opennmes.web._middleware import LANG_COOKIE
+from opennmes.web._routes_auth import _safe_next, start_login
 from opennmes.web._security import current_session, current_user
 from opennmes.web._sessions import WebSessions
 
@@ -25,6 +28,22 @@ def _account_page(request: Request, user: User, status_code: int = 200,
     return render(request, "account.html", user, status_code=status_code,
                   sessions=sessions.list_live(user.id), this_session=current_session(request),
                   **extra)
+
+
+@router.post("/language")
+def choose_language(request: Request, lang: str = Form(""), next: str = Form("")) -> Response:
+    """Remember the language chosen with the switch in this browser (the ``nmes_lang``
+    cookie, one year; it outlives a logout so the login page speaks it too) and go back to
+    the page. A language the app does not have forgets the choice: the browser's language
+    applies again."""
+    response = RedirectResponse(_safe_next(next) or "/", status_code=303)
+    if lang in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, httponly=True,
+                            samesite="lax",
+                            secure=request.app.state.settings.cookie_secure)
+    else:
+        response.delete_cookie(LANG_COOKIE)
+    return response
 
 
 @router.get("/account")

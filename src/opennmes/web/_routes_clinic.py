@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from opennmes.errors import NmesError, StoreError
-from opennmes.report.words import DOSE_HEAD, dose_rows, session_words
+from opennmes.report.words import dose_head, dose_rows, session_words
 from opennmes.store import Patient, Store
 from opennmes.web._accounts import AccountError, Accounts, User
-from opennmes.web._app import flash, render
+from opennmes.web._app import flash, language, render
 from opennmes.web._forms import FormError, optional_number
 from opennmes.web._security import Forbidden, check_patient_access, current_user, require
 
@@ -174,5 +174,6 @@ def session_page(request: Request, session_id: int,
         raise Forbidden("this session is not yours to see") from None
     load_patient(request, info.patient_id, user)
     record = store.load_session(session_id)
-    return render(request, "session.html", user, info=info, dose_head=DOSE_HEAD,
-                  dose_rows=dose_rows(record.dose), **session_words(record.events))
+    lang = language(request)
+    return render(request, "session.html", user, info=info, dose_head=dose_head(lang),
+                  dose_rows=dose_rows(record.dose, lang), **session_words(record.events, lang))

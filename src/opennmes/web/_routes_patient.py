@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from opennmes.errors import NmesError
 from opennmes.web import _therapy
 from opennmes.web._accounts import User
-from opennmes.web._app import flash, render
+from opennmes.web._app import flash, render, translate
 from opennmes.web._routes_clinic import load_patient
 from opennmes.web._security import require
 
@@ -62,7 +62,7 @@ def home_start(request: Request, user: User = Depends(require("patient"))) -> Re
     if ctx["live"] is not None:
         return RedirectResponse(f"/live/{ctx['live'].id}", status_code=303)
     if ctx["today"] is None:
-        flash(request, "There is no session planned for you yet.", "error")
+        flash(request, translate(request, "There is no session planned for you yet."), "error")
         return RedirectResponse("/home", status_code=303)
     rx = ctx["today"]["rx"]
     device = request.app.state.settings.device_urls[0]
@@ -71,7 +71,7 @@ def home_start(request: Request, user: User = Depends(require("patient"))) -> Re
         run = request.app.state.live.start(user, ctx["patient"].id, program, device,
                                            meta={"prescription_id": rx.id, "home": True})
     except NmesError as exc:
-        flash(request, f"The session could not start: {exc}. Please call your therapist.",
-              "error")
+        flash(request, translate(request, "The session could not start: {error}. Please call "
+                                          "your therapist.").format(error=exc), "error")
         return RedirectResponse("/home", status_code=303)
     return RedirectResponse(f"/live/{run.id}", status_code=303)

@@ -11,6 +11,15 @@
   var ended = false;
   var charts = { amp: "chart-amplitude", force: "chart-force", emg: "chart-emg" };
   var traces = null;
+  // the page's language: its words (data-words, translated on the server) and number format
+  var words = {};
+  try { words = JSON.parse(root.dataset.words || "{}"); } catch (e) { words = {}; }
+  var lang = root.dataset.lang || "en";
+  function w(key, fallback) { return words[key] || fallback; }
+  function fixed(value, digits) {
+    return value.toLocaleString(lang, { minimumFractionDigits: digits, maximumFractionDigits: digits,
+                                        useGrouping: false });
+  }
 
   function text(id, value) {
     var el = document.getElementById(id);
@@ -21,18 +30,18 @@
     if (typeof Plotly === "undefined") { return; }
     var layout = function (title, unit) {
       return { title: { text: title, font: { size: 14 } }, margin: { l: 50, r: 10, t: 30, b: 30 },
-               xaxis: { title: { text: "time (s)" } }, yaxis: { title: { text: unit } },
+               xaxis: { title: { text: w("time", "time (s)") } }, yaxis: { title: { text: unit } },
                showlegend: true,
                legend: { orientation: "h" } };
     };
     var cfg = { displayModeBar: false, responsive: true, staticPlot: false };
     Plotly.newPlot(charts.amp, snap.channels.map(function (c) {
       return { x: [], y: [], mode: "lines", name: c, line: { shape: "hv" } };
-    }), layout("Delivered amplitude", "mA"), cfg);
+    }), layout(w("amplitude", "Delivered amplitude"), "mA"), cfg);
     Plotly.newPlot(charts.force, [{ x: [], y: [], mode: "lines", name: snap.force_label }],
-                   layout("How the muscle responds", snap.force_label), cfg);
-    Plotly.newPlot(charts.emg, [{ x: [], y: [], mode: "lines", name: "muscle activity" }],
-                   layout("Muscle activity (EMG)", "mV (rms)"), cfg);
+                   layout(w("response", "How the muscle responds"), snap.force_label), cfg);
+    Plotly.newPlot(charts.emg, [{ x: [], y: [], mode: "lines", name: w("muscle activity", "muscle activity") }],
+                   layout(w("activity", "Muscle activity (EMG)"), "mV (rms)"), cfg);
     traces = snap.channels.length;
   }
 
@@ -46,7 +55,7 @@
     if (!events.length) {
       var none = document.createElement("li");
       none.className = "none";
-      none.textContent = "Nothing yet.";
+      none.textContent = w("none", "Nothing yet.");
       list.appendChild(none);
     }
     events.forEach(function (e) {
@@ -54,7 +63,7 @@
       li.className = "result-" + (e.result || e.kind);
       var t = document.createElement("span");
       t.className = "t";
-      t.textContent = e.t.toFixed(1) + " s";
+      t.textContent = fixed(e.t, 1) + " s";
       li.appendChild(t);
       li.appendChild(document.createTextNode(" " + e.text));
       list.appendChild(li);
@@ -63,22 +72,22 @@
 
   function update(snap) {
     showEvents(snap.events);
-    text("state", snap.state);
+    text("state", w(snap.state, snap.state));
     text("phase", snap.phase);
-    text("contraction", snap.contraction + " of " + snap.n_contractions);
+    text("contraction", snap.contraction + " " + w("of", "of") + " " + snap.n_contractions);
     text("remaining", Math.max(0, Math.round(snap.remaining)) + " s");
     snap.channels.forEach(function (c, i) {
-      text("level-" + i, snap.levels_mA[i].toFixed(1) + " mA");
+      text("level-" + i, fixed(snap.levels_mA[i], 1) + " mA");
     });
     var ind = document.getElementById("stimulating");
     if (ind) {
-      ind.textContent = snap.stimulating ? "STIMULATING" : "output off";
+      ind.textContent = snap.stimulating ? w("on", "STIMULATING") : w("off", "output off");
       ind.className = "stim-indicator" + (snap.stimulating ? " on" : "");
     }
     var pb = document.getElementById("pause-action");
     if (pb) {
       pb.value = snap.paused ? "resume" : "pause";
-      document.getElementById("pause-button").textContent = snap.paused ? "Resume" : "Pause";
+      document.getElementById("pause-button").textContent = snap.paused ? w("resume", "Resume") : w("pause", "Pause");
     }
     if (snap.samples.length && traces !== null && typeof Plotly !== "undefined") {
       var t = snap.samples.map(function (s) { return s.t; });
@@ -104,7 +113,7 @@
       if (done) {
         done.hidden = false;
         var o = snap.outcome || {};
-        text("outcome", (o.status || "ended") + (o.reason ? ": " + o.reason : ""));
+        text("outcome", w(o.status || "ended", o.status || "ended") + (o.reason ? ": " + o.reason : ""));
         if (snap.session_id !== null) {
           var a = document.getElementById("record-link");
           if (a) { a.href = "/sessions/" + snap.session_id; a.hidden = false; }

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -41,7 +42,7 @@ def _quadriceps_program(duration: float) -> np.ndarray:
     return np.round(t[t < duration], 6)
 
 
-def _best(fn, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]
+def _best(fn: Callable[[], object], repeat: int = 5) -> float:
     fn()
     times = []
     for _ in range(repeat):

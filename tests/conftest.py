@@ -129,3 +129,19 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if not PG_URL:
         pytest.skip(PG_SKIP)
     yield from pg_database()
+
+
+@pytest.fixture(scope="session")
+def _playwright():  # type: ignore[no-untyped-def]
+    """The one Playwright of the test process, shared by every browser test (tests/web's
+    pages, tests/therapy's PDF renders). Playwright's sync API runs an event loop in the
+    thread that starts it, and a second ``sync_playwright()`` in that thread is refused, so
+    the browser fixtures take this one instead of starting their own."""
+    from tests.browser_tools import CHROMIUM
+
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed at /usr/bin/chromium; run "
+                    "scripts/ensure-chromium.sh (make test does)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        yield pw

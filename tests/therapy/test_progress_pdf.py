@@ -30,22 +30,19 @@ def _cut_and_margin_ink(png: Path) -> tuple[int, int]:
 
 
 @pytest.fixture()
-def render(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """render(pdf, name) -> pages as (png, width pt, height pt), by PDF.js in Chromium."""
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed; run scripts/ensure-chromium.sh")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS)
-        ctx.set_default_timeout(60_000)
+def render(tmp_path: Path, _playwright):  # type: ignore[no-untyped-def]
+    """render(pdf, name) -> pages as (png, width pt, height pt), by PDF.js in Chromium (of
+    the process's one Playwright, which tests/web's browsers share)."""
+    ctx = _playwright.chromium.launch_persistent_context(
+        str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True,
+        args=CHROMIUM_ARGS)
+    ctx.set_default_timeout(60_000)
 
-        def go(pdf: Path, name: str) -> list[tuple[Path, float, float]]:
-            return pdf_pages_png(ctx, pdf, tmp_path / "png" / name)
+    def go(pdf: Path, name: str) -> list[tuple[Path, float, float]]:
+        return pdf_pages_png(ctx, pdf, tmp_path / "png" / name)
 
-        yield go
-        ctx.close()
+    yield go
+    ctx.close()
 
 
 def _busy_patient(store: Store, record: TherapyRecord) -> None:

@@ -165,14 +165,7 @@ def live_server(app) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def _playwright():  # type: ignore[no-untyped-def]
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed at /usr/bin/chromium; run "
-                    "scripts/ensure-chromium.sh (make test does)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        yield pw
+# the session's Playwright is the fixture `_playwright` of tests/conftest.py (one per process)
 
 
 @pytest.fixture()

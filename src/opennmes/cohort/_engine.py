@@ -23,7 +23,7 @@ from opennmes.cohort._spec import CohortSpec, PatientDraw
 from opennmes.errors import ModelError
 
 __all__ = ["Task", "TASK_KINDS", "build_tasks", "run_task", "run_cohort", "summary", "check_target",
-           "COLUMNS"]
+           "COLUMNS", "distribute"]
 
 COLUMNS = ("kind", "program", "patient", "group", "preset", "strength", "fatigability",
            "rheobase", "muscle")
@@ -148,12 +148,31 @@ def run_cohort(
     timeout : float
         Seconds to wait for the scheduler to answer and for a first worker.
     """
+    check_target(workers, scheduler)
+    tasks = build_tasks(spec, kind)
+    rows = distribute(run_task, tasks, workers=workers, scheduler=scheduler,
+                      on_progress=on_progress, timeout=timeout)
+    return _table(rows, spec.metrics)
+
+
+def distribute(
+    fn: Callable[[Any], list[dict[str, Any]]],
+    tasks: Sequence[Any],
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    timeout: float = 60.0,
+) -> list[dict[str, Any]]:
+    """Run ``fn(task)`` for every task on a local cluster of ``workers`` processes (default 2,
+    or 1 on a one-core machine) or at a ``scheduler`` address, and return all their rows in
+    the order the tasks complete (the caller sorts them). ``on_progress(done, total)`` is
+    called as tasks finish; on any failure the remaining tasks are cancelled."""
     import os
 
     from distributed import Client, LocalCluster, as_completed
 
     check_target(workers, scheduler)
-    tasks = build_tasks(spec, kind)
     cluster = None
     if scheduler is None:
         n = workers if workers is not None else min(2, os.cpu_count() or 1)
@@ -169,7 +188,7 @@ def run_cohort(
             raise ModelError(f"scheduler {scheduler}: cannot connect: {exc}") from exc
     try:
         client.wait_for_workers(1, timeout=timeout)
-        futures = [client.submit(run_task, t, pure=False) for t in tasks]
+        futures = [client.submit(fn, t, pure=False) for t in tasks]
         rows: list[dict[str, Any]] = []
         done = 0
         if on_progress is not None:
@@ -187,7 +206,7 @@ def run_cohort(
         client.close()
         if cluster is not None:
             cluster.close()
-    return _table(rows, spec.metrics)
+    return rows
 
 
 def summary(df: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:

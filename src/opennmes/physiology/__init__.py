@@ -44,6 +44,8 @@ from opennmes.physiology._nerve import (
 from opennmes.physiology._patient import Muscle, VirtualPatient
 from opennmes.physiology._presets import PRESETS, get_preset
 from opennmes.physiology._recovery import (
+    RECOVERY_PARAMETERS,
+    recovery_draws,
     recovery_participant,
     recovery_protocol,
     recovery_study,
@@ -61,6 +63,7 @@ from opennmes.physiology._stream import PatientStream
 __all__ = [
     "read_trace",
     "read_values",
+    "recovery_draws",
     "recovery_participant",
     "recovery_protocol",
     "recovery_study",
@@ -72,6 +75,7 @@ __all__ = [
     "IdentificationResult",
     "MODELS",
     "PRESETS",
+    "RECOVERY_PARAMETERS",
     "DingParameters",
     "EmgModel",
     "Joint",

@@ -1,7 +1,8 @@
 """Recovery study: identification on synthetic participants whose parameters are known, to
 measure how often the reported 95 % intervals contain the truth (coverage) and how often a
-parameter is reported at all. Serial; a cohort engine may run the participants in parallel
-(each is independent, :func:`recovery_participant`).
+parameter is reported at all. :func:`recovery_study` runs it serially here;
+``opennmes.cohort.run_recovery`` runs the same participants (:func:`recovery_draws`) on a Dask
+cluster, each one a :func:`recovery_participant`.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ from opennmes.physiology._fitspace import BOUNDS
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["recovery_protocol", "synthetic_participant", "recovery_participant",
-           "recovery_study"]
+__all__ = ["recovery_protocol", "synthetic_participant", "recovery_draws",
+           "recovery_participant", "recovery_study", "RECOVERY_PARAMETERS"]
+
+RECOVERY_PARAMETERS = ("a_rest", "tau1_rest", "tau2", "km_rest", "alpha_a", "alpha_km",
+                       "alpha_tau1", "tau_fat")
+"""The Ding 2003 fatigue parameters a recovery study identifies, in the table's order."""
 
 
 def recovery_protocol() -> np.ndarray:
@@ -55,8 +60,7 @@ def recovery_participant(truth: DingParameters, seed: int, noise: float = 1.0,
     pt = recovery_protocol()
     sim = simulate_train(truth, pt, t_end=200.0, sfreq=sfreq, states=False)
     f = sim["force"] + np.random.default_rng(seed).normal(0.0, noise, sim.t.size)
-    names = ("a_rest", "tau1_rest", "tau2", "km_rest", "alpha_a", "alpha_km", "alpha_tau1",
-             "tau_fat")
+    names = RECOVERY_PARAMETERS
     try:
         fit = identify(sim.t, f, pt, model="ding2003-fatigue")
     except ModelError as exc:
@@ -93,12 +97,19 @@ def recovery_study(n: int, seed: int, noise: float = 1.0) -> pd.DataFrame:
     """
     import pandas as pd
 
-    if n < 1:
-        raise ModelError(f"n = {n!r} participants: needs at least 1")
-    rng = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []
-    for i in range(n):
-        truth = synthetic_participant(rng)
-        rows += [{"participant": i, **r} for r in recovery_participant(truth, seed * 100003 + i,
-                                                                        noise)]
+    for i, truth, noise_seed in recovery_draws(n, seed):
+        rows += [{"participant": i, **r} for r in recovery_participant(truth, noise_seed, noise)]
     return pd.DataFrame(rows)
+
+
+def recovery_draws(n: int, seed: int) -> list[tuple[int, DingParameters, int]]:
+    """The study's participants, drawn in order from ``seed`` alone: ``(index, truth, noise
+    seed)`` each. A distributed study draws them here, on the client, so its table does not
+    depend on how the participants are batched or on how many workers fit them."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ModelError(f"n = {n!r} participants: needs a whole number of at least 1")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ModelError(f"seed = {seed!r}: needs a whole number >= 0")
+    rng = np.random.default_rng(seed)
+    return [(i, synthetic_participant(rng), seed * 100003 + i) for i in range(n)]

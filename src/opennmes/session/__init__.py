@@ -53,6 +53,7 @@ from opennmes.session._events import (
     Triggered,
     WatchdogFired,
 )
+from opennmes.session._i24 import I24Sensor, i24_spec
 from opennmes.session._lsl import (
     LSL_TIMEOUT,
     LslPublisher,
@@ -112,6 +113,7 @@ __all__ = [
     "supervise", "SupervisedSession", "SessionRefused", "warm_up_supervisor", "KILL_AFTER",
     "Sensor", "PatientSensor", "DeviceSignals", "ReplaySensor", "SourceSensor",
     "LslPublisher", "LslSensor", "LslTrigger", "lsl_spec", "lsl_clock_offset", "LSL_TIMEOUT",
+    "I24Sensor", "i24_spec",
     "Drive", "TriggerDrive", "ClosedLoopDrive", "program_drives", "TRIGGER_SOURCES",
     "Timeline", "Position",
     "track", "track_repetitions", "tracking_verdict", "TrackingVerdict", "closed_loop_program",

@@ -85,6 +85,7 @@ def _corpus(rng: random.Random) -> list[tuple[int, bytes]]:
             for n in range(9)]
     return [(106, x) for x in live] + [
         (100, bytes(rng.getrandbits(8) for _ in range(400))),
+        (100, dl.DlInit.live((3, 9, 2), rng.choice(list(dl.SAMPLE_RATES.values()))).payload()),
         (101, bytes(27) + b"id".ljust(60, b"\0") + bytes((1, 4))),
         (102, b""), (103, b"\x00"), (104, b""), (105, bytes(9)),
         (107, (3).to_bytes(4, "big") + (4).to_bytes(2, "big") + b"abcd"),

@@ -1,5 +1,5 @@
 """``nmes devices`` (serial ports that look like stimulators) and ``nmes emulate
-rehastim2|p24`` (a byte-exact emulator on a pseudo-terminal, until stopped)."""
+rehastim2|p24|i24`` (a byte-exact emulator on a pseudo-terminal, until stopped)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import signal
 import threading
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -41,10 +41,11 @@ def devices(
             table.add_row(p.device, p.description, usb, p.looks_like or "-", p.url or "-")
         console.print(table)
     console.print("URL schemes: " + ", ".join(f"{k}://" for k in SCHEMES)
-                  + "  (no hardware: nmes emulate rehastim2|p24)")
+                  + "  (no hardware: nmes emulate rehastim2|p24|i24)")
 
 
-def _emulate(kind: str, duration: float | None, record: str | None) -> None:
+def _emulate(kind: str, duration: float | None, record: str | None,
+             escapes: str = "tolerant") -> None:
     from pathlib import Path
 
     from opennmes.cli._paths import make_parent, output_file
@@ -53,10 +54,43 @@ def _emulate(kind: str, duration: float | None, record: str | None) -> None:
 
     if record:
         output_file(Path(record), "--record", (".csv", ".parquet"))
-    emu = RehaStim2Emulator() if kind == "rehastim2" else P24Emulator()
+    emu = RehaStim2Emulator(escapes=escapes) if kind == "rehastim2" else P24Emulator()
     port = emu.start()
     typer.echo(f"{kind} emulator on {port}", err=False)
     typer.echo(f"open it with: {kind}://{port}")
+    _serve(emu, duration)
+    pulses = len(emu.record)
+    singles = len(emu.single_record)
+    zero = emu.output_is_zero
+    if record:
+        emu.record.schedule().write(str(make_parent(Path(record))))
+    typer.echo(f"stopped: {pulses} pulses recorded in the last run, {singles} single pulses, "
+               f"output {'zero' if zero else 'NOT zero'}")
+
+
+def _emulate_i24(duration: float | None, emg: str | None, seed: int) -> None:
+    from pathlib import Path
+
+    from opennmes.devices.sciencemode4 import I24Emulator
+    from opennmes.sensing import read_signals
+
+    signals = None
+    if emg is not None:
+        from opennmes.cli._paths import input_table
+
+        input_table(Path(emg))
+        signals = read_signals(emg)
+    emu = I24Emulator(signals, seed=seed)
+    port = emu.start()
+    typer.echo(f"i24 emulator on {port}", err=False)
+    typer.echo(f"use it with: nmes run ... --sensor emg=i24:{port},rate=1000")
+    _serve(emu, duration)
+    typer.echo(f"stopped: {emu.measurements} measurements, {emu.sent} samples in the last one")
+
+
+def _serve(emu: Any, duration: float | None) -> None:
+    """Run ``emu`` until SIGTERM/SIGINT or ``duration`` s, then close it (its device thread
+    first: nothing contends for its lock afterwards)."""
     stop = threading.Event()
 
     def _quit(signum: int, frame: object) -> None:
@@ -70,14 +104,7 @@ def _emulate(kind: str, duration: float | None, record: str | None) -> None:
             if t_end is not None and time.monotonic() >= t_end:
                 break
     finally:
-        emu.close()  # the device thread is stopped first: nothing contends for its lock
-        pulses = len(emu.record)
-        singles = len(emu.single_record)
-        zero = emu.output_is_zero
-        if record:
-            emu.record.schedule().write(str(make_parent(Path(record))))
-    typer.echo(f"stopped: {pulses} pulses recorded in the last run, {singles} single pulses, "
-               f"output {'zero' if zero else 'NOT zero'}")
+        emu.close()
 
 
 _DURATION = typer.Option(help="Stop after this many seconds (default: until stopped).")
@@ -93,14 +120,29 @@ def register(app: typer.Typer) -> None:
 
     @emulate.command("rehastim2")
     def rehastim2(duration: Annotated[float | None, _DURATION] = None,
-                  record: Annotated[str | None, _RECORD] = None) -> None:
+                  record: Annotated[str | None, _RECORD] = None,
+                  escapes: Annotated[str, typer.Option(
+                      help="Escapes of bytes the protocol does not require escaping (0x0A, "
+                           "0x55): tolerant reads them, strict answers a transfer error "
+                           "(docs/devices/rehastim2.md).")] = "tolerant") -> None:
         """Emulate a Hasomed RehaStim 2 (ScienceMode2)."""
-        _emulate("rehastim2", duration, record)
+        _emulate("rehastim2", duration, record, escapes)
 
     @emulate.command("p24")
     def p24(duration: Annotated[float | None, _DURATION] = None,
             record: Annotated[str | None, _RECORD] = None) -> None:
         """Emulate a Hasomed P24 (ScienceMode4, mid and low level)."""
         _emulate("p24", duration, record)
+
+    @emulate.command("i24")
+    def i24(duration: Annotated[float | None, _DURATION] = None,
+            emg: Annotated[str | None, typer.Option(
+                help="Recording whose first channel(s) the EMG channels play from each "
+                     "measurement's start, looped (C3D, EDF/BDF, CSV, text; values as in the "
+                     "file, V expected). Default: 5 uV rest noise.")] = None,
+            seed: Annotated[int, typer.Option(help="Seed of the rest noise.")] = 0) -> None:
+        """Emulate a Hasomed I24 measurement device (ScienceMode4 dyscom: EMG and
+        bioimpedance live data, 250 to 32000 samples/s)."""
+        _emulate_i24(duration, emg, seed)
 
     app.add_typer(emulate, name="emulate")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -163,7 +165,9 @@ def run(
                          "triggered channel listens to (repeatable; NAME defaults to the file "
                          "name without its extension). [NAME=]lsl:type=EMG (or name=, "
                          "source_id=, timeout= s): a live LSL stream as the sensor, found "
-                         "before any current flows.")] = None,
+                         "before any current flows. [NAME=]i24:PORT[,rate=1000]"
+                         "[,channels=emg1+bi][,silence=0.5]: a Hasomed I24 measuring live "
+                         "(NAME defaults to emg); an electrode off ends the session.")] = None,
     sensor_loop: Annotated[bool, typer.Option(
         "--sensor-loop", help="Replay each --sensor recording again when it ends.")] = False,
     lsl: Annotated[bool, typer.Option(
@@ -207,7 +211,7 @@ def run(
     # LSL streams are found (or refused) here, before the store or the device opens
     sensors = [_sensor(spec, sensor_loop) for spec in sensor or []]
     triggers = [_lsl_trigger(spec) for spec in lsl_trigger or []]
-    with open_store(db) as store:
+    with _closing(sensors + triggers), open_store(db) as store:
         prog = resolve_program(program, store)
         store.get_patient(patient)  # unknown patient: clear error before any device opens
         _check_triggers(triggers, prog)
@@ -259,13 +263,29 @@ def _play(runner: Any, plain: bool, lsl_name: str | None) -> SessionResult:
         return play(runner, live=False if plain else None, every=10.0)
 
 
+@contextlib.contextmanager
+def _closing(items: list[Any]) -> Iterator[None]:
+    """Close every sensor and trigger that can be closed (an I24's measurement, LSL inlets)
+    when the command ends, however it ends."""
+    try:
+        yield
+    finally:
+        for x in items:
+            close = getattr(x, "close", None)
+            if callable(close):
+                close()
+
+
 def _sensor(spec: str, loop: bool) -> Any:
-    """``[NAME=]lsl:...`` -> an LslSensor; ``[NAME=]FILE`` -> a ReplaySensor."""
-    from opennmes.session import LslSensor, lsl_spec
+    """``[NAME=]lsl:...`` -> an LslSensor; ``[NAME=]i24:PORT...`` -> an I24Sensor (measuring
+    from now); ``[NAME=]FILE`` -> a ReplaySensor."""
+    from opennmes.session import I24Sensor, LslSensor, i24_spec, lsl_spec
 
     name, sep, rest = spec.partition("=")
-    if spec.lower().startswith("lsl:"):
+    if spec.lower().startswith(("lsl:", "i24:")):
         name, rest = "", spec
+    if rest.lower().startswith("i24:"):
+        return I24Sensor(name=name.strip() or "emg", **i24_spec(rest))
     if rest.lower().startswith("lsl:"):
         kw = lsl_spec(rest)
         if "marker" in kw:

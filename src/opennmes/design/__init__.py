@@ -9,6 +9,7 @@ device's grid that has passed its safety guard. CasADi builds the problem from t
 exact pulse-to-pulse solution and IPOPT solves it. See ``docs/design.md``.
 """
 
+from opennmes.design._mpc import DECISIONS, MpcStep, RecedingHorizon
 from opennmes.design._target import Target, read_target
 from opennmes.design._train import (
     DEFAULT_WEIGHTS,
@@ -21,3 +22,4 @@ from opennmes.design._train import (
 
 __all__ = ["DEFAULT_WEIGHTS", "OBJECTIVES", "DesignResult", "Target", "design_train", "predict",
            "read_target", "time_grid"]
+__all__ += ["DECISIONS", "MpcStep", "RecedingHorizon"]

@@ -357,7 +357,126 @@ class TriggerDrive:
         return None
 
 
-class ClosedLoopDrive:
+class _MeasuredLoop:
+    """What every closed-loop drive shares: the latest valid sample of the measured signal,
+    the grid of slots and repetitions, the open loop on a stale measurement (``silent`` and
+    ``measured`` events) and the ``control.<channel>`` trace. A subclass sets the attributes
+    below in its constructor and ``_f``, ``_per_n`` in ``bind``."""
+
+    channel: str
+    target: np.ndarray
+    signal: str
+    sensor: str | None
+    start: float
+    silence_timeout: float
+    _f: float
+    _per_n: int
+    _y: float | None
+    _y_t: float | None
+    _silent: bool
+    _events: list[SessionEvent]
+    _trace: list[np.ndarray]
+    _trace_t0: float | None
+    _unit: str
+    _next: int
+    _ch: Channel | None
+    _index: int
+    _names: tuple[str, ...]
+
+    def _emit(self, rows: list[tuple[float, float, float]], ts: list[float], us: list[float],
+              n_end: int) -> PulseSchedule:
+        """End a render: the grid moves to ``n_end``, the trace keeps ``rows`` (target,
+        measured, amplitude per slot), and the channel's pulses at ``ts`` with ``us`` A."""
+        assert self._ch is not None
+        self._next = max(self._next, n_end)
+        if rows:
+            self._trace.append(np.asarray(rows, dtype=np.float64).T)
+        if not ts:
+            return PulseSchedule.empty(self._names)
+        return _pulses(self._ch, self._index, self._names, np.asarray(ts), np.asarray(us))
+
+    def _score(self, rep: int, t: float, e: np.ndarray) -> float:
+        """Record a ``repetition`` event with the RMSE of the errors ``e`` (NaN: not
+        measured) and return it."""
+        ok = np.isfinite(e)
+        rmse = float(np.sqrt(np.mean(e[ok] ** 2))) if ok.any() else math.nan
+        unit = f" ({self._unit})" if self._unit else ""
+        self._events.append(LoopEvent(t, self.channel, "repetition",
+                                      f"repetition {rep + 1} ended; tracking RMSE{unit}", rmse))
+        return rmse
+
+    def pause(self, t: float) -> None:
+        """Nothing to cancel: while paused the ceiling is zero."""
+
+    def observe(self, signals: Signals, sensor: str) -> None:
+        """Keep the latest sample of the measured signal."""
+        if self.sensor is not None and sensor != self.sensor:
+            return
+        if self.signal not in signals.names:
+            if self.sensor is not None:
+                raise ProgramError(f"closed loop of {self.channel!r}: sensor {sensor!r} has "
+                                   f"no channel {self.signal!r}; it has "
+                                   f"{list(signals.names)}")
+            return
+        x = signals[self.signal]
+        ok = np.flatnonzero(np.isfinite(x))
+        if ok.size:
+            self._y = float(x[ok[-1]])
+            self._y_t = signals.t0 + ok[-1] / signals.sfreq
+            self._unit = signals.unit(self.signal)
+
+    def _slot(self, n: int) -> tuple[int, int]:
+        """(repetition, pulse within it) of grid slot ``n``; pulse -1 before the start."""
+        rel = n - math.ceil(self.start * self._f - 1e-9)
+        if rel < 0:
+            return 0, -1
+        if self._per_n == 0:
+            return 0, rel
+        return divmod(rel, self._per_n)
+
+    def _amount(self, v: float) -> str:
+        """A value of the measured signal as a person reads it (angles in degrees)."""
+        if self._unit == "rad":
+            return f"{math.degrees(v):.1f} deg"
+        return f"{v:.4g} {self._unit}".rstrip()
+
+    def _stale(self, t: float) -> bool:
+        """True (and a ``silent`` event once) when the measurement is too old at ``t``."""
+        since = self._y_t if self._y_t is not None else self.start
+        stale = t - since > self.silence_timeout
+        if stale and not self._silent:
+            self._silent = True
+            self._events.append(LoopEvent(
+                t, self.channel, "silent",
+                f"no valid {self.signal!r} sample for {t - since:.3f} s (limit "
+                f"{self.silence_timeout:g} s): output zero until it is back", None))
+            log.warning("closed loop of %r: measurement silent at %.3f s", self.channel, t)
+        elif not stale and self._silent:
+            self._silent = False
+            self._events.append(LoopEvent(t, self.channel, "measured",
+                                          f"{self.signal!r} is back; the loop restarts", None))
+        return stale
+
+    def take_events(self) -> list[SessionEvent]:
+        """Loop events since the last call."""
+        out, self._events = self._events, []
+        return out
+
+    def take_trace(self) -> Signals | None:
+        """Target, measured and commanded amplitude per pulse slot since the last call
+        (stream ``control.<channel>``; NaN where there is no target or no measurement)."""
+        if not self._trace or self._trace_t0 is None:
+            return None
+        data = np.hstack(self._trace)
+        self._trace = []
+        t0 = self._trace_t0
+        self._trace_t0 = t0 + data.shape[1] / self._f
+        return Signals(data, self._f, (f"{self.channel}.target", f"{self.channel}.measured",
+                                       f"{self.channel}.amplitude"),
+                       (self._unit, self._unit, "A"), t0)
+
+
+class ClosedLoopDrive(_MeasuredLoop):
     """A channel whose every pulse amplitude is set by a controller tracking a target.
 
     One controller step per pulse (:class:`~opennmes.control.Tracker`): the latest sample of
@@ -475,35 +594,6 @@ class ClosedLoopDrive:
                 f"{self.controller.u_max * 1e3:g} mA is above the program amplitude "
                 f"{channel.amplitude * 1e3:g} mA")
 
-    def pause(self, t: float) -> None:
-        """Nothing to cancel: while paused the ceiling is zero."""
-
-    def observe(self, signals: Signals, sensor: str) -> None:
-        """Keep the latest sample of the measured signal."""
-        if self.sensor is not None and sensor != self.sensor:
-            return
-        if self.signal not in signals.names:
-            if self.sensor is not None:
-                raise ProgramError(f"closed loop of {self.channel!r}: sensor {sensor!r} has "
-                                   f"no channel {self.signal!r}; it has "
-                                   f"{list(signals.names)}")
-            return
-        x = signals[self.signal]
-        ok = np.flatnonzero(np.isfinite(x))
-        if ok.size:
-            self._y = float(x[ok[-1]])
-            self._y_t = signals.t0 + ok[-1] / signals.sfreq
-            self._unit = signals.unit(self.signal)
-
-    def _slot(self, n: int) -> tuple[int, int]:
-        """(repetition, pulse within it) of grid slot ``n``; pulse -1 before the start."""
-        rel = n - math.ceil(self.start * self._f - 1e-9)
-        if rel < 0:
-            return 0, -1
-        if self._per_n == 0:
-            return 0, rel
-        return divmod(rel, self._per_n)
-
     def render(self, t0: float, t1: float, level: float) -> PulseSchedule:
         """Pulses with onsets in ``[t0, t1)``, one controller step each."""
         assert self.tracker is not None and self._ch is not None
@@ -549,35 +639,7 @@ class ClosedLoopDrive:
                 rows.append((np.nan, np.nan if self._y is None else self._y, 0.0))
             if self._trace_t0 is None:
                 self._trace_t0 = n / f
-        self._next = max(self._next, n_end)
-        if rows:
-            self._trace.append(np.asarray(rows, dtype=np.float64).T)
-        if not ts:
-            return PulseSchedule.empty(self._names)
-        return _pulses(self._ch, self._index, self._names, np.asarray(ts), np.asarray(us))
-
-    def _amount(self, v: float) -> str:
-        """A value of the measured signal as a person reads it (angles in degrees)."""
-        if self._unit == "rad":
-            return f"{math.degrees(v):.1f} deg"
-        return f"{v:.4g} {self._unit}".rstrip()
-
-    def _stale(self, t: float) -> bool:
-        """True (and a ``silent`` event once) when the measurement is too old at ``t``."""
-        since = self._y_t if self._y_t is not None else self.start
-        stale = t - since > self.silence_timeout
-        if stale and not self._silent:
-            self._silent = True
-            self._events.append(LoopEvent(
-                t, self.channel, "silent",
-                f"no valid {self.signal!r} sample for {t - since:.3f} s (limit "
-                f"{self.silence_timeout:g} s): output zero until it is back", None))
-            log.warning("closed loop of %r: measurement silent at %.3f s", self.channel, t)
-        elif not stale and self._silent:
-            self._silent = False
-            self._events.append(LoopEvent(t, self.channel, "measured",
-                                          f"{self.signal!r} is back; the loop restarts", None))
-        return stale
+        return self._emit(rows, ts, us, n_end)
 
     def _end_repetition(self, rep: int, t: float) -> None:
         if self._prev is not None and self._y is not None:
@@ -585,10 +647,7 @@ class ClosedLoopDrive:
             self._rep_e[kp] = self.target[kp] - self._y
         e = self._rep_e
         ok = np.isfinite(e)
-        rmse = float(np.sqrt(np.mean(e[ok] ** 2))) if ok.any() else math.nan
-        unit = f" ({self._unit})" if self._unit else ""
-        self._events.append(LoopEvent(t, self.channel, "repetition",
-                                      f"repetition {rep + 1} ended; tracking RMSE{unit}", rmse))
+        rmse = self._score(rep, t, e)
         if self.ilc is not None and ok.all():
             # no upward learning where the output sat at its ceiling (anti-windup)
             ff = self.ilc.next_input(self._rep_u.copy(), e.copy(),
@@ -609,24 +668,6 @@ class ClosedLoopDrive:
                                               f"feed-forward learnt from repetition {rep + 1}; "
                                               "peak amplitude", float(np.max(self._ff))))
         self._prev = None
-
-    def take_events(self) -> list[SessionEvent]:
-        """Loop events since the last call."""
-        out, self._events = self._events, []
-        return out
-
-    def take_trace(self) -> Signals | None:
-        """Target, measured and commanded amplitude per pulse slot since the last call
-        (stream ``control.<channel>``; NaN where there is no target or no measurement)."""
-        if not self._trace or self._trace_t0 is None:
-            return None
-        data = np.hstack(self._trace)
-        self._trace = []
-        t0 = self._trace_t0
-        self._trace_t0 = t0 + data.shape[1] / self._f
-        return Signals(data, self._f, (f"{self.channel}.target", f"{self.channel}.measured",
-                                       f"{self.channel}.amplitude"),
-                       (self._unit, self._unit, "A"), t0)
 
 
 def program_drives(program: Program, **overrides: Any) -> list[TriggerDrive]:

@@ -75,8 +75,9 @@ _RENDER = """async ([scale]) => {
         const ctx = canvas.getContext('2d');
         ctx.fillStyle = 'white'; ctx.fillRect(0, 0, canvas.width, canvas.height);
         await page.render({canvasContext: ctx, viewport: vp}).promise;
+        const text = (await page.getTextContent()).items.map(t => t.str).join(' ');
         out.push({w_pt: page.view[2] - page.view[0], h_pt: page.view[3] - page.view[1],
-                  png: canvas.toDataURL('image/png').split(',')[1]});
+                  png: canvas.toDataURL('image/png').split(',')[1], text});
     }
     return out;
 }"""
@@ -84,7 +85,8 @@ _RENDER = """async ([scale]) => {
 
 def pdf_pages_png(browser: Any, pdf: Path, out_dir: Path, scale: float = 1.5
                   ) -> list[tuple[Path, float, float]]:
-    """Render every page of ``pdf`` to ``out_dir/page-N.png`` with PDF.js in Chromium.
+    """Render every page of ``pdf`` to ``out_dir/page-N.png`` with PDF.js in Chromium (and
+    the page's text, as PDF.js reads it, to ``out_dir/page-N.txt``).
 
     ``browser`` is a Playwright browser context. Returns (png path, width pt, height pt)."""
     build = js_tools_dir() / "node_modules" / "pdfjs-dist" / "build"
@@ -110,6 +112,7 @@ def pdf_pages_png(browser: Any, pdf: Path, out_dir: Path, scale: float = 1.5
     for i, p in enumerate(pages, start=1):
         path = out_dir / f"page-{i}.png"
         path.write_bytes(base64.b64decode(p["png"]))
+        path.with_suffix(".txt").write_text(str(p.get("text", "")), encoding="utf-8")
         result.append((path, float(p["w_pt"]), float(p["h_pt"])))
     return result
 

@@ -32,8 +32,10 @@ from typing import Any
 
 __all__ = ["LANGUAGES", "DEFAULT_LANGUAGE", "LANGUAGE_NAMES", "LOCALE_DIR", "negotiate",
            "translations", "gettext", "ngettext", "format_number", "format_significant",
+           "format_percent",
            "format_quantity", "format_date", "format_datetime", "install_jinja", "N_",
-           "extract_messages", "PYTHON_KEYWORDS"]
+           "extract_messages", "PYTHON_KEYWORDS", "PROTOCOL_CONTEXT", "protocol_gettext",
+           "protocol_texts"]
 
 LANGUAGES: tuple[str, ...] = ("en", "de", "es")
 """The languages of the app and the reports (English is the source language)."""
@@ -142,6 +144,20 @@ def format_significant(value: float, lang: str | None, digits: int = 4) -> str:
     return format_number(rounded, lang, decimals)
 
 
+def format_percent(share: float, lang: str | None, digits: int = 0) -> str:
+    """A share (``0.5`` is half) as a percentage the locale's way: ``"50%"`` in English,
+    ``"50 %"`` in German and Spanish."""
+    locale = _locale(lang)
+    if locale is None:  # pragma: no cover - babel comes with the web extra
+        return f"{share * 100:.{max(digits, 0)}f}%"
+    from babel.numbers import format_percent as babel_percent
+
+    pattern = locale.percent_formats[None].pattern  # "#,##0%" or "#,##0\u00a0%"
+    if digits > 0:
+        pattern = pattern.replace("0", "0." + "0" * digits, 1)
+    return str(babel_percent(share, format=pattern, locale=locale))
+
+
 def format_quantity(value: float, unit: str, lang: str | None, digits: int = 0) -> str:
     """A number and its unit for a person (``"12,5 mA"`` in German); the unit is a symbol
     people know (mA, us, Hz, s, min, N, deg) and is not translated."""
@@ -167,7 +183,8 @@ def format_datetime(value: dt.datetime, lang: str | None, form: str = "medium") 
 
 def install_jinja(env: object) -> None:
     """Give a Jinja2 environment the ``i18n`` extension (``{% trans %}``, ``_()``) and the
-    filters ``number``, ``significant``, ``quantity``, ``date`` and ``datetime``, all in the
+    filters ``number``, ``significant``, ``percent``, ``quantity``, ``date``, ``datetime``
+    and ``protocol_text`` (:func:`protocol_gettext`), all in the
     language of the template's ``lang`` variable (English when it has none). The callables
     read the language from each render's context, so one environment serves every language
     at once."""
@@ -196,12 +213,20 @@ def install_jinja(env: object) -> None:
         return translations(lang_of(ctx)).npgettext(context, singular, plural, n)
 
     @pass_context
+    def protocol_text(ctx: Context, text: str) -> str:
+        return protocol_gettext(lang_of(ctx), text)
+
+    @pass_context
     def number(ctx: Context, value: float, digits: int = 0) -> str:
         return format_number(value, lang_of(ctx), digits)
 
     @pass_context
     def significant(ctx: Context, value: float, digits: int = 4) -> str:
         return format_significant(value, lang_of(ctx), digits)
+
+    @pass_context
+    def percent(ctx: Context, share: float, digits: int = 0) -> str:
+        return format_percent(share, lang_of(ctx), digits)
 
     @pass_context
     def quantity(ctx: Context, value: float, unit: str, digits: int = 0) -> str:
@@ -219,14 +244,15 @@ def install_jinja(env: object) -> None:
     env.install_gettext_callables(  # type: ignore[attr-defined]
         _gettext, _ngettext, newstyle=True, pgettext=_pgettext, npgettext=_npgettext)
     env.filters.update(number=number, significant=significant, quantity=quantity, date=date,
-                       datetime=datetime)
+                       datetime=datetime, protocol_text=protocol_text, percent=percent)
 
 
 PYTHON_KEYWORDS: dict[str, tuple[int, ...]] = {
-    "gettext": (2,), "ngettext": (2, 3), "translate": (2,), "N_": (1,)}
+    "gettext": (2,), "ngettext": (2, 3), "translate": (2,), "N_": (1,), "_": (1,)}
 """How the Python code marks its texts: ``gettext(lang, "text")``, ``ngettext(lang, one,
-many, n)``, the web's ``translate(request, "text")``, and ``N_("text")`` (a text marked for
-the catalogue and translated later)."""
+many, n)``, the web's ``translate(request, "text")``, ``N_("text")`` (a text marked for
+the catalogue and translated later), and ``_("text")`` (a function's own short cut to
+``gettext`` in its language)."""
 
 
 def N_(message: str) -> str:  # noqa: N802 - the gettext convention's name
@@ -234,10 +260,58 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention's name
     return message
 
 
+PROTOCOL_CONTEXT = "protocol"
+"""The gettext context of the protocol library's texts (see :func:`protocol_texts`)."""
+_PROTOCOL_DIR = Path(__file__).parent / "therapy" / "protocols"
+# texts kept as dict literals in modules above this one: (module, the dict's name)
+_LITERAL_TEXTS = ((Path(__file__).parent / "therapy" / "_library.py", "DIAGRAMS"),
+                  (Path(__file__).parent / "safety" / "_screening.py", "FACTORS"))
+
+
+def protocol_gettext(lang: str | None, text: str) -> str:
+    """A text of the protocol library a person reads (title, position, where each pad goes,
+    pad size, the placement picture's caption) or a contraindication of the screening, in
+    ``lang``; a text the catalogue does not have (a clinic's own protocol) stays as
+    written."""
+    return translations(lang).pgettext(PROTOCOL_CONTEXT, text)
+
+
+def protocol_texts() -> list[tuple[str, str]]:
+    """The library protocols' texts that patients and clinicians read, as (text, where):
+    ``title``, ``placement.position``, each electrode's ``landmarks`` and ``size`` from
+    ``opennmes/therapy/protocols/*.yaml``, the captions of the placement pictures
+    (``DIAGRAMS`` in ``opennmes/therapy/_library.py``) and the contraindications of the
+    screening (``FACTORS`` in ``opennmes/safety/_screening.py``); the two dicts are read as
+    literals so that this base module imports nothing above it."""
+    import ast
+
+    import yaml
+
+    found: list[tuple[str, str]] = []
+    for path in sorted(_PROTOCOL_DIR.glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        where = f"therapy/protocols/{path.name}"
+        placement = doc.get("placement") or {}
+        texts = [doc.get("title"), placement.get("position")]
+        for electrode in placement.get("electrodes") or []:
+            texts += [electrode.get("landmarks"), electrode.get("size")]
+        found += [(str(t), where) for t in texts if t]
+    for module, name in _LITERAL_TEXTS:
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                    and node.target.id == name and node.value is not None):
+                where = f"{module.parent.name}/{module.name}"
+                found += [(str(v), where) for v in ast.literal_eval(node.value).values()]
+    return found
+
+
 def extract_messages() -> Any:
     """Every text marked for translation in the package: the ``templates/*.html`` of the web
-    app and the reports (Jinja2's ``{% trans %}`` and ``_()``) and the Python modules
-    (:data:`PYTHON_KEYWORDS`), as a Babel ``Catalog`` (the catalogues' template)."""
+    app and the reports (Jinja2's ``{% trans %}`` and ``_()``), the Python modules
+    (:data:`PYTHON_KEYWORDS`) and the protocol library's texts (:func:`protocol_texts`, in
+    the context :data:`PROTOCOL_CONTEXT`), as a Babel ``Catalog`` (the catalogues'
+    template)."""
     from babel.messages.catalog import Catalog
     from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 
@@ -254,4 +328,6 @@ def extract_messages() -> Any:
                 strip_comment_tags=True):
             catalog.add(message, None, [(filename, lineno)], auto_comments=comments,
                         context=context)
+    for text, where in protocol_texts():
+        catalog.add(text, None, [(where, 0)], context=PROTOCOL_CONTEXT)
     return catalog

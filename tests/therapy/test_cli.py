@@ -77,3 +77,9 @@ def test_prescribe_outcomes_and_report(tmp_path: Path) -> None:
     r = _nmes("outcomes", "report", "P1", "--html", str(html), "--pdf", str(pdf), env=env)
     assert r.returncode == 0, r.stderr
     assert html.stat().st_size > 1000 and pdf.read_bytes().startswith(b"%PDF")
+    es = tmp_path / "informe.html"
+    r = _nmes("outcomes", "report", "P1", "--html", str(es), "--lang", "es", env=env)
+    assert r.returncode == 0, r.stderr
+    assert '<html lang="es">' in es.read_text() and "Dosis y adherencia" in es.read_text()
+    r = _nmes("outcomes", "report", "P1", "--html", str(es), "--lang", "fr", env=env)
+    assert r.returncode == 2 and "--lang 'fr' is not one of en, de, es" in r.stderr

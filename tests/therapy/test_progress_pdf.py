@@ -82,6 +82,38 @@ def test_pdf_pages_are_a4_and_nothing_is_cut_at_the_right_margin(
 
 
 @pytest.mark.browser
+def test_the_german_pdf_report_renders_in_german_on_a4(
+        store: Store, record: TherapyRecord, tmp_path: Path, render) -> None:  # type: ignore[no-untyped-def]
+    """The report in German: headings, table heads, chart labels and the protocol's title
+    in German, dates as 05.12.2026 and decimals with a comma, on A4 pages with nothing cut
+    at the right margin (German words are longer)."""
+    import re
+
+    _busy_patient(store, record)
+    html, out = tmp_path / "bericht.html", tmp_path / "bericht.pdf"
+    write_progress_report(store, "P-PDF-Pseudonym-0042", html=html, pdf=out, as_of=TODAY,
+                          lang="de")
+    page = html.read_text(encoding="utf-8")
+    assert '<html lang="de">' in page
+    for german in ("Verlaufsbericht", "Dosis und Therapietreue", "Veränderung zum Ausgangswert",
+                   "Quadrizepskräftigung bei Kniearthrose", "Sitzungen gemacht"):
+        assert german in page, german
+    for english in ("Progress report", "Dose and adherence", "change from baseline",
+                    "Quadriceps strengthening in knee osteoarthritis", "sessions done"):
+        assert english not in page, english
+    assert TODAY.strftime("%d.%m.%Y") in page
+    pages = render(out, "bericht")
+    assert len(pages) >= 3
+    text = " ".join(png.with_suffix(".txt").read_text(encoding="utf-8") for png, _, _ in pages)
+    assert "Verlaufsbericht" in text and "Dosis und Therapietreue" in text
+    assert re.search(r"\d,\d mA|\d+,\d+", text), text[:500]  # decimal commas
+    for png, w, h in pages:
+        assert (round(w), round(h)) == (round(A4_PT[0]), round(A4_PT[1]))
+        cut, margin = _cut_and_margin_ink(png)
+        assert cut == 0 and margin == 0, (png.name, cut, margin)
+
+
+@pytest.mark.browser
 def test_the_margin_check_catches_a_page_too_wide_for_a4(tmp_path: Path, render) -> None:  # type: ignore[no-untyped-def]
     wide = ("<!doctype html><html><head><title>wide</title><style>@page{size:A4;margin:13mm}"
             "td{white-space:nowrap;border:1px solid #000}</style></head><body><table><tr>"

@@ -33,6 +33,7 @@ RULES: dict[tuple[str, str], set[str]] = {
     ("POST", "/admin/sessions/{session_id}/end"): {"admin"},
     ("GET", "/account"): EVERYONE,
     ("POST", "/account/password"): EVERYONE,
+    ("POST", "/account/language"): EVERYONE,
     ("GET", "/patients"): STAFF,
     ("POST", "/patients"): STAFF,
     ("GET", "/patients/{patient_id}"): STAFF,

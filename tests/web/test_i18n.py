@@ -210,3 +210,57 @@ def test_event_words_in_each_language() -> None:
         "Intensity of quad raised from 0.0 mA to 3.0 mA in 3 steps by the titration plan "
         "(0.0 to 3.0 s).")
     assert dose_head("es")[:3] == ("Canal", "Pulsos", "Contracciones")
+
+
+# ----------------------------------------------------------------------------- the user's own
+def test_the_users_own_language_beats_the_browser_and_the_switch_beats_both(  # type: ignore[no-untyped-def]
+        client_for, store: Store, app) -> None:
+    client = client_for("pat")
+    client.headers["Accept-Language"] = "en-GB,en;q=0.9"
+    html = client.page("/account")
+    assert 'action="/account/language"' in html and "My browser's language" in html
+    r = client.submit("/account/language", {"lang": "de"})
+    assert r.status_code == 303 and r.headers["location"] == "/account"
+    assert app.state.accounts.get_user(app.state.accounts.authenticate(
+        "pat", "pat-pass-1234").id).language == "de"
+    # a new browser (no switch cookie) with an English Accept-Language: the account's German
+    other = client_for("pat")
+    other.headers["Accept-Language"] = "en-GB,en;q=0.9"
+    r = other.get("/home")
+    assert r.headers["content-language"] == "de" and "Ihre Fortschritte" in r.text
+    assert '<option value="de" lang="de" selected>' in other.page("/account")
+    # the switch still changes this one browser
+    other.submit("/language", {"lang": "es", "next": "/home"})
+    assert "Su progreso" in other.page("/home")
+    # back to the browser's language: the setting is forgotten
+    client.page("/account")
+    client.submit("/account/language", {"lang": ""})
+    fresh = client_for("pat")
+    fresh.headers["Accept-Language"] = "en-GB,en;q=0.9"
+    assert "Your progress" in fresh.page("/home")
+    # a language the app does not have is refused, naming it
+    r = client.submit("/account/language", {"lang": "fr"})
+    assert r.status_code == 400 and "&#39;fr&#39;" in r.text
+
+
+def test_the_language_column_comes_with_a_migration(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Revision 0005 adds users.language to a database of revision 0004; its accounts keep
+    their rows and read their browser's language (None) until they choose one."""
+    import sqlalchemy as sa
+
+    from opennmes.store._engine import head_revision, make_engine, upgrade_schema
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    try:
+        upgrade_schema(engine, "0004")
+        assert "language" not in {c["name"] for c in sa.inspect(engine).get_columns("users")}
+        with engine.begin() as con:
+            con.execute(sa.text("INSERT INTO users (username, password_hash, role, active, "
+                                "created_at) VALUES ('old', 'x', 'clinician', 1, "
+                                "'2026-12-01 10:00:00')"))
+        assert upgrade_schema(engine)[1] == head_revision() == "0005"
+        with engine.connect() as con:
+            assert con.execute(sa.text("SELECT username, language FROM users")).all() == [
+                ("old", None)]
+    finally:
+        engine.dispose()

@@ -110,15 +110,20 @@ def report(
     html: Annotated[Path | None, typer.Option(help="HTML file to write.")] = None,
     pdf: Annotated[Path | None, typer.Option(
         help="PDF file to write (A4, laid out by Chromium, which must be installed).")] = None,
+    lang: Annotated[str, typer.Option(
+        help="Language of the report: en, de or es (texts, numbers and dates).")] = "en",
     db: DbOpt = None,
 ) -> None:
     """Write the patient's progress report (outcomes with MCID bands, adherence, sessions)."""
     from opennmes.cli._paths import make_parent, output_file
+    from opennmes.i18n import LANGUAGES
     from opennmes.report.progress_report import write_progress_report
     from opennmes.store import open_store
 
     if html is None and pdf is None:
         raise typer.BadParameter("give --html and/or --pdf")
+    if lang not in LANGUAGES:
+        raise typer.BadParameter(f"--lang {lang!r} is not one of {', '.join(LANGUAGES)}")
     for path, option in ((html, "--html"), (pdf, "--pdf")):
         if path is not None:
             output_file(path, option)
@@ -127,7 +132,7 @@ def report(
         for path in (html, pdf):
             if path is not None:
                 make_parent(path)
-        data = write_progress_report(store, patient, html=html, pdf=pdf)
+        data = write_progress_report(store, patient, html=html, pdf=pdf, lang=lang)
     for p in (html, pdf):
         if p is not None:
             typer.echo(f"wrote {p}")

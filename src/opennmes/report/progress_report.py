@@ -16,6 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from opennmes.i18n import (
+    N_,
+    format_date,
+    format_datetime,
+    format_number,
+    format_percent,
+    format_quantity,
+    format_significant,
+    gettext,
+    install_jinja,
+    protocol_gettext,
+)
+
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
@@ -28,9 +41,17 @@ if TYPE_CHECKING:  # pragma: no cover
         TherapyRecord,
     )
 
+
 __all__ = ["ProgressData", "RxProgress", "collect_progress", "outcome_figure",
            "adherence_figure", "progress_html", "write_progress_pdf", "write_progress_report",
            "prescription_sheet_html"]
+
+# the records' English values, as the reader's language shows them
+_WORDS = {"finished": N_("finished"), "aborted": N_("stopped early"),
+          "interrupted": N_("interrupted"), "running": N_("running"), "active": N_("active"),
+          "ended": N_("ended"), "left": N_("left"), "right": N_("right"),
+          "bilateral": N_("both sides")}
+
 
 @dataclass(frozen=True)
 class RxProgress:
@@ -75,13 +96,13 @@ def _plt() -> Any:
     return plt
 
 
-def outcome_figure(history: OutcomeHistory) -> Figure:
+def outcome_figure(history: OutcomeHistory, lang: str = "en") -> Figure:
     """Values over time (display units) with the threshold's band (MCID, MDC or published
     effect, named with its population) above and below the baseline.
 
     The darker band is the published threshold range in the direction of improvement
     (baseline + low .. baseline + high); the lighter one mirrors it for worsening; a
-    cut-off is a dashed line.
+    cut-off is a dashed line. ``lang``: the language of the labels and dates.
     """
     from opennmes.therapy import threshold_label
 
@@ -93,7 +114,7 @@ def outcome_figure(history: OutcomeHistory) -> Figure:
     vals = [m.value * inst.scale for m in ms]
     ax.plot(days, vals, "o-", color="#1f4e79", zorder=3)
     if days:
-        _date_axis(ax, min(days), max(days))
+        _date_axis(ax, min(days), max(days), lang)
     t = history.threshold
     if ms and t is not None and t.low is not None and t.high is not None:
         base = ms[0].value * inst.scale
@@ -102,16 +123,18 @@ def outcome_figure(history: OutcomeHistory) -> Figure:
         span = [min(days), max(days) if len(days) > 1 else min(days) + dt.timedelta(days=1)]
         band_lo = (base + d * lo, base + d * hi)
         name = f"{threshold_label(t)} ({t.population})"
+        better, worse = gettext(lang, "improvement"), gettext(lang, "worsening")
         ax.fill_between(span, min(band_lo), max(band_lo), color="#2e7d32", alpha=0.18,
-                        label=f"{name}: improvement")
+                        label=f"{name}: {better}")
         ax.fill_between(span, base - d * lo, base - d * hi, color="#c62828", alpha=0.10,
-                        label=f"{name}: worsening")
-        ax.axhline(base, color="#777", lw=0.8, ls=":", label="baseline")
+                        label=f"{name}: {worse}")
+        ax.axhline(base, color="#777", lw=0.8, ls=":", label=gettext(lang, "baseline"))
+    cutoff = gettext(lang, "cut-off")
     for c in inst.thresholds:
         if c.kind == "cutoff" and c.low is not None:
             ax.axhline(c.low * inst.scale, color="#b26a00", ls="--", lw=1,
-                       label=f"cut-off {c.low * inst.scale:g}")
-    side = f" ({history.side})" if history.side else ""
+                       label=f"{cutoff} {format_significant(c.low * inst.scale, lang)}")
+    side = f" ({gettext(lang, _WORDS.get(history.side, history.side))})" if history.side else ""
     ax.set_title(f"{inst.name}{side}", fontsize=10)
     ax.set_ylabel(inst.unit)
     if ax.get_legend_handles_labels()[0]:
@@ -119,11 +142,12 @@ def outcome_figure(history: OutcomeHistory) -> Figure:
     return fig
 
 
-def _date_axis(ax: Any, first: dt.date, last: dt.date) -> None:
-    """Ticks on whole days (never hours), at most about seven, labelled as dates; the axis
-    spans at least a week so one measurement sits in the middle of a readable range."""
+def _date_axis(ax: Any, first: dt.date, last: dt.date, lang: str = "en") -> None:
+    """Ticks on whole days (never hours), at most about seven, labelled as dates in the
+    locale of ``lang``; the axis spans at least a week so one measurement sits in the
+    middle of a readable range."""
     import matplotlib.dates as mdates
-    from matplotlib.ticker import FixedLocator
+    from matplotlib.ticker import FixedLocator, FuncFormatter
 
     span = (last - first).days
     pad = dt.timedelta(days=max(1, span // 20))
@@ -136,31 +160,37 @@ def _date_axis(ax: Any, first: dt.date, last: dt.date) -> None:
     step = max(1, -(-(hi - lo).days // 7))  # whole days between ticks, at most ~7 ticks
     ticks = [lo + dt.timedelta(days=d) for d in range(0, (hi - lo).days + 1, step)]
     ax.xaxis.set_major_locator(FixedLocator([mdates.date2num(d) for d in ticks]))
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b\n%Y"))
+    ax.xaxis.set_major_formatter(FuncFormatter(
+        lambda x, _pos: (f"{format_date(mdates.num2date(x).date(), lang, 'd MMM')}\n"
+                         f"{mdates.num2date(x).year}")))
     ax.xaxis.set_minor_locator(FixedLocator([]))
-    ax.set_xlabel("date")
+    ax.set_xlabel(gettext(lang, "date"))
 
 
-def adherence_figure(item: RxProgress) -> Figure:
+def adherence_figure(item: RxProgress, lang: str = "en") -> Figure:
     """Top: sessions done and aborted per week against prescribed. Bottom: peak amplitude per
-    session with the target, and comfort ratings."""
+    session with the target, and comfort ratings. ``lang``: the language of the labels."""
+    def _(text: str) -> str:
+        return gettext(lang, text)
+
     plt = _plt()
     adh = item.adherence
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(6.4, 5.0), constrained_layout=True)
     weeks = [w.week for w in adh.weeks]
-    a1.bar(weeks, [w.prescribed for w in adh.weeks], color="#ddd", label="prescribed")
-    a1.bar(weeks, [w.done for w in adh.weeks], width=0.5, color="#2e7d32", label="done")
+    a1.bar(weeks, [w.prescribed for w in adh.weeks], color="#ddd", label=_("prescribed"))
+    a1.bar(weeks, [w.done for w in adh.weeks], width=0.5, color="#2e7d32", label=_("done"))
     a1.bar(weeks, [w.partial for w in adh.weeks], width=0.5,
-           bottom=[w.done for w in adh.weeks], color="#e0a100", label="stopped early")
+           bottom=[w.done for w in adh.weeks], color="#e0a100", label=_("stopped early"))
     from matplotlib.ticker import FixedLocator
 
     a1.xaxis.set_major_locator(FixedLocator(weeks or [1]))  # whole weeks only
     if weeks:
         a1.set_xlim(min(weeks) - 0.6, max(weeks) + 0.6)
-    a1.set_xlabel("programme week")
-    a1.set_ylabel("sessions")
+    a1.set_xlabel(_("programme week"))
+    a1.set_ylabel(_("sessions"))
     a1.legend(fontsize=7)
-    a1.set_title(item.prescription.document.get("protocol_title", ""), fontsize=10)
+    a1.set_title(protocol_gettext(lang, item.prescription.document.get("protocol_title", "")),
+                 fontsize=10)
     ss = adh.sessions
     if ss:
         x = list(range(1, len(ss) + 1))
@@ -169,19 +199,19 @@ def adherence_figure(item: RxProgress) -> Figure:
             target = item.prescription.targets.get(ch)
             if target:
                 a2.axhline(target * 1e3, ls="--", lw=0.8, color="#555",
-                           label=f"{ch} target now")
-        a2.set_xlabel("session")
-        a2.set_ylabel("peak amplitude, mA")
+                           label=_("%(channel)s target now") % {"channel": ch})
+        a2.set_xlabel(_("session"))
+        a2.set_ylabel(_("peak amplitude, mA"))
         comf = [(i, s.comfort) for i, s in zip(x, ss, strict=True) if s.comfort is not None]
         if comf:
             b = a2.twinx()
             b.plot([c[0] for c in comf], [c[1] for c in comf], "s", color="#8e24aa",
-                   label="comfort (0-10)")
+                   label=_("comfort (0-10)"))
             b.set_ylim(0, 10.5)
-            b.set_ylabel("comfort 0-10")
+            b.set_ylabel(_("comfort 0-10"))
         a2.legend(fontsize=7, loc="lower right")
     else:
-        a2.text(0.5, 0.5, "no sessions yet", ha="center", va="center")
+        a2.text(0.5, 0.5, _("no sessions yet"), ha="center", va="center")
         a2.set_axis_off()
     return fig
 
@@ -193,8 +223,17 @@ def _png(fig: Figure) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _context(data: ProgressData) -> dict[str, Any]:
+def _context(data: ProgressData, lang: str = "en") -> dict[str, Any]:
     from opennmes.therapy import threshold_text, verdict_text
+
+    def _(text: str) -> str:
+        return gettext(lang, text)
+
+    def percent(share: float | None) -> str:
+        return "-" if share is None else format_percent(share, lang)
+
+    def ma(amps: float) -> str:
+        return format_quantity(amps * 1e3, "mA", lang)
 
     outcomes = []
     for h in data.histories:
@@ -202,62 +241,74 @@ def _context(data: ProgressData) -> dict[str, Any]:
         rows = []
         for i, m in enumerate(h.measurements):
             a = h.from_baseline[i - 1] if i else None
-            rows.append({"date": m.measured_on.isoformat(), "value": inst.fmt(m.value),
+            rows.append({"date": format_date(m.measured_on, lang), "value": inst.fmt(m.value),
                          "change": f"{'+' if a and a.change >= 0 else '-' if a else ''}"
                                    f"{inst.fmt(abs(a.change)) if a else ''}",
-                         "status": verdict_text(a.status, a.threshold) if a else "baseline",
+                         "status": verdict_text(a.status, a.threshold) if a else _("baseline"),
                          "css": a.status if a else ""})
         t = h.threshold
-        outcomes.append({"name": inst.name, "side": h.side, "rows": rows,
+        outcomes.append({"name": inst.name,
+                         "side": _(_WORDS.get(h.side, h.side)) if h.side else h.side,
+                         "rows": rows,
                          "latest": h.latest.message if h.latest else None,
                          "threshold": threshold_text(t),
-                         "png": _png(outcome_figure(h))})
+                         "png": _png(outcome_figure(h, lang))})
     rxs = []
+    ceiling = _("ceiling %(amplitude)s")
     for item in data.prescriptions:
         rx, adh = item.prescription, item.adherence
+        side = rx.document.get("side")
         rxs.append({
-            "id": rx.id, "title": rx.document.get("protocol_title", rx.protocol_id),
-            "status": rx.status, "side": rx.document.get("side") or "-",
-            "start": rx.schedule.start_date.isoformat(), "end": rx.schedule.end_date.isoformat(),
-            "schedule": f"{rx.schedule.sessions_per_day}/day, {rx.schedule.sessions_per_week}"
-                        f"/week for {rx.schedule.weeks} weeks",
-            "targets": ", ".join(f"{k}: {'-' if v is None else f'{v * 1e3:.0f} mA'}"
-                                 f" (ceiling {rx.ceilings[k] * 1e3:.0f} mA)"
-                                 for k, v in rx.targets.items()),
+            "id": rx.id,
+            "title": protocol_gettext(lang, rx.document.get("protocol_title", rx.protocol_id)),
+            "status": _(_WORDS.get(rx.status, rx.status)),
+            "side": _(_WORDS.get(side, side)) if side else "-",
+            "start": format_date(rx.schedule.start_date, lang),
+            "end": format_date(rx.schedule.end_date, lang),
+            "schedule": _("%(per_day)s/day, %(per_week)s/week for %(weeks)s weeks") % {
+                "per_day": rx.schedule.sessions_per_day,
+                "per_week": rx.schedule.sessions_per_week, "weeks": rx.schedule.weeks},
+            "targets": ", ".join(
+                f"{k}: {'-' if v is None else ma(v)} "
+                f"({ceiling % {'amplitude': ma(rx.ceilings[k])}})"
+                for k, v in rx.targets.items()),
             "expected": adh.expected, "done": adh.done, "partial": adh.partial,
-            "rate": "-" if adh.rate is None else f"{adh.rate:.0%}",
-            "reached": "-" if adh.mean_reached is None else f"{adh.mean_reached:.0%}",
-            "comfort": "-" if adh.mean_comfort is None else f"{adh.mean_comfort:.1f}/10",
-            "minutes": f"{adh.minutes:.0f}", "findings": rx.findings,
+            "rate": percent(adh.rate), "reached": percent(adh.mean_reached),
+            "comfort": ("-" if adh.mean_comfort is None
+                        else f"{format_number(adh.mean_comfort, lang, 1)}/10"),
+            "minutes": format_number(adh.minutes, lang), "findings": rx.findings,
             "contractions": adh.contractions,
-            "adjustments": [{"at": a.at.strftime("%Y-%m-%d"), "what": a.parameter,
+            "adjustments": [{"at": format_date(a.at, lang), "what": a.parameter,
                              "channel": a.channel or "", "reason": a.reason}
                             for a in item.adjustments],
-            "sessions": [{"id": s.session_id, "date": s.started_at.strftime("%Y-%m-%d %H:%M"),
-                          "status": s.status, "minutes": f"{s.duration / 60:.1f}",
+            "sessions": [{"id": s.session_id,
+                          "date": format_datetime(s.started_at, lang, "short"),
+                          "status": _(_WORDS.get(s.status, s.status)),
+                          "minutes": format_number(s.duration / 60, lang, 1),
                           "contractions": s.contractions,
-                          "charge": f"{s.charge * 1e3:.1f}",
-                          "stim": f"{s.stim_time / 60:.1f}",
-                          "reached": ", ".join(f"{k} {v * 1e3:.0f} mA"
-                                               for k, v in s.reached.items()),
-                          "comfort": "-" if s.comfort is None else f"{s.comfort:g}",
+                          "charge": format_number(s.charge * 1e3, lang, 1),
+                          "stim": format_number(s.stim_time / 60, lang, 1),
+                          "reached": ", ".join(f"{k} {ma(v)}" for k, v in s.reached.items()),
+                          "comfort": ("-" if s.comfort is None
+                                      else format_significant(s.comfort, lang)),
                           "notes": "; ".join(s.notes)}
                          for s in adh.sessions],
-            "png": _png(adherence_figure(item)),
+            "png": _png(adherence_figure(item, lang)),
         })
-    return {"patient": data.patient, "as_of": data.as_of.isoformat(),
-            "generated": data.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
-            "outcomes": outcomes, "prescriptions": rxs}
+    return {"patient": data.patient, "as_of": format_date(data.as_of, lang),
+            "generated": f"{format_datetime(data.generated_at, lang)} UTC",
+            "outcomes": outcomes, "prescriptions": rxs, "lang": lang}
 
 
-def progress_html(data: ProgressData) -> str:
-    """The report as one self-contained HTML page."""
+def progress_html(data: ProgressData, lang: str = "en") -> str:
+    """The report as one self-contained HTML page, in ``lang`` (one of
+    :data:`opennmes.i18n.LANGUAGES`: texts, numbers and dates in its locale)."""
 
-    return str(_env().get_template("progress.html").render(**_context(data)))
+    return str(_env().get_template("progress.html").render(**_context(data, lang)))
 
 
-def write_progress_pdf(data: ProgressData, path: str | Path) -> None:
-    """The report as an A4 PDF: the HTML page laid out by headless Chromium.
+def write_progress_pdf(data: ProgressData, path: str | Path, lang: str = "en") -> None:
+    """The report as an A4 PDF in ``lang``: the HTML page laid out by headless Chromium.
 
     Raises
     ------
@@ -266,27 +317,32 @@ def write_progress_pdf(data: ProgressData, path: str | Path) -> None:
     """
     from opennmes.report.pdf import html_to_pdf
 
-    html_to_pdf(progress_html(data), path)
+    html_to_pdf(progress_html(data, lang), path)
 
 
 def write_progress_report(store: Store, patient_id: str, *, html: str | Path | None = None,
-                          pdf: str | Path | None = None, as_of: dt.date | None = None
-                          ) -> ProgressData:
-    """Write the progress report of a patient as HTML and/or PDF; returns the data shown."""
+                          pdf: str | Path | None = None, as_of: dt.date | None = None,
+                          lang: str = "en") -> ProgressData:
+    """Write the progress report of a patient as HTML and/or PDF in ``lang``; returns the
+    data shown."""
     data = collect_progress(store, patient_id, as_of)
     if html is not None:
-        Path(html).write_text(progress_html(data), encoding="utf-8")
+        Path(html).write_text(progress_html(data, lang), encoding="utf-8")
     if pdf is not None:
-        write_progress_pdf(data, pdf)
+        write_progress_pdf(data, pdf, lang)
     return data
 
 
 def _env() -> Any:
+    """The reports' Jinja2 environment, with the gettext callables and locale filters of
+    :func:`opennmes.i18n.install_jinja` (the language is each render's ``lang``)."""
     import jinja2
 
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("opennmes.report", "templates"),
         autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined)
+    install_jinja(env)
+    return env
 
 
 def prescription_sheet_html(record: TherapyRecord, prescription_id: int) -> str:

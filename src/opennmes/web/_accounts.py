@@ -37,12 +37,14 @@ class AccountError(NmesError, ValueError):
 
 @dataclass(frozen=True)
 class User:
-    """A logged-in account. ``patient_id`` is set for (and only for) the patient role."""
+    """A logged-in account. ``patient_id`` is set for (and only for) the patient role;
+    ``language`` is the language chosen on the account page (None: the browser's)."""
 
     id: int
     username: str
     role: str
     patient_id: str | None
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,8 @@ class AuditEntry:
 
 
 def _user(row: UserRow) -> User:
-    return User(id=row.id, username=row.username, role=row.role, patient_id=row.patient_id)
+    return User(id=row.id, username=row.username, role=row.role, patient_id=row.patient_id,
+                language=row.language)
 
 
 def _info(row: UserRow) -> AccountInfo:
@@ -221,6 +224,24 @@ class Accounts:
                 raise AccountError(f"no account with id {user_id}")
             row.password_hash = _HASHER.hash(password)
             s.commit()
+
+    def set_language(self, user_id: int, language: str | None) -> User:
+        """Keep the user's language (one of :data:`opennmes.i18n.LANGUAGES`; None or ``""``
+        forgets it, so the browser's applies); AccountError names a language the app does
+        not have."""
+        from opennmes.i18n import LANGUAGES
+
+        if language and language not in LANGUAGES:
+            raise AccountError(f"language {language!r} is not one of {list(LANGUAGES)}")
+        with self._orm() as s:
+            row = s.get(UserRow, user_id)
+            if row is None:
+                raise AccountError(f"no account with id {user_id}")
+            row.language = language or None
+            s.commit()
+            user = _user(row)
+        self._forget(user_id)
+        return user
 
     def list_users(self) -> list[User]:
         """All active users, by name."""

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from opennmes.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, N_, gettext, install_jinja
+from opennmes.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, LANGUAGES, N_, gettext, install_jinja
 from opennmes.store import Store, open_store
 from opennmes.web._accounts import Accounts, User
 from opennmes.web._limits import AccountLockout, LoginLimiter
@@ -40,9 +40,21 @@ def flash(request: Request, message: str, kind: str = "info") -> None:
     request.session["flash"] = messages[-5:]
 
 
-def language(request: Request) -> str:
-    """The reader's language (set by the :class:`Language` middleware)."""
-    return getattr(request.state, "lang", DEFAULT_LANGUAGE)
+def language(request: Request, user: User | None = None) -> str:
+    """The reader's language: the language switch's choice in this browser, else the
+    logged-in user's own setting (account page), else the browser's ``Accept-Language`` (the
+    :class:`Language` middleware negotiates the first and the last). ``user`` is the
+    logged-in user where the caller has it; else the one this request looked up, if any."""
+    lang = str(getattr(request.state, "lang", DEFAULT_LANGUAGE))
+    if getattr(request.state, "lang_chosen", False):
+        return lang
+    if user is None:
+        login = getattr(request.state, "login", None)  # (token, (user, session) or None)
+        user = login[1][0] if login is not None and login[1] is not None else None
+    if user is not None and user.language in LANGUAGES and user.language != lang:
+        lang = user.language
+        request.state.lang = lang  # the response's Content-Language says it too
+    return lang
 
 
 def translate(request: Request, message: str) -> str:
@@ -58,7 +70,7 @@ def render(request: Request, template: str, user: User | None, status_code: int 
     return templates.TemplateResponse(
         request, template,
         {"user": user, "csrf_token": csrf_token(request), "messages": messages,
-         "lang": language(request), **context},
+         "lang": language(request, user), **context},
         status_code=status_code,
     )
 

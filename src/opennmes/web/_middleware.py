@@ -13,8 +13,9 @@
   parsed.
 - :class:`Language` puts the reader's language in ``request.state.lang``: the one chosen with
   the language switch (the ``nmes_lang`` cookie) or else the best match of the browser's
-  ``Accept-Language`` (:func:`opennmes.i18n.negotiate`); responses say it in
-  ``Content-Language``.
+  ``Accept-Language`` (:func:`opennmes.i18n.negotiate`); a logged-in user's own language
+  (account page) replaces the browser's (:func:`opennmes.web._app.language`) but not the
+  switch's; responses say the language used in ``Content-Language``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from opennmes.i18n import negotiate
+from opennmes.i18n import DEFAULT_LANGUAGE, LANGUAGES, negotiate
 from opennmes.web._sessions import WebSessions
 
 __all__ = ["TrustedProxies", "ClientAddress", "BodyLimit", "Language", "SESSION_KEY",
@@ -186,14 +187,17 @@ class Language:
                 accept = value.decode("latin-1")
             elif key == b"cookie":
                 chosen = _cookie(value.decode("latin-1"), LANG_COOKIE) or chosen
-        lang = negotiate(accept, chosen)
-        scope.setdefault("state", {})["lang"] = lang
+        state = scope.setdefault("state", {})
+        state["lang"] = negotiate(accept, chosen)
+        state["lang_chosen"] = chosen in LANGUAGES  # the switch beats the account's setting
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
         async def send_with_language(message: Any) -> None:
             if message["type"] == "http.response.start":
+                # read now: the logged-in user's own language may have replaced the browser's
+                lang = str(state.get("lang", DEFAULT_LANGUAGE))
                 headers = list(message.get("headers", []))
                 headers.append((b"content-language", lang.encode("ascii")))
                 headers.append((b"vary", b"Accept-Language, Cookie"))

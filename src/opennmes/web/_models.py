@@ -2,8 +2,8 @@
 
 They live on the database's one declarative base (:class:`opennmes.store.Base`), registered
 when ``opennmes.web`` is imported, so that the store's one Alembic history migrates them; the
-revisions are ``opennmes/store/migrations/versions/0002_web_users_audit.py`` (users, audit log)
-and ``0003_web_sessions.py`` (login sessions).
+revisions are ``opennmes/store/migrations/versions/0002_web_users_audit.py`` (users, audit log),
+``0003_web_sessions.py`` (login sessions) and ``0005_user_language.py`` (each user's language).
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ class UserRow(Base):
         ForeignKey("patients.id", ondelete="RESTRICT"), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False)
     created_at: Mapped[dt.datetime] = mapped_column(nullable=False)
+    # the language the user chose on the account page (one of opennmes.i18n.LANGUAGES), or
+    # None for the browser's (revision 0005)
+    language: Mapped[str | None] = mapped_column(String(8))
 
 
 class WebSessionRow(Base):

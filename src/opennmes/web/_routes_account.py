@@ -1,5 +1,5 @@
-"""The user's own account: change the password, see where one is logged in; the language
-switch (for everyone, logged in or not)."""
+"""The user's own account: change the password, see where one is logged in, choose one's
+language; the language switch (for everyone, logged in or not)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from opennmes.i18n import LANGUAGES
 from opennmes.web._accounts import AccountError, Accounts, User
-from opennmes.web._app import flash, render
+from opennmes.web._app import flash, render, translate
 from opennmes.web._limits import AccountLockout, wait_words
 from opennmes.web._middleware import LANG_COOKIE
 from opennmes.web._routes_auth import _safe_next, start_login
@@ -37,12 +37,38 @@ def choose_language(request: Request, lang: str = Form(""), next: str = Form("")
     the page. A language the app does not have forgets the choice: the browser's language
     applies again."""
     response = RedirectResponse(_safe_next(next) or "/", status_code=303)
+    _remember_in_browser(request, response, lang if lang in LANGUAGES else None)
+    return response
+
+
+def _remember_in_browser(request: Request, response: Response, lang: str | None) -> None:
+    """Set (or, for None, forget) the ``nmes_lang`` cookie of the language switch."""
     if lang in LANGUAGES:
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, httponly=True,
                             samesite="lax",
                             secure=request.app.state.settings.cookie_secure)
     else:
         response.delete_cookie(LANG_COOKIE)
+
+
+@router.post("/account/language")
+def set_my_language(request: Request, lang: str = Form(""),
+                    user: User = Depends(current_user)) -> Response:
+    """Keep the user's own language in the database (it replaces the browser's on every
+    computer the user logs in on; the switch still changes it for one browser) and use it in
+    this browser now. An empty choice goes back to the browser's language."""
+    accounts: Accounts = request.app.state.accounts
+    try:
+        accounts.set_language(user.id, lang or None)
+    except AccountError as exc:
+        return _account_page(request, user, status_code=400,
+                             error=translate(request, "The language was not changed: {error}.")
+                             .format(error=exc))
+    accounts.audit(user, "language_changed",
+                   f"{user.username} chose the language {lang or 'of the browser'}",
+                   patient_id=user.patient_id, detail={"language": lang or None})
+    response = RedirectResponse("/account", status_code=303)
+    _remember_in_browser(request, response, lang or None)
     return response
 
 

@@ -313,18 +313,13 @@ class I24:
     # ------------------------------------------------------------------ reader thread
     def _on_frame(self, frame: p.Frame, t: float) -> None:
         try:
+            if frame.command == dl.DlCommand.SEND_LIVE_DATA:  # the fast path: no objects
+                k, f = dl.live_fields(frame.data)
+                self._on_live(t, k, f)
+                return
             msg = dl.decode(frame)
         except ProtocolError as exc:
             self._on_protocol_error(exc)
-            return
-        if isinstance(msg, dl.DlSendLiveData):
-            with self._lock:
-                self._bad_run = 0
-                self._last_frame = t
-                if len(msg.samples) == len(self.signal_types) and self._accept:
-                    self._frames.append((t, msg.time_offset,
-                                         tuple(x.value for x in msg.samples),
-                                         tuple(x.status for x in msg.samples)))
             return
         with self._lock:
             self._bad_run = 0
@@ -334,6 +329,14 @@ class I24:
             w.event.set()
         else:
             log.debug("%s: unsolicited %s", self.port, msg)
+
+    def _on_live(self, t: float, k: int, f: tuple[float | int, ...]) -> None:
+        with self._lock:
+            self._bad_run = 0
+            self._last_frame = t
+            if len(f) == 3 * len(self.signal_types) and self._accept:
+                self._frames.append((t, k, tuple(float(x) for x in f[0::3]),
+                                     tuple(int(x) for x in f[2::3])))
 
     def _on_protocol_error(self, exc: ProtocolError) -> None:
         with self._lock:

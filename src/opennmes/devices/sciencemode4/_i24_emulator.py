@@ -189,14 +189,18 @@ class I24Emulator(PtyEmulator):
         types = self.config.signal_types
         values = [self._value(c, t, k) for c, t in enumerate(types)]
         status = self.status[:len(types)]
+        n = len(types)
+        head, live = bytes((n,)), struct.Struct(">I" + "fBB" * n)
         out = bytearray()
         for j, kk in enumerate(k):
             if self._drop:
                 self._drop -= 1
                 self.dropped += 1
                 continue
-            data = bytes((len(types),)) + int(kk).to_bytes(4, "big") + b"".join(
-                struct.pack(">fBB", values[c][j], t, status[c]) for c, t in enumerate(types))
+            flat: list[float | int] = []
+            for c, t in enumerate(types):
+                flat += (float(values[c][j]), t, status[c])
+            data = head + live.pack(int(kk), *flat)
             frame = p.encode_frame(int(kk) % 64, int(dl.DlCommand.SEND_LIVE_DATA), data)
             if self._corrupt:
                 self._corrupt -= 1

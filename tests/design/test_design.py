@@ -86,13 +86,27 @@ def test_trapezoid_beats_the_best_constant_frequency_train_by_half(trapezoid: ob
     """Independent solve_ivp force: the designed train's RMSE over the active interval is at
     most half that of the best constant-frequency train (5-60 Hz, 40 Hz already gives 279 N;
     from the target's onset, stopping at the best of four times in the fall)."""
+    from opennmes.physiology import simulate_train
+
     res = trapezoid
     designed = _rmse(res.schedule.t, TRAPEZOID)  # type: ignore[attr-defined]
     onset = TRAPEZOID.active[0]
-    best = min(
-        (_rmse(np.round(np.arange(onset, stop, 1.0 / f), 6), TRAPEZOID), f, stop)
-        for f in np.arange(5.0, 60.1, 2.5) for stop in (1.5, 1.65, 1.8, 2.0))
-    assert designed <= 0.5 * best[0], (designed, best)
+    t = np.arange(0.0, TRAPEZOID.t[-1] + 1e-9, 1e-3)
+    lo, hi = TRAPEZOID.active
+    act = (t >= lo) & (t <= hi)
+    trains = [np.round(np.arange(onset, stop, 1.0 / f), 6)
+              for f in np.arange(5.0, 60.1, 2.5) for stop in (1.5, 1.65, 1.8, 2.0)]
+
+    def kernel_rmse(pt: np.ndarray) -> float:
+        f = simulate_train(res.params, pt, t_end=float(t[-1]), sfreq=1000.0,  # type: ignore[attr-defined]
+                           states=False)["force"]
+        return float(np.sqrt(np.mean((f[act] - TRAPEZOID.at(t[act])) ** 2)))
+
+    # the 92 constant trains ranked by the project's kernel (the independent integrator is
+    # too slow for all of them on a loaded machine); the best three by the integrator
+    ranked = sorted(trains, key=kernel_rmse)[:3]
+    best = min(_rmse(pt, TRAPEZOID) for pt in ranked)
+    assert designed <= 0.5 * best, (designed, best)
     # the project's kernel, which the design used, agrees with the independent integrator
     assert res.rmse == pytest.approx(designed, rel=0.05, abs=0.2)  # type: ignore[attr-defined]
 
@@ -150,3 +164,46 @@ def test_bad_target_files(tmp_path: Path, text: str, match: str) -> None:
     path.write_text(text)
     with pytest.raises(SignalError, match=match):
         read_target(path)
+
+
+def test_design_widths_solves_the_cocofest_pulse_width_problem() -> None:
+    """Ten pulses every 20 ms (Ding 2007 with fatigue, R0 from Km at rest as cocofest):
+    minimise integral(F^2) + 1e5 (F(0.2 s) - 200 N)^2. The optimum reaches 200 N at the end
+    (the project's kernel agrees within 0.05 N) with the early pulses near PD0 and the late
+    ones at 600 us; the bench compares it with an RK4 transcription."""
+    from opennmes.design import design_widths
+    from opennmes.physiology import simulate_train
+
+    p = default_parameters("ding2007", fatigue=True, r0_from="rest")
+    times = np.arange(10) * 0.02
+    res = design_widths(p, times, t_end=0.2, end_force=200.0, end_weight=1e5,
+                        min_width=p.pd0 + 1e-6)
+    assert res.converged
+    w = res.widths
+    assert (w >= p.pd0 + 1e-6 - 1e-12).all() and (w <= 600e-6 + 1e-12).all()
+    assert w[0] < 150e-6 and w[-1] == pytest.approx(600e-6)
+    f = simulate_train(p, times, t_end=0.2, sfreq=1e5, pulse_widths=w, states=False,
+                       hmax=1e-4)["force"]
+    assert f[-1] == pytest.approx(200.0, abs=0.05)
+    with pytest.raises(ModelError, match="evenly spaced"):
+        design_widths(p, np.array([0.0, 0.02, 0.05]), t_end=0.07, end_force=200.0,
+                      end_weight=1e5)
+    with pytest.raises(ModelError, match="one interval"):
+        design_widths(p, times, t_end=0.25, end_force=200.0, end_weight=1e5)
+
+
+def test_hmed2018_amplitudes_converge() -> None:
+    """Hmed 2018 (times and amplitudes): every IPOPT solve converges (the pulses are chosen
+    at a fixed amplitude, then the amplitudes are solved; before, the relaxed problem ran to
+    its iteration limit), amplitudes on the device's step between the model's threshold and
+    the bound, and the force tracks the target."""
+    target = Target(np.array([0.0, 0.05, 0.25, 0.45, 0.6, 0.7]),
+                    np.array([0.0, 0.0, 150.0, 150.0, 0.0, 0.0]))
+    p = default_parameters("hmed2018")
+    res = design_train(target, p, device="p24")
+    assert res.converged
+    amp = res.schedule.amplitude
+    assert amp.min() > 0.01703 and amp.max() <= 0.100 + 1e-12  # lam > 0 above 17.03 mA
+    np.testing.assert_allclose(amp / 0.5e-3, np.rint(amp / 0.5e-3), atol=1e-6)
+    assert res.rmse < 0.1 * target.peak
+    assert set(res.pulses_table()) == {"t", "amplitude"}

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from opennmes.cli._paths import make_parent, output_file
 from opennmes.errors import ModelError
+
+if TYPE_CHECKING:
+    from opennmes.physiology import DingParameters
 
 __all__ = ["register"]
 
@@ -36,6 +39,11 @@ def train(
     schedule: Annotated[Path | None, typer.Option(
         help="Also write the whole pulse schedule (.csv or .parquet) for nmes simulate.")]
     = None,
+    patient: Annotated[str | None, typer.Option(
+        help="Design for a virtual patient preset's muscle (see 'nmes simulate presets'): "
+             "its force model replaces the published defaults.")] = None,
+    muscle: Annotated[str, typer.Option(
+        help="The muscle of --patient whose force is designed.")] = "quadriceps",
 ) -> None:
     """Design pulse times (and widths or amplitudes) that make a model track a target."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -55,7 +63,10 @@ def train(
     if schedule is not None:
         output_file(schedule, "--schedule", (".csv", ".parquet"))
     tgt = read_target(target)
-    params = default_parameters(model, fatigue=fatigue)
+    if patient is None:
+        params = default_parameters(model, fatigue=fatigue)
+    else:
+        params = _patient_model(patient, muscle, model).replace(fatigue=fatigue)
     steps = 7
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   transient=True) as bar:
@@ -69,8 +80,23 @@ def train(
     write_csv(res.pulses_table(), make_parent(out))
     if schedule is not None:
         res.schedule.write(str(make_parent(schedule)))
+    if patient is not None:
+        typer.echo(f"force model: the {muscle} of patient {patient!r} (A {params.a_rest:.0f} "
+                   f"N/s, Km {params.km_rest:.3g}, tau1 {params.tau1_rest * 1e3:.1f} ms)")
     typer.echo(res.summary())
     typer.echo(f"-> {out}" + (f", {schedule}" if schedule is not None else ""))
+
+
+def _patient_model(patient: str, muscle: str, model: str) -> DingParameters:
+    """The force model of a preset's muscle, which must be the model asked for."""
+    from opennmes.physiology import get_preset
+
+    params = get_preset(patient).muscle(muscle).force_model
+    if params.model != model:
+        raise ModelError(f"--model {model}: the {muscle} of patient {patient!r} is a "
+                         f"{params.model} model (preset {patient!r}); use --model "
+                         f"{params.model} with this patient")
+    return params
 
 
 def register(app: typer.Typer) -> None:

@@ -11,15 +11,21 @@ exact pulse-to-pulse solution and IPOPT solves it. See ``docs/design.md``.
 
 from opennmes.design._mpc import DECISIONS, MpcStep, RecedingHorizon
 from opennmes.design._target import Target, read_target
+from opennmes.design._task import HoldResult, HoldTask, constant_hold, design_hold, hold_report
 from opennmes.design._train import (
     DEFAULT_WEIGHTS,
     OBJECTIVES,
     DesignResult,
+    WidthsResult,
     design_train,
+    design_widths,
+    device_program,
     predict,
     time_grid,
 )
 
 __all__ = ["DEFAULT_WEIGHTS", "OBJECTIVES", "DesignResult", "Target", "design_train", "predict",
            "read_target", "time_grid"]
+__all__ += ["HoldResult", "HoldTask", "WidthsResult", "constant_hold", "design_hold",
+            "design_widths", "device_program", "hold_report"]
 __all__ += ["DECISIONS", "MpcStep", "RecedingHorizon"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,7 +32,11 @@ from opennmes.physiology import DingParameters, pulse_weights, simulate_train
 from opennmes.safety import SafetyGuard, device_profile
 from opennmes.schedule import PulseSchedule, Waveform, quantize_amplitude
 
-__all__ = ["OBJECTIVES", "DEFAULT_WEIGHTS", "DesignResult", "design_train", "predict", "time_grid"]
+if TYPE_CHECKING:
+    from opennmes.stim import Program
+
+__all__ = ["OBJECTIVES", "DEFAULT_WEIGHTS", "DesignResult", "WidthsResult", "design_train",
+           "design_widths", "device_program", "predict", "time_grid"]
 
 OBJECTIVES: tuple[str, ...] = ("tracking", "fatigue", "charge")
 DEFAULT_WEIGHTS = {"tracking": 0.0, "fatigue": 0.1, "charge": 0.01}
@@ -49,6 +54,10 @@ MAX_AMPLITUDE = 0.100
 """Highest amplitude Hmed 2018 may choose unless told, A (lam is within 2 % of its plateau)."""
 ELECTRODE_AREA = 50e-4
 """Electrode area the safety guard assumes unless told, m^2 (a quadriceps electrode)."""
+FIXED_GAP = {"rehastim2": 100e-6}
+"""Interphase gap (s) a device delivers whatever it is told: RehaStim 2 pulses have a fixed
+100 us gap (Hasomed ScienceMode2 protocol v1.24, section 1.2); a design for it carries that
+gap so that the schedule is what the device plays."""
 
 PENALTY_STEPS = (0.003, 0.03)
 """Weights of the penalty on fractional pulse weights, in the order they are solved (each
@@ -62,6 +71,24 @@ def time_grid(device: str) -> float:
     microsecond (the schedule's grid) when it has none."""
     caps = device_capabilities(device)
     return caps.period_grid[1] if caps.period_grid is not None else 1e-6
+
+
+def slot_us(device: str, min_interval: float) -> int:
+    """The slot length (whole microseconds): the minimum interval (s) rounded up to the
+    device's time grid.
+
+    Raises
+    ------
+    ModelError
+        The interval is below what the device can play.
+    """
+    caps = device_capabilities(device)
+    grid_us = round(time_grid(device) * 1e6)
+    shortest = 1.0 / caps.pulse_rate_max if caps.pulse_rate_max else 1e-6
+    if not (math.isfinite(min_interval) and min_interval >= shortest - 1e-12):
+        raise ModelError(f"minimum interval {min_interval * 1e3:g} ms is below what "
+                         f"{caps.label} can play ({shortest * 1e3:g} ms; {caps.source})")
+    return math.ceil(min_interval * 1e6 / grid_us - 1e-9) * grid_us
 
 
 @dataclass(frozen=True, eq=False)
@@ -271,23 +298,18 @@ def design_train(
     w = DEFAULT_WEIGHTS[objective] if weight is None else float(weight)
     if not (math.isfinite(w) and w >= 0):
         raise ModelError(f"weight = {w!r} must be finite and >= 0")
-    grid = time_grid(device)
-    grid_us = round(grid * 1e6)
-    shortest = 1.0 / caps.pulse_rate_max if caps.pulse_rate_max else 1e-6
-    if not (math.isfinite(min_interval) and min_interval >= shortest - 1e-12):
-        raise ModelError(f"minimum interval {min_interval * 1e3:g} ms is below what "
-                         f"{caps.label} can play ({shortest * 1e3:g} ms; {caps.source})")
+    grid_us = round(time_grid(device) * 1e6)
+    h_us = slot_us(device, min_interval)
     span = float(target.t[-1] - target.t[0])
     if min_interval > span / 2:
         raise ModelError(f"minimum interval {min_interval * 1e3:g} ms leaves fewer than 2 "
                          f"pulses in the {span * 1e3:g} ms target")
-    h_us = math.ceil(min_interval * 1e6 / grid_us - 1e-9) * grid_us
     h = h_us * 1e-6
     t0_us = math.ceil(target.t[0] * 1e6 / grid_us - 1e-9) * grid_us
     n = math.ceil((target.t[-1] - t0_us * 1e-6) / h - 1e-9)
     m = max(math.ceil(h / SUBSTEP - 1e-9), 1)
-    slot_us = t0_us + h_us * np.arange(n, dtype=np.int64)
-    nodes = slot_us[:, None] * 1e-6 + (h / m) * np.arange(m + 1)[None, :]
+    slots = t0_us + h_us * np.arange(n, dtype=np.int64)
+    nodes = slots[:, None] * 1e-6 + (h / m) * np.arange(m + 1)[None, :]
     fstar = target.at(nodes)
     decided = _decided(params)
     lo, hi = _bounds(params, device, decided, max_pulse_width, max_amplitude)
@@ -304,13 +326,22 @@ def design_train(
 
     say("relaxed solve")
     v0 = np.full(n, hi if decided != "none" else 0.0)
-    relaxed = prob.solve(u0=np.full(n, 0.5), v0=v0, free_u=True)
+    # Hmed 2018: a pulse adds u lam(I) to S, so weight and amplitude trade off exactly and
+    # the relaxed problem has a valley of optima where IPOPT did not converge (1377
+    # iterations on a 0.7 s target); the pulses are chosen at the amplitude that gives half
+    # the largest lam (room both ways) and the amplitudes solved once the pulses are fixed
+    free_v = decided != "amplitude"
+    if not free_v:
+        lam_hi = params.ar * (math.tanh(params.bs * (hi - params.is_)) + params.cr)
+        half = params.is_ + math.atanh(lam_hi / (2 * params.ar) - params.cr) / params.bs
+        v0 = np.full(n, min(max(half, lo), hi))
+    relaxed = prob.solve(u0=np.full(n, 0.5), v0=v0, free_u=True, free_v=free_v)
     iterations = relaxed.iterations
     converged = relaxed.converged
     u, v = relaxed.u, relaxed.v
     for beta in PENALTY_STEPS:
         say(f"penalised solve (beta {beta:g})")
-        pen = prob.solve(u0=u, v0=v, free_u=True, beta=beta)
+        pen = prob.solve(u0=u, v0=v, free_u=True, beta=beta, free_v=free_v)
         iterations += pen.iterations
         u, v = pen.u, pen.v
     say("rounding")
@@ -331,7 +362,7 @@ def design_train(
     if not keep.any():
         raise ModelError("the design chose no pulse at all (the target may be below what "
                          "one pulse produces); raise the target or lower the weight")
-    t = slot_us[keep] / 1e6  # the closest float to each whole microsecond
+    t = slots[keep] / 1e6  # the closest float to each whole microsecond
     if decided == "width":
         pw = np.clip(np.rint(v[keep] * 1e6) / 1e6, lo, hi)
     else:
@@ -342,6 +373,7 @@ def design_train(
         amp = np.full(t.size, float(fixed_amp if fixed_amp is not None else amplitude))
         amp = quantize_amplitude(amp, caps.amplitude_step)
     sched = PulseSchedule.from_arrays(t, amp, pw, waveform=Waveform.SYMMETRIC_BIPHASIC,
+                                      interphase_gap=FIXED_GAP.get(device, 0.0),
                                       channel_names=(channel,))
     SafetyGuard(device_profile(device), {channel: electrode_area}).check(sched)
     t_out = np.arange(0.0, target.t[-1] + 5e-4, 1e-3)
@@ -354,6 +386,110 @@ def design_train(
         t=t_out, force=force, rmse=rmse, objective=objective, value=value,
         relaxed_value=relaxed.objective, converged=converged, iterations=iterations,
         min_interval=h)
+
+
+@dataclass(frozen=True, eq=False)
+class WidthsResult:
+    """Widths (s) for fixed pulse times and what IPOPT reported: the objective (N^2 s and
+    N^2 terms, see :func:`design_widths`), whether it converged and in how many
+    iterations."""
+
+    widths: np.ndarray
+    objective: float
+    converged: bool
+    iterations: int
+
+
+def design_widths(params: DingParameters, pulse_times: np.ndarray, *, t_end: float,
+                  end_force: float, end_weight: float, force_weight: float = 1.0,
+                  min_width: float | None = None, max_width: float = MAX_PULSE_WIDTH,
+                  substep: float = SUBSTEP) -> WidthsResult:
+    """Pulse widths for fixed, evenly spaced pulse times (Ding 2007), minimising
+    ``force_weight * integral(F^2 dt) + end_weight * (F(t_end) - end_force)^2``.
+
+    This is the problem class of cocofest's pulse-width examples (minimise the force state,
+    track a force at the last node). The NLP is :class:`~opennmes.design._nlp.SlotProblem`
+    with one slot per pulse interval and every slot pulsing: CN in closed form, F and the
+    fatigue states by RK4 on sub-steps of at most 2.5 ms, multiple shooting, exact Hessians,
+    the mapped slot step differentiated once (an MX graph: quick to build for few slots);
+    the widths are continuous (not rounded to the device).
+
+    Parameters
+    ----------
+    params : DingParameters
+        A ``ding2007`` model, with or without fatigue.
+    pulse_times : ndarray
+        Evenly spaced pulse times, s; ``t_end`` must be one interval after the last.
+    min_width, max_width : float
+        Bounds of the widths, s (``min_width`` defaults to the model's PD0).
+    substep : float
+        Longest RK4 sub-step of F inside a pulse interval, s.
+
+    Raises
+    ------
+    ModelError
+        Not Ding 2007, uneven times, ``t_end`` not one interval after the last pulse, or
+        empty bounds.
+    """
+    if params.model != "ding2007":
+        raise ModelError(f"design_widths needs the ding2007 model, not {params.model}")
+    tp = np.asarray(pulse_times, dtype=np.float64)
+    if tp.size < 2 or not np.allclose(np.diff(tp), tp[1] - tp[0], rtol=0, atol=1e-9) \
+            or tp[1] <= tp[0]:
+        raise ModelError("design_widths: the pulse times must be at least 2, increasing "
+                         "and evenly spaced")
+    h = float(tp[1] - tp[0])
+    if abs(t_end - (tp[-1] + h)) > 1e-9:
+        raise ModelError(f"design_widths: t_end = {t_end * 1e3:g} ms must be one interval "
+                         f"({h * 1e3:g} ms) after the last pulse ({tp[-1] * 1e3:g} ms)")
+    lo = params.pd0 if min_width is None else float(min_width)
+    if not lo < max_width:
+        raise ModelError(f"design_widths: no width between {lo * 1e6:.4g} us and "
+                         f"{max_width * 1e6:.4g} us")
+    m = max(math.ceil(h / substep - 1e-9), 1)
+    prob = SlotProblem(params, h, np.zeros((tp.size, m + 1)), decide="width", fixed_value=1.0,
+                       bounds=(lo, max_width), objective="tracking", weight=0.0,
+                       f_ref=force_weight ** -0.5, t_total=1.0,
+                       end=(float(end_force), float(end_weight)), graph="mx")
+    sol = prob.solve(u0=np.ones(tp.size), v0=np.full(tp.size, max_width), free_u=False)
+    return WidthsResult(sol.v, sol.objective, sol.converged, sol.iterations)
+
+
+def device_program(schedule: PulseSchedule, slot: float, *, name: str = "designed train",
+                   electrode_area: float = ELECTRODE_AREA,
+                   site: str = "quadriceps") -> Program:
+    """The program a device is configured with to play a designed one-channel train.
+
+    Hasomed devices run a channel on a fixed period and play, in each period, the pulses the
+    host sends for it: the channel runs at one period per slot (``slot`` s, the design's
+    :attr:`DesignResult.min_interval`), at the train's largest amplitude and width (the
+    ceilings the guard checks) and its interphase gap; the train itself, delivered chunk by
+    chunk (``stim.deliver``), then fills each period with its pulse or none.
+
+    Raises
+    ------
+    ModelError
+        A pulse off the slot grid (the train was designed with another minimum interval),
+        or a train with several channels or shapes the program cannot carry.
+    """
+    from opennmes.stim import Channel, Electrode, Program
+
+    if len(schedule) == 0 or len(schedule.channel_names) != 1:
+        raise ModelError("device_program: needs a non-empty one-channel train")
+    slot_us_ = round(slot * 1e6)
+    t_us = np.rint(schedule.t * 1e6).astype(np.int64)
+    off = np.flatnonzero(t_us % slot_us_ != 0)
+    if off.size:
+        raise ModelError(f"device_program: pulse {off[0] + 1} at {schedule.t[off[0]] * 1e3:g} ms"
+                         f" is off the {slot * 1e3:g} ms slot grid the train was designed on")
+    gaps = np.unique(schedule.interphase_gap)
+    if gaps.size != 1:
+        raise ModelError("device_program: the pulses have different interphase gaps")
+    ch = Channel(name=schedule.channel_names[0],
+                 electrode=Electrode(area=electrode_area, site=site),
+                 frequency=1.0 / slot, pulse_width=float(schedule.phase_width.max()),
+                 interphase_gap=float(gaps[0]), amplitude=float(schedule.amplitude.max()))
+    return Program(name=name, channels=[ch], duration=float(schedule.t[-1]) + slot)
 
 
 def predict(params: DingParameters, schedule: PulseSchedule, t: np.ndarray) -> np.ndarray:

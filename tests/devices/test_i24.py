@@ -258,3 +258,16 @@ def test_every_message_encodes_and_decodes_to_itself() -> None:
         dl.DlGetAck(0, 5, "x" * 128).payload()
     with pytest.raises(ProtocolError, match="9 signal types"):
         dl.DlInit(bytes(26), (3,) * 9).payload()
+
+
+def test_a_device_that_does_not_answer_is_refused_on_open() -> None:
+    with I24Emulator() as emu:
+        emu.go_silent()
+        dev = I24(emu.port, timeout=0.2)
+        with pytest.raises(DeviceError, match="no answer from a ScienceMode4 device .*no "
+                                              "acknowledgement of GetDeviceId"):
+            dev.open()
+        assert dev._link is None  # the port is closed again
+        emu.wake()
+        with I24(emu.port) as again:
+            assert again.device_id == "EMU-I24-01"

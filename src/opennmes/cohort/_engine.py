@@ -1,12 +1,13 @@
 """Tasks and their distribution on Dask.
 
 A :class:`Task` is a batch of patients under one program, with a ``kind`` that names the work
-(``"simulate"`` today; identification or design of the same patients are further kinds in
-:data:`TASK_KINDS`). :func:`run_task` is the whole of what a worker does: it needs only the
+(``"simulate"`` today; design of the same patients would be a further kind in
+:data:`TASK_KINDS`; the identification recovery study has its own tasks and table,
+``_recovery.py``). :func:`run_task` is the whole of what a worker does: it needs only the
 installed package (programs travel inside the task; nothing is read from disk). The client
-cuts the sweep into tasks (:func:`build_tasks`), submits them to a local cluster or to a
-scheduler address, collects the rows as they complete and sorts them, so the table is the same
-whatever the number of workers or the order in which tasks finish.
+cuts the sweep into tasks (:func:`build_tasks`), submits them (:func:`distribute`) to a local
+cluster or to a scheduler address, collects the rows as they complete and sorts them, so the
+table is the same whatever the number of workers or the order in which tasks finish.
 """
 
 from __future__ import annotations

@@ -46,8 +46,19 @@ def track(
         "--max-rmse", help="Largest tracking error (RMSE) of the last repetition that counts "
                            "as tracked, deg.")] = 10.0,
     plain: Annotated[bool, typer.Option("--plain", help="Plain progress lines.")] = False,
+    controller: Annotated[str, typer.Option(
+        help="pid: PID + ILC on --signal; mpc: receding-horizon control (1 s window, "
+             "penalising fatigue) of the muscle's force, with the sim:// preset's muscle as "
+             "the model.")] = "pid",
+    peak_force: Annotated[float, typer.Option(
+        "--peak-force", help="With --controller mpc: peak of the standard force target, "
+                             "N.")] = 100.0,
+    max_rmse_force: Annotated[float, typer.Option(
+        "--max-rmse-force", help="With --controller mpc: largest force RMSE of the last "
+                                 "repetition that counts as tracked, N.")] = 10.0,
 ) -> None:
-    """Track a knee-angle target in closed loop, recorded as a session.
+    """Track a knee-angle target in closed loop (or, with --controller mpc, a force target
+    by model-predictive control), recorded as a session.
 
     The operator's ceiling rises from 0 to the program amplitude in 2 mA steps before the
     first repetition; on sim:// presets the controller's feed-forward is the preset's static
@@ -71,6 +82,11 @@ def track(
 
     if not (math.isfinite(max_rmse) and max_rmse > 0):
         raise ProgramError(f"--max-rmse {max_rmse} deg must be > 0")
+    if controller not in ("pid", "mpc"):
+        raise ProgramError(f"--controller {controller!r}; one of pid, mpc")
+    for opt, v in (("--peak-force", peak_force), ("--max-rmse-force", max_rmse_force)):
+        if not (math.isfinite(v) and v > 0):
+            raise ProgramError(f"{opt} {v} N must be > 0")
     if virtual and urllib.parse.urlsplit(device).scheme.lower() != "sim":
         raise ProgramError("--virtual runs only on sim://; a real device runs in real time")
     with open_store(db) as store:
@@ -81,11 +97,25 @@ def track(
         if ch is None:
             raise ProgramError(f"--channel {name!r} is not in the program; channels: "
                                f"{list(prog.channel_names)}")
-        tgt = knee_target(target, float(ch.frequency), peak=math.radians(peak), side=side)
-        plan = plan_tracking(prog, tgt, device, channel=name, signal=signal,
-                             gains=(kp * PER_MA_PER_DEG, ki * PER_MA_PER_DEG,
-                                    kd * PER_MA_PER_DEG),
-                             repetitions=repetitions, rest=rest, ilc=ilc)
+        plan: Any
+        if controller == "mpc":
+            if target != "standard":
+                raise ProgramError(f"--target {target!r}: --controller mpc tracks a force; use "
+                                   "'standard' (its shape, scaled to --peak-force N)")
+            from opennmes.control import standard_knee_target
+            from opennmes.session import plan_mpc_tracking
+
+            tgt = standard_knee_target(float(ch.frequency), peak=peak_force)
+            plan = plan_mpc_tracking(prog, tgt, device, channel=name,
+                                     signal=None if signal == "knee.angle" else signal,
+                                     repetitions=repetitions, rest=rest)
+            signal = plan.drive.signal
+        else:
+            tgt = knee_target(target, float(ch.frequency), peak=math.radians(peak), side=side)
+            plan = plan_tracking(prog, tgt, device, channel=name, signal=signal,
+                                 gains=(kp * PER_MA_PER_DEG, ki * PER_MA_PER_DEG,
+                                        kd * PER_MA_PER_DEG),
+                                 repetitions=repetitions, rest=rest, ilc=ilc)
         clock: Any = VirtualClock() if virtual else None
         with open_stimulator(plan.device_url, clock=clock) as stim:
             runner = start_session(store, patient, plan.program, stim, chunk=0.01,
@@ -99,6 +129,8 @@ def track(
         typer.echo(f"error: session aborted: {result.how}: {result.reason}", err=True)
         sys.exit(1)
     limit = math.radians(max_rmse) if signal.endswith(".angle") else None
+    if controller == "mpc":
+        limit = max_rmse_force
     verdict = tracking_verdict(result.events, plan.channel, max_rmse=limit)
     for line in verdict.lines():
         typer.echo(line)

@@ -62,7 +62,7 @@ from opennmes.session._lsl import (
     lsl_clock_offset,
     lsl_spec,
 )
-from opennmes.session._mpc import MpcDrive
+from opennmes.session._mpc import MpcDrive, plan_mpc_tracking
 from opennmes.session._runner import MAX_STEP, SessionResult, SessionRunner, Status
 from opennmes.session._sensors import (
     DeviceSignals,
@@ -116,6 +116,7 @@ __all__ = [
     "LslPublisher", "LslSensor", "LslTrigger", "lsl_spec", "lsl_clock_offset", "LSL_TIMEOUT",
     "I24Sensor", "i24_spec",
     "Drive", "TriggerDrive", "ClosedLoopDrive", "MpcDrive", "program_drives", "TRIGGER_SOURCES",
+    "plan_mpc_tracking",
     "Timeline", "Position",
     "track", "track_repetitions", "tracking_verdict", "TrackingVerdict", "closed_loop_program",
     "TrackingPlan", "plan_tracking", "knee_target", "KNEE_GAINS", "PER_MA_PER_DEG",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,10 +27,14 @@ from opennmes.physiology import Muscle
 from opennmes.schedule import US_PER_S, PulseSchedule, quantize_amplitude, to_us
 from opennmes.session._drives import _MeasuredLoop
 from opennmes.session._events import LoopEvent
+from opennmes.session._tracking import TrackingPlan
 from opennmes.signals import Signals
 from opennmes.stim import Channel
 
-__all__ = ["MpcDrive"]
+if TYPE_CHECKING:  # pragma: no cover
+    from opennmes.stim import Program
+
+__all__ = ["MpcDrive", "plan_mpc_tracking"]
 
 log = logging.getLogger(__name__)
 
@@ -318,3 +322,48 @@ class MpcDrive(_MeasuredLoop):
             t, self.channel, "capacity",
             f"repetition {rep + 1}: predicted force-generating capacity A/A_rest",
             self.mpc.capacity()))
+
+
+def plan_mpc_tracking(program: Program, target: np.ndarray, device_url: str, *,
+                      channel: str | None = None, signal: str | None = None,
+                      repetitions: int = 1, rest: float = 5.0,
+                      fatigue_weight: float = 0.1) -> TrackingPlan:
+    """Plan a recorded session in which an :class:`MpcDrive` makes a muscle's force track
+    ``target`` (N per pulse) on a ``sim://`` preset (the preset's muscle is the model).
+
+    The session is the one :func:`~opennmes.session.plan_tracking` plans for PID + ILC:
+    the program's channel only, continuous, the operator's ceiling raised from 0 to the
+    program amplitude in 2 mA steps before the first repetition.
+
+    Raises
+    ------
+    ProgramError
+        Not a ``sim://`` preset (no model of the participant), an unknown channel, fewer
+        than 1 repetition or a negative rest.
+    """
+    import urllib.parse
+
+    from opennmes.physiology import get_preset
+    from opennmes.session._tracking import closed_loop_program, tracked_channel
+
+    parts = urllib.parse.urlsplit(device_url)
+    preset = parts.netloc or parts.path.strip("/")
+    if parts.scheme.lower() != "sim" or not preset:
+        raise ProgramError(f"MPC needs a model of the participant: {device_url!r} is not a "
+                           "sim:// preset (e.g. sim://healthy-adult)")
+    ch = tracked_channel(program, channel, repetitions, rest)
+    name = ch.name
+    patient = get_preset(preset)
+    muscle = patient.muscle(patient.muscle_for(name, ch.electrode.site, ch.electrode.muscle))
+    f = float(ch.frequency)
+    step, interval = 2e-3, 0.02
+    start = math.ceil(float(ch.amplitude) / step * interval + 0.5)
+    period = target.size / f + rest
+    drive = MpcDrive(name, target, muscle, signal=signal or f"{muscle.name}.force",
+                     start=start, period=period if repetitions > 1 else None,
+                     fatigue_weight=fatigue_weight)
+    url = device_url
+    if "sfreq=" not in device_url:
+        url = device_url + ("&" if "?" in device_url else "?") + f"sfreq={f:g}&emg=0"
+    return TrackingPlan(closed_loop_program(program, name, start + repetitions * period + 0.5),
+                        name, drive, url, float(ch.amplitude), step, interval)

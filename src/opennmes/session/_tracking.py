@@ -360,6 +360,30 @@ class TrackingPlan:
                                         self.step, 0.0, self.interval)
 
 
+def tracked_channel(program: Program, channel: str | None, repetitions: int,
+                    rest: float) -> Any:
+    """The program channel a tracking session controls (default: the first), after checking
+    the repetitions (>= 1) and the rest between them (>= 0 s).
+
+    Raises
+    ------
+    ProgramError
+        An unknown channel, fewer than 1 repetition or a negative rest.
+    """
+    from opennmes.errors import ProgramError
+
+    if repetitions < 1:
+        raise ProgramError(f"repetitions = {repetitions} must be >= 1")
+    if not rest >= 0:
+        raise ProgramError(f"rest = {rest} s must be >= 0")
+    name = channel or program.channel_names[0]
+    ch = next((c for c in program.channels if c.name == name), None)
+    if ch is None:
+        raise ProgramError(f"channel {name!r} is not in the program; channels: "
+                           f"{list(program.channel_names)}")
+    return ch
+
+
 def plan_tracking(program: Program, target: np.ndarray, device_url: str, *,
                   channel: str | None = None, signal: str = "knee.angle",
                   gains: tuple[float, float, float] = KNEE_GAINS, repetitions: int = 3,
@@ -394,18 +418,10 @@ def plan_tracking(program: Program, target: np.ndarray, device_url: str, *,
     import urllib.parse
 
     from opennmes.control import inverse_curve, static_curve
-    from opennmes.errors import ProgramError
     from opennmes.session._drives import ClosedLoopDrive
 
-    if repetitions < 1:
-        raise ProgramError(f"repetitions = {repetitions} must be >= 1")
-    if not rest >= 0:
-        raise ProgramError(f"rest = {rest} s must be >= 0")
-    name = channel or program.channel_names[0]
-    ch = next((c for c in program.channels if c.name == name), None)
-    if ch is None:
-        raise ProgramError(f"channel {name!r} is not in the program; channels: "
-                           f"{list(program.channel_names)}")
+    ch = tracked_channel(program, channel, repetitions, rest)
+    name = ch.name
     f = float(ch.frequency)
     u_max = float(ch.amplitude)
     step, interval = 2e-3, 0.02

@@ -38,12 +38,15 @@ def test_track_a_force_target_by_mpc(setup: tuple[str, str]) -> None:  # noqa: F
     (["--controller", "lqr"], "--controller 'lqr'; one of pid, mpc"),
     (["--controller", "mpc", "--target", "walk.json"], "tracks a force"),
     (["--controller", "mpc", "--peak-force", "-5"], "--peak-force -5.0 N must be > 0"),
+    (["--controller", "mpc", "--real-clock"], "runs on a virtual clock only"),
 ])
 def test_track_mpc_refuses_what_it_cannot_do(setup: tuple[str, str],  # noqa: F811
                                              args: list[str], match: str) -> None:
     db, prog = setup
+    clock = [] if "--real-clock" in args else ["--virtual"]
+    args = [a for a in args if a != "--real-clock"]
     r = run_nmes("track", prog, "--device", "sim://healthy-adult", "--patient", "S01",
-                 "--db", db, "--virtual", "--plain", *args)
+                 "--db", db, *clock, "--plain", *args)
     assert r.returncode == 2
     assert match in r.stderr
     with open_store(db) as s:

@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
+from opennmes import store as record
 from opennmes.errors import StoreError
-from opennmes.store import ENV_VAR, migrate, open_store
+from opennmes.store import ENV_VAR
 from opennmes.units import parse_quantity
 
 __all__ = ["register"]
@@ -25,7 +26,7 @@ DbOption = Annotated[str | None, typer.Option(
 @group.command()
 def info(db: DbOption = None) -> None:
     """Where the database is, its schema revision, and how many rows it holds."""
-    with open_store(db) as store:
+    with record.open_store(db) as store:
         for key, value in store.info().items():
             typer.echo(f"{key:18s} {value}")
 
@@ -33,7 +34,7 @@ def info(db: DbOption = None) -> None:
 @group.command()
 def upgrade(db: DbOption = None) -> None:
     """Create or migrate the database to the newest schema (opening does this too)."""
-    before, after = migrate(db)
+    before, after = record.migrate(db)
     if before == after:
         typer.echo(f"already at revision {after}")
     else:
@@ -47,7 +48,7 @@ def patients(
     = None,
 ) -> None:
     """List patients (pseudonymous ids) with what dosing needs."""
-    with open_store(db) as store:
+    with record.open_store(db) as store:
         rows = store.list_patients(clinician=clinician)
     if not rows:
         typer.echo("no patients")
@@ -98,7 +99,7 @@ def add_patient(
             factors.append(check_contraindication(factor, site.strip() or None))
         except StoreError as exc:
             raise StoreError(f"--contraindication {item!r}: {exc}") from None
-    with open_store(db) as store:
+    with record.open_store(db) as store:
         p = store.add_patient(
             patient_id, year_of_birth=year_of_birth, sex=sex,
             height=parse_quantity(height, "length", name="--height") if height else None,
@@ -116,7 +117,7 @@ def import_cmd(
     """Import an exported session (all or nothing)."""
     from opennmes.store import import_session
 
-    with open_store(db) as store:
+    with record.open_store(db) as store:
         sid = import_session(store, folder)
     typer.echo(f"imported {folder} as session {sid}")
 

@@ -22,6 +22,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from opennmes.errors import StoreError
+from opennmes.store._names import ENV_VAR
 
 __all__ = [
     "ENV_VAR",
@@ -38,7 +39,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ENV_VAR = "NMES_DB_URL"
 _MIGRATIONS = "opennmes.store:migrations"
 _READ_ONLY: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from opennmes.errors import NmesError
 from opennmes.session import Command
 from opennmes.web._accounts import User
-from opennmes.web._app import flash, render
+from opennmes.web._app import flash, render, translate
 from opennmes.web._live import LiveRun, LiveSessions, RunNotFound
 from opennmes.web._routes_clinic import load_patient
 from opennmes.web._security import Forbidden, LoginRequired, current_user, fast_user
@@ -99,7 +99,7 @@ async def live_stop(request: Request, run_id: str) -> Response:
     reason = f"stop pressed by {user.username}"
     run.stop(reason, by=user.username)
     await run_in_threadpool(request.app.state.live.audit_stop, run, user, reason)
-    return _reply(request, run, "Stopped. The output is off.")
+    return _reply(request, run, translate(request, "Stopped. The output is off."))
 
 
 @router.post("/live/{run_id}/intensity")
@@ -110,7 +110,7 @@ def live_intensity(request: Request, run_id: str, direction: str = Form(""),
     if direction not in ("up", "down"):
         return _reply(request, run, error=f"direction {direction!r} must be 'up' or 'down'")
     if run.ended:
-        return _reply(request, run, error="the session has ended")
+        return _reply(request, run, error=translate(request, "the session has ended"))
     channels = [channel] if channel else run.channels
     command = Command.INCREASE if direction == "up" else Command.DECREASE
     try:
@@ -120,7 +120,8 @@ def live_intensity(request: Request, run_id: str, direction: str = Form(""),
             run.session.send(command, ch, by=user.username)
     except NmesError as exc:
         return _reply(request, run, error=str(exc))
-    return _reply(request, run, f"Intensity {direction}.")
+    return _reply(request, run, translate(request, "Intensity up.") if direction == "up"
+                  else translate(request, "Intensity down."))
 
 
 @router.post("/live/{run_id}/pause")
@@ -134,7 +135,8 @@ def live_pause(request: Request, run_id: str, command: str = Form("pause"),
         run.session.send(Command(command), by=user.username)
     except NmesError as exc:
         return _reply(request, run, error=str(exc))
-    return _reply(request, run, "Paused." if command == "pause" else "Resuming.")
+    return _reply(request, run, translate(request, "Paused.") if command == "pause"
+                  else translate(request, "Resuming."))
 
 
 @router.post("/live/{run_id}/comfort")
@@ -148,13 +150,14 @@ def live_comfort(request: Request, run_id: str, score: str = Form(""),
     except NmesError as exc:
         return _reply(request, run, error=str(exc))
     if run.ended:
-        return _reply(request, run, error="the session has ended; rate comfort during the "
-                                          "session")
+        return _reply(request, run, error=translate(
+            request, "the session has ended; rate comfort during the session"))
     try:
         run.session.send(Command.RATE_COMFORT, value, by=user.username)
     except NmesError as exc:
         return _reply(request, run, error=str(exc))
-    return _reply(request, run, f"Thank you: comfort {int(score)} of 10 recorded.")
+    return _reply(request, run, translate(
+        request, "Thank you: comfort {score} of 10 recorded.").format(score=int(score)))
 
 
 @router.post("/live/{run_id}/trigger")

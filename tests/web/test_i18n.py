@@ -4,6 +4,7 @@ marked in the templates and the code has a translation in every catalogue."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 
@@ -264,3 +265,36 @@ def test_the_language_column_comes_with_a_migration(tmp_path) -> None:  # type: 
                 ("old", None)]
     finally:
         engine.dispose()
+
+
+# ----------------------------------------------------------------------------- reports
+def test_the_session_report_in_german_and_spanish(store: Store) -> None:
+    """The HTML session report in the reader's language: headings, dose table heads, the
+    events in words, numbers with a decimal comma; English stays as it was."""
+    from opennmes.report.session_report import session_report_html
+    from tests.therapy.test_record import _play
+
+    rx = TherapyRecord(store).prescribe("TKA-001", "total-knee-arthroplasty", side="right",
+                                        start_date=dt.date.today(), by="clin")
+    sid = _play(store, rx.program_version_id, "TKA-001", ("quadriceps",), 0.0125, comfort=7)
+    # the dose summary a finished session keeps (opennmes.safety.dose_summary's keys, SI)
+    dose = {"channels": [{"channel": "quadriceps", "pulses": 150, "contractions": 3,
+                          "stim_time": 3.0, "tolerated_level": 0.0125, "peak_amplitude": 0.0125,
+                          "max_level": 0.0125, "total_charge": 5e-4,
+                          "max_charge_per_phase": 3.75e-6, "peak_current_density": 0.5,
+                          "max_rms_current_density": 0.05, "area": 0.0025,
+                          "time_at_intensity": [[0.0125, 3.0]]}]}
+    record = dataclasses.replace(store.load_session(sid), dose=dose)
+    de = session_report_html(record, "de")
+    assert "<html lang='de'>" in de
+    for german in ("Stromstärke und Kraft", "Ermüdung", "Abgegebene Dosis",
+                   "Vertragene Stärke (mA)", "Wie sie endete", "mit 7 von 10 bewertet",
+                   "Zeit je Stärke, quadriceps: 12 mA 3,0 s", "Begonnen (UTC)"):
+        assert german in de, german
+    for english in ("Amplitude and force", "Dose delivered", "Tolerated level", "How it ended"):
+        assert english not in de, english
+    assert "<td>12,5</td>" in de  # the highest delivered amplitude, mA, decimal comma
+    es = session_report_html(record, "es")
+    assert "Dosis administrada" in es and "<td>12,5</td>" in es
+    en = session_report_html(record)
+    assert "<html lang='en'>" in en and "Dose delivered" in en and "<td>12.5</td>" in en

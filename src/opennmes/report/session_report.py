@@ -16,11 +16,24 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from opennmes.i18n import (
+    N_,
+    format_datetime,
+    format_number,
+    format_percent,
+    format_quantity,
+    gettext,
+)
+
 if TYPE_CHECKING:  # pragma: no cover
     from opennmes.signals import Signals
     from opennmes.store import SessionRecord
 
 __all__ = ["write_session_report", "contraction_peaks", "session_report_html", "event_details"]
+
+# the records' session statuses, as the reader's language shows them
+_STATUS = {"finished": N_("finished"), "aborted": N_("stopped early"),
+           "interrupted": N_("interrupted"), "running": N_("running")}
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1000px;
@@ -201,89 +214,109 @@ def _tracking_figure(sig: Signals, name: str) -> str:
     return _png(fig)
 
 
-def _fmt(v: Any, scale: float = 1.0, digits: int = 2) -> str:
+def _fmt(v: Any, scale: float = 1.0, digits: int = 2, lang: str = "en") -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "-"
-    return f"{v * scale:.{digits}f}"
+    return format_number(v * scale, lang, digits)
 
 
-def session_report_html(record: SessionRecord) -> str:
-    """The report as an HTML string."""
+def session_report_html(record: SessionRecord, lang: str = "en") -> str:
+    """The report as an HTML string, in ``lang`` (one of :data:`opennmes.i18n.LANGUAGES`:
+    headings, table heads, the events in words, numbers and dates in its locale; the
+    figures' labels and the functional section are English)."""
+    def _(text: str) -> str:
+        return gettext(lang, text)
+
     e = html.escape
     info = record.info
     figs = _figures(record)
     ok = info.status == "finished"
     rows = [
-        ("Patient", info.patient_id),
-        ("Program", f"{info.program_name} (version {info.program_version})"),
-        ("Device", info.device_url),
-        ("Started (UTC)", info.started_at.isoformat(timespec="seconds")),
-        ("Ended (UTC)", info.ended_at.isoformat(timespec="seconds") if info.ended_at else "-"),
-        ("Status", info.status),
-        ("How it ended", info.end_reason or "-"),
-        ("Software", f"OpenNMES {info.software_version}"),
+        (_("Patient"), info.patient_id),
+        (_("Program"), _("%(name)s (version %(version)s)") % {
+            "name": info.program_name, "version": info.program_version}),
+        (_("Device"), info.device_url),
+        (_("Started (UTC)"), format_datetime(info.started_at, lang)),
+        (_("Ended (UTC)"), format_datetime(info.ended_at, lang) if info.ended_at else "-"),
+        (_("Status"), _(_STATUS.get(info.status, info.status))),
+        (_("How it ended"), info.end_reason or "-"),
+        (_("Software"), f"OpenNMES {info.software_version}"),
     ]
-    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>Session {info.id}: "
-           f"{e(info.program_name)}</title><style>{_CSS}</style></head><body>",
-           f"<h1>Session {info.id}: {e(info.program_name)}</h1>",
-           f"<p class='{'ok' if ok else 'bad'}'>{e(info.status.upper())}: "
+    title = _("Session %(id)s: %(name)s") % {"id": info.id, "name": info.program_name}
+    out = [f"<!doctype html><html lang='{e(lang)}'><head><meta charset='utf-8'><title>"
+           f"{e(title)}</title><style>{_CSS}</style></head><body>",
+           f"<h1>{e(title)}</h1>",
+           f"<p class='{'ok' if ok else 'bad'}'>"
+           f"{e(_(_STATUS.get(info.status, info.status)).upper())}: "
            f"{e(info.end_reason or '')}</p><table>"]
     out += [f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in rows]
     out.append("</table>")
-    out.append("<h2>Amplitude and force</h2>")
-    out.append(f"<img alt='amplitude and force over time' src='data:image/png;base64,"
-               f"{figs['amplitude']}'>")
+    head, alt = _("Amplitude and force"), _("amplitude and force over time")
+    out.append(f"<h2>{e(head)}</h2>")
+    out.append(f"<img alt='{e(alt)}' src='data:image/png;base64,{figs['amplitude']}'>")
     peaks = contraction_peaks(record)
-    out.append("<h2>Fatigue</h2>")
+    head = _("Fatigue")
+    out.append(f"<h2>{e(head)}</h2>")
     if "fatigue" in figs:
         pk = [x[1] for x in peaks]
         drop = 100 * (1 - pk[-1] / max(pk)) if max(pk) > 0 else 0.0
-        out.append(f"<p>{len(pk)} contractions; the last reached {100 - drop:.0f} % of the "
-                   f"session's strongest ({max(pk):.0f} N).</p>")
-        out.append(f"<img alt='peak force per contraction' src='data:image/png;base64,"
-                   f"{figs['fatigue']}'>")
+        sentence = _("%(count)s contractions; the last reached %(percent)s of the session's "
+                     "strongest (%(force)s).") % {
+            "count": len(pk), "percent": format_percent((100 - drop) / 100, lang),
+            "force": format_quantity(max(pk), "N", lang)}
+        out.append(f"<p>{e(sentence)}</p>")
+        alt = _("peak force per contraction")
+        out.append(f"<img alt='{e(alt)}' src='data:image/png;base64,{figs['fatigue']}'>")
     else:
-        out.append("<p class='small'>No force recording with two or more contractions.</p>")
-    out.append("<h2>Dose delivered</h2>")
+        none = _("No force recording with two or more contractions.")
+        out.append(f"<p class='small'>{e(none)}</p>")
+    head = _("Dose delivered")
+    out.append(f"<h2>{e(head)}</h2>")
     dose = record.dose or {}
     chans = dose.get("channels", [])
     if chans:
-        cols = [("Channel", "channel", None, 0), ("Pulses", "pulses", None, 0),
-                ("Contractions", "contractions", None, 0),
-                ("Stimulation time (s)", "stim_time", 1.0, 1),
-                ("Tolerated level (mA)", "tolerated_level", 1e3, 1),
-                ("Highest delivered (mA)", "peak_amplitude", 1e3, 1),
-                ("Highest set (mA)", "max_level", 1e3, 1),
-                ("Total charge (mC)", "total_charge", 1e3, 2),
-                ("Max charge/phase (µC)", "max_charge_per_phase", 1e6, 1),
-                ("Peak current density (mA/cm²)", "peak_current_density", 0.1, 2),
-                ("Max rms current density (mA/cm²)", "max_rms_current_density", 0.1, 3),
-                ("Electrode area (cm²)", "area", 1e4, 1)]
-        out.append("<table><tr>" + "".join(f"<th>{e(c[0])}</th>" for c in cols) + "</tr>")
+        cols = [(N_("Channel"), "channel", None, 0), (N_("Pulses"), "pulses", None, 0),
+                (N_("Contractions"), "contractions", None, 0),
+                (N_("Stimulation time (s)"), "stim_time", 1.0, 1),
+                (N_("Tolerated level (mA)"), "tolerated_level", 1e3, 1),
+                (N_("Highest delivered (mA)"), "peak_amplitude", 1e3, 1),
+                (N_("Highest set (mA)"), "max_level", 1e3, 1),
+                (N_("Total charge (mC)"), "total_charge", 1e3, 2),
+                (N_("Max charge/phase (µC)"), "max_charge_per_phase", 1e6, 1),
+                (N_("Peak current density (mA/cm²)"), "peak_current_density", 0.1, 2),
+                (N_("Max rms current density (mA/cm²)"), "max_rms_current_density", 0.1, 3),
+                (N_("Electrode area (cm²)"), "area", 1e4, 1)]
+        out.append("<table><tr>" + "".join(f"<th>{e(_(c[0]))}</th>" for c in cols) + "</tr>")
         for ch in chans:
             cells = []
-            for _, key, scale, digits in cols:
+            for _head, key, scale, digits in cols:
                 v = ch.get(key)
-                cells.append(e(str(v)) if scale is None else _fmt(v, scale, digits))
+                cells.append(e(str(v)) if scale is None else _fmt(v, scale, digits, lang))
             out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         out.append("</table>")
-        out.append("<p class='small'>From the pulses the device acknowledged (not the plan). "
-                   "Current density: IEC 60601-2-10 asks for the operator's attention above "
-                   "2 mA rms/cm² (CPS §4.1).</p>")
+        out.append("<p class='small'>" + e(_(
+            "From the pulses the device acknowledged (not the plan). Current density: IEC "
+            "60601-2-10 asks for the operator's attention above 2 mA rms/cm² (CPS §4.1).")) +
+            "</p>")
         for ch in chans:
             tai = [x for x in ch.get("time_at_intensity", []) if x[1] > 0]
             if tai:
                 top = sorted(tai, key=lambda x: -x[1])[:8]
-                out.append(f"<p class='small'>Time at intensity, {e(ch['channel'])}: " + ", ".join(
-                    f"{a * 1e3:.0f} mA {s:.1f} s" for a, s in sorted(top)) + "</p>")
+                head = _("Time at intensity, %(channel)s:") % {"channel": ch["channel"]}
+                out.append(f"<p class='small'>{e(head)} " + ", ".join(
+                    f"{format_quantity(a * 1e3, 'mA', lang)} {format_quantity(s, 's', lang, 1)}"
+                    for a, s in sorted(top)) + "</p>")
     else:
-        out.append("<p class='small'>No dose summary was recorded.</p>")
+        none = _("No dose summary was recorded.")
+        out.append(f"<p class='small'>{e(none)}</p>")
     out += _functional_section(record, figs)
     from opennmes.report.words import grouped_events
 
-    out.append("<h2>Events</h2><table><tr><th>time</th><th>what happened</th></tr>")
-    for t, _, words in grouped_events(record.events):
-        out.append(f"<tr><td>{t:.1f} s</td><td>{e(words)}</td></tr>")
+    heads = (_("Events"), _("Time"), _("What happened"))
+    out.append(f"<h2>{e(heads[0])}</h2><table><tr><th>{e(heads[1])}</th>"
+               f"<th>{e(heads[2])}</th></tr>")
+    for t, _kind, words in grouped_events(record.events, lang=lang):
+        out.append(f"<tr><td>{format_quantity(t, 's', lang, 1)}</td><td>{e(words)}</td></tr>")
     out.append("</table>")
     streams = ", ".join(f"{st.name} ({st.n_samples} samples at {st.sfreq:g} Hz)"
                         for st in info.streams) or "none"
@@ -292,9 +325,9 @@ def session_report_html(record: SessionRecord) -> str:
     return "\n".join(out)
 
 
-def write_session_report(record: SessionRecord, path: str | Path) -> Path:
-    """Write the HTML report of a stored session; returns the path."""
+def write_session_report(record: SessionRecord, path: str | Path, lang: str = "en") -> Path:
+    """Write the HTML report of a stored session in ``lang``; returns the path."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(session_report_html(record), encoding="utf-8")
+    out.write_text(session_report_html(record, lang), encoding="utf-8")
     return out

@@ -5,10 +5,12 @@ pulse per slot; the target is a force trapezoid (0 -> 150 N in 1 s, hold 4 s, ba
 1 s, then 1 s at rest). MPC: ``design.RecedingHorizon`` with a 1-s window of 30 decisions
 (recruited fraction per pulse, mapped to the amplitude by the muscle's recruitment curve),
 one solve per pulse, warm-started, the measured force correcting the predicted one. Goal of
-issue 13: p95 solve time <= 100 ms with every window converged. PID + ILC: ``session.track``
-with a static force-amplitude feed-forward and the project's ILC over 5 repetitions (5 s
-rests). Reported: solve time p50/p95/max, iterations, share converged, tracking RMSE over the
-target, and A/A_rest (the force-generating capacity) at the end of the first repetition.
+issue 13: p95 solve time <= 100 ms with every window converged. The same MPC with its NLP
+compiled to C (``compile_dir``; compiled once, kept in ``~/.cache/opennmes/mpc``). PID + ILC:
+``session.track`` with a static force-amplitude feed-forward and the project's ILC over 5
+repetitions (5 s rests). Reported: solve time p50/p95/max, iterations, share converged,
+tracking RMSE over the target, and A/A_rest (the force-generating capacity) at the end of the
+first repetition.
 """
 
 from __future__ import annotations
@@ -50,14 +52,18 @@ def _curve(muscle: Any) -> tuple[np.ndarray, np.ndarray]:
     return amps[on], recs[on]
 
 
-def _mpc(target: np.ndarray) -> dict[str, Any]:
+CACHE = Path.home() / ".cache" / "opennmes" / "mpc"
+"""Where the compiled NLP is kept between runs (compile_dir)."""
+
+
+def _mpc(target: np.ndarray, compile_dir: Path | None = None) -> dict[str, Any]:
     patient = get_preset("healthy-adult")
     muscle = patient.muscle("quadriceps")
     amps, recs = _curve(muscle)
     t0 = time.perf_counter()
     mpc = RecedingHorizon(muscle.force_model, 1 / F, decide="recruitment",
                           bounds=(0.0, float(recs[-1])), f_ref=PEAK, horizon=1.0,
-                          max_decisions=30)
+                          max_decisions=30, compile_dir=compile_dir)
     build = time.perf_counter() - t0
     stream = patient.start(sfreq=F, emg=False, muscles=("quadriceps",))
     pad = np.concatenate([target, np.zeros(mpc.n + 1)])
@@ -130,6 +136,7 @@ def run() -> list[dict[str, Any]]:
     target = _target()
     load0 = loadavg()
     m = _mpc(target)
+    c = _mpc(target, CACHE)
     p = _pid_ilc(target)
     load = f"load average {load0:.1f} before, {loadavg():.1f} after, {os.cpu_count()} cores"
     reps = ", ".join(f"{v:.2f}" for v in p["rmse_all"])
@@ -146,6 +153,17 @@ def run() -> list[dict[str, Any]]:
          "passed": None, "note": "the wall time above includes waiting for a core"},
         {"name": "MPC windows converged", "value": round(100 * m["converged"], 1), "unit": "%",
          "goal": "100 %", "passed": m["converged"] == 1.0},
+        {"name": "MPC window solve time p50 / p95, NLP compiled to C (compile_dir, gcc -O1)",
+         "value": f"{c['p50']:.0f} / {c['p95']:.0f}", "unit": "ms", "goal": "p95 <= 100 ms",
+         "passed": c["p95"] <= 100.0,
+         "note": f"max {c['max']:.0f} ms, CPU {c['cpu50']:.0f} / {c['cpu95']:.0f} ms, "
+                 f"IPOPT iterations p50 {c['iter50']:.0f}; the library is compiled once "
+                 f"(3-5 min here) and kept in {CACHE}; building the controller took "
+                 f"{c['build']:.1f} s in this run (compiling too when the library was not "
+                 "kept); same run and load as above"},
+        {"name": "MPC windows converged, compiled", "value": round(100 * c["converged"], 1),
+         "unit": "%", "goal": "100 %", "passed": c["converged"] == 1.0,
+         "note": f"tracking RMSE {c['rmse']:.2f} N"},
         {"name": "MPC tracking RMSE, 150 N trapezoid (one repetition)",
          "value": round(m["rmse"], 2), "unit": "N", "goal": "-", "passed": None},
         {"name": "PID + feed-forward tracking RMSE, same target (first repetition)",

@@ -135,3 +135,22 @@ def test_refuses_a_window_of_the_wrong_length(quadriceps) -> None:  # type: igno
                           bounds=(0.0, 0.9), f_ref=100.0)
     with pytest.raises(ModelError, match="needs 31"):
         mpc.solve(np.zeros(10))
+
+
+def test_a_compiled_window_solves_the_same_and_is_kept(quadriceps, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """compile_dir: the NLP compiled to C gives the interpreter's solution, and a second
+    controller of the same problem loads the kept library (a small window keeps gcc short)."""
+    kw = dict(decide="recruitment", bounds=(0.0, 0.9), f_ref=100.0, horizon=0.1)
+    plain = RecedingHorizon(quadriceps.force_model, 1 / F, **kw)  # type: ignore[arg-type]
+    built = RecedingHorizon(quadriceps.force_model, 1 / F, compile_dir=tmp_path, **kw)  # type: ignore[arg-type]
+    assert built.compiled is not None and built.compiled.parent == tmp_path
+    libs = sorted(tmp_path.iterdir())
+    assert [p.suffix for p in libs] == [".so"]
+    target = np.array([0.0, 20.0, 40.0, 60.0])
+    a, b = plain.solve(target), built.solve(target)
+    assert a.converged and b.converged
+    assert np.allclose(a.values, b.values, atol=1e-6)
+    mtime = libs[0].stat().st_mtime_ns
+    again = RecedingHorizon(quadriceps.force_model, 1 / F, compile_dir=tmp_path, **kw)  # type: ignore[arg-type]
+    assert again.compiled == built.compiled
+    assert sorted(tmp_path.iterdir()) == libs and libs[0].stat().st_mtime_ns == mtime

@@ -86,7 +86,7 @@ def track(
         raise ProgramError(f"--controller {controller!r}; one of pid, mpc")
     if controller == "mpc" and not virtual:
         raise ProgramError("--controller mpc runs on a virtual clock only (add --virtual): "
-                           "a window's solve (0.2-0.3 s on this machine) is longer than a "
+                           "a window's solve (0.1-0.3 s on this machine) is longer than a "
                            "session window, and on a real clock the watchdog stops the session")
     for opt, v in (("--peak-force", peak_force), ("--max-rmse-force", max_rmse_force)):
         if not (math.isfinite(v) and v > 0):

@@ -26,9 +26,12 @@ What each slot decides (``decide``):
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +41,8 @@ from opennmes.errors import ModelError
 from opennmes.physiology import DingParameters
 
 __all__ = ["DECISIONS", "MpcStep", "RecedingHorizon"]
+
+log = logging.getLogger(__name__)
 
 DECISIONS = ("recruitment", "width", "amplitude", "pulses")
 """What a slot's decision is (see the module docstring)."""
@@ -88,6 +93,38 @@ class MpcStep:
     cpu_time: float
 
 
+def _compiled(solver: Any, folder: Path) -> Path:
+    """The shared library of ``solver``'s functions in ``folder`` (compiled when missing)."""
+    import hashlib
+    import shutil
+    import subprocess
+    import tempfile
+
+    cc = shutil.which("gcc")
+    if cc is None:
+        raise ModelError("compile_dir needs gcc on the PATH to compile the MPC's NLP")
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        cwd = os.getcwd()
+        try:  # CasADi writes the file into the working directory
+            os.chdir(tmp)
+            solver.generate_dependencies("mpc_nlp.c")
+        finally:
+            os.chdir(cwd)
+        src = Path(tmp) / "mpc_nlp.c"
+        digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
+        lib = folder / f"mpc_{digest}.so"
+        if not lib.exists():
+            part = folder / f"mpc_{digest}.so.part"
+            log.info("compiling the MPC's NLP to %s (minutes)", lib)
+            done = subprocess.run([cc, "-O1", "-fPIC", "-shared", str(src), "-o", str(part)],
+                                  capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise ModelError(f"gcc could not compile the MPC's NLP: {done.stderr[-500:]}")
+            part.replace(lib)
+    return lib
+
+
 class RecedingHorizon:
     """Model-predictive control of one muscle's force over a short window.
 
@@ -123,13 +160,19 @@ class RecedingHorizon:
         :data:`MPC_SUBSTEP`).
     max_iter : int
         IPOPT iterations per window.
+    compile_dir : str or Path, optional
+        Compile the NLP's functions to C (CasADi code generation, ``gcc -O1``) and keep the
+        shared library in this folder, named by the hash of the generated source: the first
+        controller of a problem compiles (about 5 min for the 1-s, 30-slot window on this
+        machine), later ones load it. The solves then evaluate compiled code instead of
+        CasADi's expression interpreter (``bench/bench_mpc.py``). Needs ``gcc``.
     """
 
     def __init__(self, params: DingParameters, period: float, *, decide: str,
                  bounds: tuple[float, float] = (0.0, 1.0), f_ref: float,
                  horizon: float = 1.0, max_decisions: int = 30, fatigue_weight: float = 0.1,
                  smooth_weight: float = 0.01, substep: float = MPC_SUBSTEP,
-                 max_iter: int = 100) -> None:
+                 max_iter: int = 100, compile_dir: str | Path | None = None) -> None:
         import casadi as ca
 
         if decide not in DECISIONS:
@@ -217,6 +260,10 @@ class RecedingHorizon:
             "ipopt.warm_start_init_point": "yes", "ipopt.warm_start_bound_push": 1e-6,
             "ipopt.warm_start_mult_bound_push": 1e-6, "ipopt.mu_init": 1e-3}
         self._solver = ca.nlpsol("mpc", "ipopt", nlp, opts)
+        self.compiled: Path | None = None
+        if compile_dir is not None:
+            self.compiled = _compiled(self._solver, Path(compile_dir))
+            self._solver = ca.nlpsol("mpc", "ipopt", str(self.compiled), opts)
         self._nw = nx * (n + 1) + nd
         self._lbx = np.concatenate([np.full(nx * (n + 1), -np.inf), np.full(nd, lo)])
         self._ubx = np.concatenate([np.full(nx * (n + 1), np.inf), np.full(nd, hi)])
